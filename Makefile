@@ -1,0 +1,42 @@
+# Two commands do all the set-up on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+
+.PHONY: venv demo test test-fast lint bench-looker clean
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -r requirements.txt
+	touch $@
+
+## demo: install, migrate SQLite, seed the Looker emulator, one user per role, run the cleanup once, serve the admin
+demo: venv
+	$(BIN)/python manage.py migrate --no-input -v0
+	$(BIN)/python manage.py demo_setup
+	$(BIN)/python manage.py run_job looker_cleanup --param max_deletions=500 || true
+	@echo ""
+	@echo "Admin: http://$(HOST):$(PORT)/admin/  (users and passwords above; Ctrl-C stops the server)"
+	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+
+## test: install (venv, chromium), start PostgreSQL/Redis if needed, run the suite on SQLite then on PostgreSQL
+test: venv
+	bash scripts/test.sh
+
+## test-fast: the SQLite pass only, no browser
+test-fast: venv
+	$(BIN)/python -m pytest -q -m "not postgres and not redis and not browser"
+
+lint: venv
+	$(BIN)/ruff check .
+
+bench-looker: venv
+	$(BIN)/python bench/looker_cleanup_bench.py
+
+clean:
+	rm -rf var/ .pytest_cache

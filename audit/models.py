@@ -1,0 +1,56 @@
+"""Append-only, hash-chained audit events.
+
+Each event stores the hash of the one before it, so editing or removing any row breaks every hash after
+it and ``manage.py audit_verify`` names the first broken link. On PostgreSQL a trigger also refuses UPDATE
+and DELETE outright (see migration 0002).
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+
+class AuditChainHead(models.Model):
+    """The single row holding the chain's last sequence number and hash.
+
+    Appending updates this row first, which serialises writers on every database (a row lock on
+    PostgreSQL, the write lock on SQLite), so two transactions can never chain onto the same head.
+    """
+
+    seq = models.PositiveBigIntegerField(default=0)
+    hash = models.CharField(max_length=64, default="0" * 64)
+
+    class Meta:
+        verbose_name = "audit chain head"
+
+
+class AuditEvent(models.Model):
+    seq = models.PositiveBigIntegerField(unique=True, editable=False)
+    created_at = models.DateTimeField(db_index=True, editable=False)
+    # No database constraint and no cascade: deleting a user must never touch (UPDATE) an audit row.
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
+        editable=False,
+    )
+    actor_label = models.CharField(max_length=150, editable=False)
+    action = models.CharField(max_length=100, db_index=True, editable=False)
+    object_type = models.CharField(max_length=100, blank=True, db_index=True, editable=False)
+    object_id = models.CharField(max_length=255, blank=True, db_index=True, editable=False)
+    object_repr = models.CharField(max_length=255, blank=True, editable=False)
+    job_run_id = models.BigIntegerField(null=True, blank=True, db_index=True, editable=False)
+    data = models.JSONField(default=dict, blank=True, editable=False)
+    prev_hash = models.CharField(max_length=64, editable=False)
+    hash = models.CharField(max_length=64, unique=True, editable=False)
+
+    class Meta:
+        ordering = ["-seq"]
+        indexes = [models.Index(fields=["object_type", "object_id"])]
+
+    def __str__(self) -> str:
+        return f"#{self.seq} {self.action} {self.object_type}:{self.object_id} by {self.actor_label}"

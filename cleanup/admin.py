@@ -1,0 +1,251 @@
+"""Admin screens of the Looker cleanup: inventory, runs' actions, backups, pins, protected folders, restores."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import Exists, OuterRef
+from django.http import FileResponse, Http404
+from django.shortcuts import get_object_or_404
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html
+
+from .backups import BackupStoreError, backup_read_verified, backup_storage
+from .models import CleanupAction, DashboardBackup, DashboardPin, DashboardRestore, LookerDashboard, ProtectedFolder
+from .services import cleanup_restore_request, dashboard_pin_delete, dashboard_pin_save
+
+
+class InactivityFilter(admin.SimpleListFilter):
+    title = "inactivity"
+    parameter_name = "inactive"
+    BUCKETS = {"lt30": (None, 30), "30-90": (30, 90), "90-180": (90, 180), "180-365": (180, 365), "gt365": (365, None)}
+
+    def lookups(self, request, model_admin):
+        return [
+            ("lt30", "under 30 days"), ("30-90", "30 to 90 days"), ("90-180", "90 to 180 days"),
+            ("180-365", "180 days to a year"), ("gt365", "over a year"),
+        ]
+
+    def queryset(self, request, queryset):
+        if self.value() not in self.BUCKETS:
+            return queryset
+        low, high = self.BUCKETS[self.value()]
+        now = timezone.now()
+        if low is not None:
+            queryset = queryset.filter(last_activity_at__lte=now - timedelta(days=low))
+        if high is not None:
+            queryset = queryset.filter(last_activity_at__gt=now - timedelta(days=high))
+        return queryset
+
+
+class PinnedFilter(admin.SimpleListFilter):
+    title = "pinned"
+    parameter_name = "pinned"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "pinned"), ("no", "not pinned")]
+
+    def queryset(self, request, queryset):
+        active = DashboardPin.objects.filter(dashboard=OuterRef("pk"), expires_at__gt=timezone.now())
+        if self.value() == "yes":
+            return queryset.filter(Exists(active))
+        if self.value() == "no":
+            return queryset.exclude(Exists(active))
+        return queryset
+
+
+class PinInline(admin.TabularInline):
+    model = DashboardPin
+    extra = 0
+    fields = ("reason", "expires_at", "created_by", "created_at")
+    readonly_fields = fields
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class BackupInline(admin.TabularInline):
+    model = DashboardBackup
+    extra = 0
+    fields = ("created_at", "sha256", "size_bytes", "has_lookml", "verified_at", "job_run")
+    readonly_fields = fields
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(LookerDashboard)
+class LookerDashboardAdmin(admin.ModelAdmin):
+    list_display = (
+        "looker_id", "title", "folder_name", "owner_email", "last_activity_at", "inactive_for", "favorite_count",
+        "has_active_schedule", "is_lookml", "deleted", "missing_in_looker",
+    )
+    list_filter = ("deleted", "missing_in_looker", InactivityFilter, PinnedFilter, "is_lookml", "has_active_schedule",
+                   "folder_name")
+    search_fields = ("looker_id", "title", "owner_email", "owner_name", "folder_name")
+    ordering = ("looker_id",)
+    list_per_page = 50
+    actions = ["restore_selected"]
+    inlines = [PinInline, BackupInline]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields] + ["pin_link"]
+
+    def has_add_permission(self, request) -> bool:
+        return False  # the inventory mirrors Looker; it is not edited here
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.display(description="inactive for", ordering="last_activity_at")
+    def inactive_for(self, obj: LookerDashboard) -> str:
+        if not obj.last_activity_at:
+            return "-"
+        return f"{(timezone.now() - obj.last_activity_at).days} days"
+
+    @admin.display(description="pin")
+    def pin_link(self, obj: LookerDashboard) -> str:
+        url = reverse("admin:cleanup_dashboardpin_add") + f"?dashboard={obj.pk}"
+        return format_html('<a class="button" href="{}">Pin this dashboard</a>', url)
+
+    @admin.action(description="Restore selected dashboards", permissions=["restore"])
+    def restore_selected(self, request, queryset):
+        result = cleanup_restore_request(dashboards=queryset.order_by("pk"), actor=request.user)
+        if result.requested:
+            done = [r for r in result.requested if r.status == DashboardRestore.Status.RESTORED]
+            self.message_user(
+                request,
+                f"{len(result.requested)} restore(s) queued" + (f", {len(done)} already done" if done else ""),
+                messages.SUCCESS,
+            )
+        for looker_id, reason in result.refused:
+            self.message_user(request, f"Dashboard {looker_id} not restored: {reason}", messages.WARNING)
+
+    def has_restore_permission(self, request) -> bool:
+        return request.user.has_perm("cleanup.restore_lookerdashboard")
+
+
+class _AuditedAdmin(admin.ModelAdmin):
+    """Saves and deletes go through the audited service."""
+
+    def save_model(self, request, obj, form, change):
+        dashboard_pin_save(pin=obj, actor=request.user, created=not change)
+
+    def delete_model(self, request, obj):
+        dashboard_pin_delete(pin=obj, actor=request.user)
+
+    def delete_queryset(self, request, queryset):
+        for obj in queryset:
+            dashboard_pin_delete(pin=obj, actor=request.user)
+
+
+@admin.register(DashboardPin)
+class DashboardPinAdmin(_AuditedAdmin):
+    list_display = ("dashboard", "reason", "expires_at", "active", "created_by", "created_at")
+    list_select_related = ("dashboard", "created_by")
+    list_filter = ("expires_at",)
+    search_fields = ("dashboard__looker_id", "dashboard__title", "reason")
+    autocomplete_fields = ("dashboard",)
+    readonly_fields = ("created_by", "created_at")
+
+    @admin.display(boolean=True)
+    def active(self, obj: DashboardPin) -> bool:
+        return obj.is_active
+
+
+@admin.register(ProtectedFolder)
+class ProtectedFolderAdmin(_AuditedAdmin):
+    list_display = ("folder_id", "name", "reason", "created_by", "created_at")
+    list_select_related = ("created_by",)
+    search_fields = ("folder_id", "name", "reason")
+    readonly_fields = ("created_by", "created_at")
+
+
+class _ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(CleanupAction)
+class CleanupActionAdmin(_ReadOnlyAdmin):
+    list_display = ("job_run", "dashboard", "kind", "status", "inactive_days", "backup", "deleted_at",
+                    "owner_notified_at", "short_error")
+    list_select_related = ("job_run", "dashboard", "backup", "backup__dashboard")
+    list_filter = ("status", "kind")
+    search_fields = ("dashboard__looker_id", "dashboard__title", "dashboard__owner_email", "error")
+    raw_id_fields = ("job_run", "dashboard", "backup")
+
+    @admin.display(description="error")
+    def short_error(self, obj: CleanupAction) -> str:
+        return obj.error[:120]
+
+
+@admin.register(DashboardBackup)
+class DashboardBackupAdmin(_ReadOnlyAdmin):
+    list_display = ("dashboard", "created_at", "size_bytes", "has_lookml", "verified_at", "sha_short", "download")
+    list_select_related = ("dashboard",)
+    list_filter = ("has_lookml", "created_at")
+    search_fields = ("dashboard__looker_id", "dashboard__title", "sha256", "storage_name")
+    readonly_fields = ("dashboard", "job_run", "storage_name", "sha256", "size_bytes", "has_lookml", "created_at",
+                       "verified_at", "download", "content")
+    raw_id_fields = ("dashboard", "job_run")
+
+    def get_urls(self):
+        urls = super().get_urls()
+        return [
+            path("<int:pk>/download/", self.admin_site.admin_view(self.download_view), name="cleanup_dashboardbackup_download"),
+        ] + urls
+
+    @admin.display(description="sha256")
+    def sha_short(self, obj: DashboardBackup) -> str:
+        return obj.sha256[:12]
+
+    @admin.display(description="file")
+    def download(self, obj: DashboardBackup) -> str:
+        return format_html('<a href="{}">download</a>', reverse("admin:cleanup_dashboardbackup_download", args=[obj.pk]))
+
+    @admin.display(description="content (verified against its checksum)")
+    def content(self, obj: DashboardBackup) -> str:
+        try:
+            doc = backup_read_verified(storage_name=obj.storage_name, sha256=obj.sha256)
+        except BackupStoreError as exc:
+            return format_html('<strong style="color:#b00">{}</strong>', str(exc))
+        return format_html("<pre style='max-height:40em;overflow:auto'>{}</pre>", json.dumps(doc, indent=2)[:200_000])
+
+    def download_view(self, request, pk: int):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        backup = get_object_or_404(DashboardBackup, pk=pk)
+        try:
+            fh = backup_storage().open(backup.storage_name, "rb")
+        except Exception as exc:  # noqa: BLE001
+            raise Http404(f"backup file unavailable: {exc}") from exc
+        filename = f"looker-dashboard-{backup.dashboard.looker_id}-{backup.sha256[:12]}.json".replace("::", "__")
+        return FileResponse(fh, as_attachment=True, filename=filename, content_type="application/json")
+
+
+@admin.register(DashboardRestore)
+class DashboardRestoreAdmin(_ReadOnlyAdmin):
+    list_display = ("dashboard", "status", "method", "new_looker_id", "verified", "requested_by", "requested_at",
+                    "finished_at", "error")
+    list_select_related = ("dashboard", "requested_by")
+    list_filter = ("status", "method", "verified")
+    search_fields = ("dashboard__looker_id", "dashboard__title", "new_looker_id")
+    raw_id_fields = ("dashboard", "backup")

@@ -1,0 +1,65 @@
+"""REST API for the Looker inventory and restores."""
+
+from __future__ import annotations
+
+from django.urls import path
+from rest_framework import generics, permissions, serializers, status
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from orchestration.api import DjangoViewPermission
+
+from .models import DashboardRestore, LookerDashboard
+from .services import cleanup_restore_request
+
+
+class DashboardOutput(serializers.ModelSerializer):
+    class Meta:
+        model = LookerDashboard
+        fields = ["id", "looker_id", "title", "folder_id", "folder_name", "owner_id", "owner_name", "owner_email",
+                  "created_at", "last_viewed_at", "last_accessed_at", "last_activity_at", "view_count",
+                  "favorite_count", "has_active_schedule", "is_lookml", "deleted", "deleted_at", "missing_in_looker"]
+
+
+class RestoreOutput(serializers.ModelSerializer):
+    looker_id = serializers.CharField(source="dashboard.looker_id")
+
+    class Meta:
+        model = DashboardRestore
+        fields = ["id", "looker_id", "status", "method", "new_looker_id", "verified", "requested_at", "finished_at",
+                  "error"]
+
+
+class DashboardList(generics.ListAPIView):
+    """The mirrored Looker inventory: filter by deleted, folder, owner; search by title, id, owner."""
+
+    queryset = LookerDashboard.objects.all().order_by("looker_id")
+    serializer_class = DashboardOutput
+    permission_classes = [permissions.IsAuthenticated, DjangoViewPermission]
+    filterset_fields = ["deleted", "folder_id", "folder_name", "owner_email", "is_lookml", "missing_in_looker"]
+    search_fields = ["title", "looker_id", "owner_email", "owner_name"]
+    ordering_fields = ["looker_id", "last_activity_at", "title"]
+
+
+class DashboardRestoreView(APIView):
+    """POST: restore one soft-deleted dashboard (Content Admins). 202 with the restore, 409 when refused."""
+
+    permission_classes = [permissions.IsAuthenticated]
+
+    def post(self, request, looker_id: str):
+        if not request.user.has_perm("cleanup.restore_lookerdashboard"):
+            raise PermissionDenied("restoring dashboards needs the Content Admin role")
+        dashboard = generics.get_object_or_404(LookerDashboard, looker_id=looker_id)
+        result = cleanup_restore_request(dashboards=[dashboard], actor=request.user)
+        if result.refused:
+            return Response({"detail": result.refused[0][1]}, status=status.HTTP_409_CONFLICT)
+        restore = result.requested[0]
+        restore.refresh_from_db()
+        return Response(RestoreOutput(restore).data, status=status.HTTP_202_ACCEPTED)
+
+
+urlpatterns = [
+    path("dashboards/", DashboardList.as_view(), name="api-dashboard-list"),
+    path("dashboards/<str:looker_id>/restore/", DashboardRestoreView.as_view(), name="api-dashboard-restore"),
+]

@@ -1,0 +1,589 @@
+"""The Looker cleanup job and dashboard restores.
+
+Every irreversible Looker call follows the same three steps: the plan row is committed first, then the
+call is made (outside any transaction), then its outcome is recorded with its audit event in a new
+transaction. A rerun reads the plan rows of earlier runs and finishes what they left, so nothing is
+deleted without a verified backup and nothing is done twice.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import Counter
+from collections.abc import Callable, Iterable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from audit.services import audit_log
+from connectors.errors import ConnectorError, ConnectorNotFound, ConnectorTransientError
+from connectors.looker import LookerClient, LookerDashboardSummary, dashboard_json_normalized, looker_client
+from orchestration.models import JobRun
+from orchestration.registry import JobFailed, JobResult
+from orchestration.services import job_run_heartbeat
+
+from .backups import BackupStoreError, StoredBackup, backup_read_verified, backup_write_verified
+from .models import CleanupAction, DashboardBackup, DashboardRestore, LookerDashboard
+from .notifications import completion_report_send, owner_notices_send, owner_restore_notice_send
+from .policy import CleanupPlan, cleanup_plan_build
+
+logger = logging.getLogger(__name__)
+
+_INVENTORY_FIELDS = [
+    "title", "folder_id", "folder_name", "owner_id", "owner_name", "owner_email", "created_at", "updated_at",
+    "last_viewed_at", "last_accessed_at", "last_activity_at", "view_count", "favorite_count",
+    "has_active_schedule", "is_lookml", "deleted", "deleted_at", "missing_in_looker", "refreshed_at",
+]
+
+
+# --- inventory ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class InventoryStats:
+    active: int
+    trashed: int
+    new: int
+    vanished: int
+    owners_unknown: int
+
+
+def _last_activity(s: LookerDashboardSummary) -> datetime | None:
+    seen = [t for t in (s.last_viewed_at, s.last_accessed_at) if t is not None]
+    return max(seen) if seen else s.created_at
+
+
+def inventory_refresh(*, looker: LookerClient, now: datetime | None = None) -> InventoryStats:
+    """Mirror every Looker dashboard (active and in the trash) with owner, folder and schedule facts.
+
+    Costs one request per page of dashboards plus one each for users, folders and schedules, whatever
+    the number of dashboards: the per-dashboard details are only fetched for the ones being backed up.
+    """
+    now = now or timezone.now()
+    page_size = settings.CLEANUP_PAGE_SIZE
+    active = looker.dashboards_search(deleted=False, page_size=page_size)
+    trashed = looker.dashboards_search(deleted=True, page_size=page_size)
+    users = {u.id: u for u in looker.users_all(page_size=page_size)}
+    folder_names = {f.id: f.name for f in looker.folders_all()}
+    scheduled = {p.dashboard_id for p in looker.scheduled_plans_all() if p.enabled and p.dashboard_id}
+
+    rows: dict[str, LookerDashboard] = {}
+    owners_unknown = 0
+    for s in [*active, *trashed]:
+        owner = users.get(s.user_id or "")
+        if owner is None:
+            owners_unknown += 1
+        rows[s.id] = LookerDashboard(
+            looker_id=s.id,
+            title=(s.title or "")[:500],
+            folder_id=s.folder_id or "",
+            folder_name=s.folder_name or folder_names.get(s.folder_id or "", ""),
+            owner_id=s.user_id or "",
+            owner_name=owner.display_name if owner else "",
+            owner_email=(owner.email or "") if owner else "",
+            created_at=s.created_at,
+            updated_at=s.updated_at,
+            last_viewed_at=s.last_viewed_at,
+            last_accessed_at=s.last_accessed_at,
+            last_activity_at=_last_activity(s),
+            view_count=s.view_count or 0,
+            favorite_count=s.favorite_count or 0,
+            has_active_schedule=s.id in scheduled,
+            is_lookml=s.is_lookml,
+            deleted=s.deleted,
+            deleted_at=s.deleted_at,
+            missing_in_looker=False,
+            refreshed_at=now,
+            first_seen_at=now,
+        )
+    known = set(LookerDashboard.objects.values_list("looker_id", flat=True))
+    with transaction.atomic():
+        LookerDashboard.objects.bulk_create(
+            rows.values(),
+            batch_size=500,
+            update_conflicts=True,
+            unique_fields=["looker_id"],
+            update_fields=_INVENTORY_FIELDS,
+        )
+        vanished = (
+            LookerDashboard.objects.exclude(looker_id__in=list(rows))
+            .filter(missing_in_looker=False)
+            .update(missing_in_looker=True, refreshed_at=now)
+            if len(rows) < 30000
+            else _mark_vanished_slow(set(rows), now)
+        )
+    return InventoryStats(
+        active=len(active),
+        trashed=len(trashed),
+        new=len(set(rows) - known),
+        vanished=vanished,
+        owners_unknown=owners_unknown,
+    )
+
+
+def _mark_vanished_slow(seen: set[str], now: datetime) -> int:
+    gone = [pk for pk, lid in LookerDashboard.objects.filter(missing_in_looker=False).values_list("pk", "looker_id")
+            if lid not in seen]
+    for start in range(0, len(gone), 1000):
+        LookerDashboard.objects.filter(pk__in=gone[start:start + 1000]).update(missing_in_looker=True, refreshed_at=now)
+    return len(gone)
+
+
+# --- reconciling earlier runs --------------------------------------------------------------------------------
+
+
+def cleanup_reconcile(*, job_run: JobRun) -> dict[str, int]:
+    """Settle the unfinished actions of earlier runs against what Looker now says.
+
+    An action that was backed up and whose dashboard Looker now shows as deleted was deleted by a run that
+    died before recording it: record it now (no second delete). Anything else unfinished is superseded; the
+    new plan picks the dashboard up again if it is still inactive and reuses its stored backup.
+    """
+    settled: Counter = Counter()
+    open_statuses = [CleanupAction.Status.PLANNED, CleanupAction.Status.BACKED_UP, CleanupAction.Status.FAILED]
+    stale = (
+        CleanupAction.objects.filter(status__in=open_statuses, kind=CleanupAction.Kind.SOFT_DELETE)
+        .exclude(job_run=job_run)
+        .select_related("dashboard")
+        .order_by("pk")
+    )
+    for action in stale:
+        d = action.dashboard
+        restored_since = d.restores.filter(requested_at__gt=action.updated_at).exists()
+        with transaction.atomic():
+            if action.backup_id and d.deleted and not restored_since:
+                action.status = CleanupAction.Status.DELETED
+                action.deleted_at = d.deleted_at or timezone.now()
+                action.error = ""
+                action.save(update_fields=["status", "deleted_at", "error", "updated_at"])
+                audit_log(
+                    action="cleanup.dashboard_soft_deleted",
+                    obj=d,
+                    data={"looker_id": d.looker_id, "backup_sha256": action.backup.sha256, "reconciled": True,
+                          "planned_by_run": action.job_run_id},
+                )
+                settled["reconciled_deleted"] += 1
+            elif action.status != CleanupAction.Status.FAILED:
+                action.status = CleanupAction.Status.SUPERSEDED
+                action.save(update_fields=["status", "updated_at"])
+                settled["superseded"] += 1
+    return dict(settled)
+
+
+# --- the plan -------------------------------------------------------------------------------------------------
+
+
+def _plan_changes(*, plan: CleanupPlan, job_run: JobRun) -> dict[str, Any]:
+    previous = (
+        JobRun.objects.filter(job="looker_cleanup", status=JobRun.Status.SUCCEEDED, details__has_key="plan_ids")
+        .exclude(pk=job_run.pk)
+        .order_by("-pk")
+        .first()
+    )
+    now_ids = set(plan.looker_ids)
+    if previous is None:
+        return {"previous_run": None, "added": sorted(now_ids), "dropped": []}
+    before = set(previous.details.get("plan_ids", []))
+    return {"previous_run": previous.pk, "added": sorted(now_ids - before), "dropped": sorted(before - now_ids)}
+
+
+def cleanup_plan_text(*, plan: CleanupPlan, changes: dict[str, Any], inventory: InventoryStats | None) -> str:
+    """The plan as people read it: the dry-run output and the run summary's first part."""
+    lines = []
+    if inventory:
+        lines.append(
+            f"inventory: {inventory.active} active, {inventory.trashed} in trash, {inventory.new} new, "
+            f"{inventory.vanished} gone from Looker, {inventory.owners_unknown} without a known owner"
+        )
+    lines.append(
+        f"plan: {len(plan.deletions)} to soft-delete (inactive > {plan.inactive_days} days, before "
+        f"{plan.cutoff:%Y-%m-%d}), {len(plan.lookml_reports)} LookML dashboards to report"
+    )
+    for reason, count in sorted(plan.kept.items()):
+        lines.append(f"  kept {count}: {reason}")
+    prev = changes.get("previous_run")
+    since = f"since run #{prev}" if prev else "(no earlier run)"
+    lines.append(f"changes {since}: +{len(changes['added'])} newly inactive, -{len(changes['dropped'])} no longer planned")
+    for entry in plan.deletions[:15]:
+        lines.append(
+            f"  - {entry.looker_id:>8}  {entry.title[:40]:40}  {entry.inactive_days:>4}d  {entry.owner_email or '(no owner)'}"
+        )
+    if len(plan.deletions) > 15:
+        lines.append(f"  ... and {len(plan.deletions) - 15} more")
+    for entry in plan.lookml_reports[:5]:
+        lines.append(f"  ! LookML {entry.looker_id} ({entry.title[:40]}): cannot be soft-deleted, remove it in LookML")
+    return "\n".join(lines)
+
+
+def _plan_details(plan: CleanupPlan, changes: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "plan_ids": plan.looker_ids,
+        "plan": [e.as_dict() for e in plan.deletions[:2000]],
+        "lookml_reports": [e.as_dict() for e in plan.lookml_reports],
+        "kept": dict(plan.kept),
+        "kept_examples": plan.kept_examples,
+        "changes": {**changes, "added": changes["added"][:500], "dropped": changes["dropped"][:500]},
+        "inactive_days": plan.inactive_days,
+        "cutoff": plan.cutoff.isoformat(),
+    }
+
+
+def cleanup_actions_commit(*, job_run: JobRun, plan: CleanupPlan) -> list[CleanupAction]:
+    """Commit the plan rows before any Looker call, so a crash leaves a record of where to resume."""
+    with transaction.atomic():
+        actions = [
+            CleanupAction(job_run=job_run, dashboard_id=e.dashboard_pk, kind=e.kind, inactive_days=e.inactive_days)
+            for e in [*plan.deletions, *plan.lookml_reports]
+        ]
+        CleanupAction.objects.bulk_create(actions, batch_size=500, ignore_conflicts=True)
+        CleanupAction.objects.filter(job_run=job_run, kind=CleanupAction.Kind.REPORT_LOOKML).update(
+            status=CleanupAction.Status.REPORTED
+        )
+        audit_log(
+            action="cleanup.plan_committed",
+            obj=job_run,
+            data={"soft_delete": len(plan.deletions), "lookml_reports": len(plan.lookml_reports)},
+        )
+    return list(
+        CleanupAction.objects.filter(job_run=job_run, kind=CleanupAction.Kind.SOFT_DELETE)
+        .select_related("dashboard")
+        .order_by("dashboard__looker_id")
+    )
+
+
+# --- executing the plan ---------------------------------------------------------------------------------------
+
+
+def _backup_step(looker: LookerClient, looker_id: str) -> StoredBackup:
+    export = looker.dashboard_export(dashboard_id=looker_id)
+    return backup_write_verified(looker_id=looker_id, dashboard_json=export.dashboard_json, lookml=export.lookml)
+
+
+def _record_backup(action: CleanupAction, stored: StoredBackup) -> None:
+    with transaction.atomic():
+        backup, _ = DashboardBackup.objects.get_or_create(
+            dashboard=action.dashboard,
+            sha256=stored.sha256,
+            defaults={
+                "job_run": action.job_run,
+                "storage_name": stored.storage_name,
+                "size_bytes": stored.size_bytes,
+                "has_lookml": stored.has_lookml,
+                "verified_at": timezone.now(),
+            },
+        )
+        action.backup = backup
+        action.status = CleanupAction.Status.BACKED_UP
+        action.attempts += 1
+        action.save(update_fields=["backup", "status", "attempts", "updated_at"])
+        audit_log(
+            action="cleanup.dashboard_backed_up",
+            obj=action.dashboard,
+            data={"looker_id": action.dashboard.looker_id, "storage_name": stored.storage_name, "sha256": stored.sha256,
+                  "size_bytes": stored.size_bytes, "has_lookml": stored.has_lookml},
+        )
+
+
+def _record_deleted(action: CleanupAction, summary: LookerDashboardSummary) -> None:
+    now = timezone.now()
+    with transaction.atomic():
+        action.status = CleanupAction.Status.DELETED
+        action.deleted_at = now
+        action.error = ""
+        action.save(update_fields=["status", "deleted_at", "error", "updated_at"])
+        d = action.dashboard
+        d.deleted = True
+        d.deleted_at = summary.deleted_at or now
+        d.save(update_fields=["deleted", "deleted_at"])
+        audit_log(
+            action="cleanup.dashboard_soft_deleted",
+            obj=d,
+            data={"looker_id": d.looker_id, "backup_sha256": action.backup.sha256, "owner_email": d.owner_email,
+                  "inactive_days": action.inactive_days},
+        )
+
+
+def _record_failed(action: CleanupAction, step: str, exc: Exception) -> None:
+    with transaction.atomic():
+        action.status = CleanupAction.Status.FAILED
+        action.error = f"{step}: {exc}"
+        action.save(update_fields=["status", "error", "updated_at"])
+        audit_log(
+            action="cleanup.dashboard_failed",
+            obj=action.dashboard,
+            data={"looker_id": action.dashboard.looker_id, "step": step, "error": str(exc)[:1000]},
+        )
+
+
+def cleanup_actions_execute(
+    *,
+    looker: LookerClient,
+    actions: list[CleanupAction],
+    concurrency: int,
+    on_progress: Callable[[Counter], None] | None = None,
+) -> Counter:
+    """Back up, verify, then soft-delete each planned dashboard, at most ``concurrency`` Looker calls at once.
+
+    Network work runs in a thread pool; every database write happens here, in the calling thread, so each
+    outcome is committed before the next step for that dashboard starts.
+    """
+    outcome: Counter = Counter()
+    pending: dict[Future, tuple[str, CleanupAction]] = {}
+    queue = list(reversed(actions))
+    with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="cleanup") as pool:
+
+        def fill() -> None:
+            while queue and len(pending) < concurrency:
+                action = queue.pop()
+                pending[pool.submit(_backup_step, looker, action.dashboard.looker_id)] = ("backup", action)
+
+        fill()
+        try:
+            while pending:
+                done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
+                for future in done:
+                    step, action = pending.pop(future)
+                    try:
+                        result = future.result()
+                    except (ConnectorError, BackupStoreError) as exc:
+                        _record_failed(action, step, exc)
+                        outcome[f"failed_{step}"] += 1
+                        continue
+                    if step == "backup":
+                        _record_backup(action, result)
+                        outcome["backed_up"] += 1
+                        next_call = pool.submit(looker.dashboard_soft_delete, dashboard_id=action.dashboard.looker_id)
+                        pending[next_call] = ("soft_delete", action)
+                    else:
+                        _record_deleted(action, result)
+                        outcome["deleted"] += 1
+                        if on_progress:
+                            on_progress(outcome)
+                fill()
+        except BaseException:
+            for future in pending:
+                future.cancel()
+            raise
+    return outcome
+
+
+# --- the job --------------------------------------------------------------------------------------------------
+
+
+def looker_cleanup_run(*, job_run: JobRun, params: dict[str, Any], dry_run: bool) -> JobResult:
+    """The monthly cleanup: refresh the inventory, plan, back up and soft-delete, notify, report."""
+    inactive_days = params.get("inactive_days", settings.CLEANUP_INACTIVE_DAYS)
+    max_deletions = params.get("max_deletions", settings.CLEANUP_MAX_DELETIONS)
+    now = timezone.now()
+    try:
+        looker = looker_client()
+        job_run_heartbeat(job_run=job_run, progress="refreshing the Looker inventory")
+        inventory = inventory_refresh(looker=looker, now=now)
+    except ConnectorError as exc:
+        raise JobFailed(f"could not read the Looker inventory: {exc}") from exc
+
+    settled = {} if dry_run else cleanup_reconcile(job_run=job_run)
+    plan = cleanup_plan_build(inactive_days=inactive_days, now=now)
+    changes = _plan_changes(plan=plan, job_run=job_run)
+    plan_text = cleanup_plan_text(plan=plan, changes=changes, inventory=inventory)
+    counters: dict[str, Any] = {
+        "dashboards_active": inventory.active,
+        "dashboards_in_trash": inventory.trashed,
+        "planned": len(plan.deletions),
+        "lookml_reported": len(plan.lookml_reports),
+        **settled,
+    }
+    details = _plan_details(plan, changes)
+    job_run_heartbeat(job_run=job_run, progress="plan built", counters=counters)
+    JobRun.objects.filter(pk=job_run.pk).update(details=details, summary=plan_text)
+
+    if dry_run:
+        counters["looker_requests"] = looker.request_count
+        return JobResult(summary="DRY RUN: nothing changed\n" + plan_text, counters=counters, details=details)
+
+    if len(plan.deletions) > max_deletions:
+        raise JobFailed(
+            f"the plan has {len(plan.deletions)} dashboards to soft-delete, above the cap of {max_deletions} per run; "
+            f"nothing was deleted. Review the plan (run_job looker_cleanup --dry-run), then raise the cap with "
+            f"--param max_deletions={len(plan.deletions)} or CLEANUP_MAX_DELETIONS."
+        )
+
+    actions = cleanup_actions_commit(job_run=job_run, plan=plan)
+    outcome = cleanup_actions_execute(
+        looker=looker,
+        actions=actions,
+        concurrency=settings.CLEANUP_CONCURRENCY,
+        on_progress=lambda c: job_run_heartbeat(
+            job_run=job_run, progress=f"{c['deleted']} of {len(actions)} soft-deleted"
+        ) if c["deleted"] % 20 == 0 else None,
+    )
+    notices = owner_notices_send(job_run=job_run)
+    counters.update(outcome)
+    counters.update(notices)
+    counters["looker_requests"] = looker.request_count
+    failed = outcome["failed_backup"] + outcome["failed_soft_delete"]
+    summary = (
+        f"{outcome['deleted']} soft-deleted with verified backups, {failed} failed, "
+        f"{settled.get('reconciled_deleted', 0)} finished from an earlier run; "
+        f"{notices.get('owners_notified', 0)} owners notified\n" + plan_text
+    )
+    completion_report_send(job_run=job_run, summary=summary, counters=counters)
+    if failed:
+        raise JobFailed(
+            f"{failed} of {len(actions)} dashboards failed (see the run's actions); they were not deleted and the "
+            f"next run retries them. {summary}"
+        )
+    return JobResult(summary=summary, counters=counters, details=details)
+
+
+# --- restore --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RestoreRequestResult:
+    requested: list[DashboardRestore]
+    refused: list[tuple[str, str]]
+
+
+def cleanup_restore_request(*, dashboards: Iterable[LookerDashboard], actor: Any) -> RestoreRequestResult:
+    """Open a restore for each dashboard that can be restored and queue it; say why the others cannot."""
+    from .tasks import dashboard_restore_task
+
+    requested: list[DashboardRestore] = []
+    refused: list[tuple[str, str]] = []
+    for d in dashboards:
+        if not (d.deleted or d.missing_in_looker):
+            refused.append((d.looker_id, "it is not deleted"))
+            continue
+        backup = d.backups.order_by("-created_at").first()
+        if backup is None and d.missing_in_looker:
+            refused.append((d.looker_id, "it is gone from Looker and there is no backup to re-create it from"))
+            continue
+        try:
+            with transaction.atomic():
+                restore = DashboardRestore.objects.create(dashboard=d, backup=backup, requested_by=actor)
+                audit_log(
+                    action="cleanup.restore_requested",
+                    obj=d,
+                    actor=actor,
+                    data={"looker_id": d.looker_id, "restore_id": restore.pk,
+                          "backup_sha256": backup.sha256 if backup else None},
+                )
+                transaction.on_commit(lambda pk=restore.pk: dashboard_restore_task.delay(pk))
+        except IntegrityError:
+            refused.append((d.looker_id, "a restore is already in progress"))
+            continue
+        requested.append(restore)
+    return RestoreRequestResult(requested, refused)
+
+
+def dashboard_restore_execute(*, restore_id: int) -> DashboardRestore:
+    """Bring the dashboard back: undelete it in Looker, or re-create it from its backup if Looker lost it.
+
+    Then compare what Looker now has with the backup, record and audit the outcome, and tell the owner.
+    Transient Looker errors propagate (the task retries); anything else marks the restore failed.
+    """
+    restore = DashboardRestore.objects.select_related("dashboard", "backup", "requested_by").get(pk=restore_id)
+    if restore.status != DashboardRestore.Status.REQUESTED:
+        return restore
+    d = restore.dashboard
+    looker = looker_client()
+    backup_doc = (
+        backup_read_verified(storage_name=restore.backup.storage_name, sha256=restore.backup.sha256)
+        if restore.backup
+        else None
+    )
+    try:
+        try:
+            looker.dashboard_get_json(dashboard_id=d.looker_id)
+            looker.dashboard_undelete(dashboard_id=d.looker_id)
+            method, looker_id = DashboardRestore.Method.UNDELETE, d.looker_id
+        except ConnectorNotFound:
+            if backup_doc is None:
+                raise ConnectorNotFound(f"dashboard {d.looker_id} is gone from Looker and has no backup") from None
+            looker_id = looker.dashboard_recreate(dashboard_json=json.dumps(backup_doc["dashboard"]))
+            method = DashboardRestore.Method.RECREATE
+        restored_json = looker.dashboard_get_json(dashboard_id=looker_id)
+    except ConnectorError as exc:
+        if isinstance(exc, ConnectorTransientError):
+            raise
+        return dashboard_restore_fail(restore, str(exc))
+    except BackupStoreError as exc:
+        return dashboard_restore_fail(restore, str(exc))
+
+    verified, differences = True, []
+    if backup_doc is not None:
+        identity = method == DashboardRestore.Method.RECREATE
+        before = dashboard_json_normalized(json.dumps(backup_doc["dashboard"]), ignore_identity=identity)
+        after = dashboard_json_normalized(restored_json, ignore_identity=identity)
+        differences = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
+        verified = not differences
+
+    with transaction.atomic():
+        restore.status = DashboardRestore.Status.RESTORED
+        restore.method = method
+        restore.new_looker_id = looker_id if looker_id != d.looker_id else ""
+        restore.verified = verified
+        restore.error = "" if verified else f"restored, but differs from the backup in: {', '.join(differences)}"
+        restore.finished_at = timezone.now()
+        restore.save(update_fields=["status", "method", "new_looker_id", "verified", "error", "finished_at"])
+        old_id = d.looker_id
+        if looker_id != d.looker_id:
+            # Re-created under a new id: the row follows the dashboard; a stale row for the new id must not exist.
+            LookerDashboard.objects.filter(looker_id=looker_id).exclude(pk=d.pk).delete()
+            d.looker_id = looker_id
+        d.deleted = False
+        d.deleted_at = None
+        d.missing_in_looker = False
+        d.save(update_fields=["looker_id", "deleted", "deleted_at", "missing_in_looker"])
+        audit_log(
+            action="cleanup.dashboard_restored",
+            obj=d,
+            actor=restore.requested_by,
+            data={"restore_id": restore.pk, "method": method, "old_looker_id": old_id, "looker_id": looker_id,
+                  "verified": verified, "differences": differences},
+        )
+    owner_restore_notice_send(restore=restore)
+    return restore
+
+
+def dashboard_restore_fail(restore: DashboardRestore, error: str) -> DashboardRestore:
+    """Record a restore that cannot succeed, with its audit event."""
+    with transaction.atomic():
+        restore.status = DashboardRestore.Status.FAILED
+        restore.error = error
+        restore.finished_at = timezone.now()
+        restore.save(update_fields=["status", "error", "finished_at"])
+        audit_log(action="cleanup.restore_failed", obj=restore.dashboard, actor=restore.requested_by,
+                  data={"restore_id": restore.pk, "error": error[:1000]})
+    return restore
+
+
+# --- pins and protected folders (admin edits, audited) ------------------------------------------------------
+
+
+def dashboard_pin_save(*, pin: Any, actor: Any, created: bool) -> None:
+    """Save a pin (or protected folder) edited in the admin, with its audit event."""
+    with transaction.atomic():
+        if created and hasattr(pin, "created_by_id") and not pin.created_by_id:
+            pin.created_by = actor
+        pin.save()
+        audit_log(
+            action=f"cleanup.{pin._meta.model_name}_{'created' if created else 'changed'}",
+            obj=pin,
+            actor=actor,
+            data={"reason": getattr(pin, "reason", ""), "expires_at": getattr(pin, "expires_at", None)},
+        )
+
+
+def dashboard_pin_delete(*, pin: Any, actor: Any) -> None:
+    """Remove a pin (or protected folder), with its audit event."""
+    with transaction.atomic():
+        audit_log(action=f"cleanup.{pin._meta.model_name}_deleted", obj=pin, actor=actor, data={})
+        pin.delete()

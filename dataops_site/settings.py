@@ -1,0 +1,192 @@
+"""Settings for the DataOps control plane.
+
+Everything that differs between the embedded default (SQLite, Celery eager, file email, local backups, the
+local Looker emulator) and production comes from environment variables, read once through ``environ.Env``.
+App code reads ``django.conf.settings``, never ``os.environ``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(environ.Env().str("DATAOPS_VAR_DIR", default=str(BASE_DIR / "var")))
+
+env = environ.Env()
+if env.bool("DATAOPS_READ_DOT_ENV", default=False):
+    environ.Env.read_env(BASE_DIR / ".env")
+
+# --- core -------------------------------------------------------------------------------------------------
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
+# The embedded default has a fixed key so `make demo` works out of the box; production must set its own.
+EMBEDDED = not env.str("DATABASE_URL", default="")
+SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="embedded-default-insecure-key" if EMBEDDED else environ.Env.NOTSET)
+ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+SITE_URL = env.str("DATAOPS_SITE_URL", default="http://127.0.0.1:8000")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "django_filters",
+    "drf_spectacular",
+    "audit",
+    "accounts",
+    "orchestration",
+    "cleanup",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "dataops_site.urls"
+WSGI_APPLICATION = "dataops_site.wsgi.application"
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- database ---------------------------------------------------------------------------------------------
+# DATABASE_URL=postgres://user:pass@host:5432/name uses psycopg 3; unset means the embedded SQLite file.
+if EMBEDDED:
+    VAR_DIR.mkdir(parents=True, exist_ok=True)  # the embedded default keeps its SQLite file, mail and backups here
+DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'dataops.sqlite3'}")}
+DATABASES["default"]["ATOMIC_REQUESTS"] = False
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Wait for a writer instead of failing at once: the web server, the worker and a CLI job share the file.
+    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-gb"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+LOGIN_URL = "admin:login"
+
+# --- storage: backups -------------------------------------------------------------------------------------
+# BACKUP_STORAGE_URL=file:///path or gs://bucket/prefix (django-storages' GCS backend).
+BACKUP_STORAGE_URL = env.str("BACKUP_STORAGE_URL", default=f"file://{VAR_DIR / 'backups'}")
+
+
+def _backup_storage(url: str) -> dict:
+    if url.startswith("file://"):
+        return {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": url.removeprefix("file://"), "base_url": None},
+        }
+    if url.startswith("gs://"):
+        bucket, _, prefix = url.removeprefix("gs://").partition("/")
+        return {
+            "BACKEND": "storages.backends.gcloud.GoogleCloudStorage",
+            "OPTIONS": {"bucket_name": bucket, "location": prefix.strip("/"), "file_overwrite": True},
+        }
+    raise environ.ImproperlyConfigured(f"BACKUP_STORAGE_URL must start with file:// or gs://, got {url!r}")
+
+
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": VAR_DIR / "media"}},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "backups": _backup_storage(BACKUP_STORAGE_URL),
+}
+
+# --- email ------------------------------------------------------------------------------------------------
+# EMAIL_URL=smtp+tls://user:pass@host:587; the embedded default writes each message to var/mail/.
+vars().update(env.email_url("EMAIL_URL", default=f"filemail://{VAR_DIR / 'mail'}"))
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="dataops@localhost")
+
+# --- celery -----------------------------------------------------------------------------------------------
+# No broker configured means eager: tasks run in-process when queued (after the transaction commits).
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="")
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=not CELERY_BROKER_URL)
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_BROKER_URL = CELERY_BROKER_URL or "memory://"
+CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default="") or None
+CELERY_TASK_ACKS_LATE = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="dataops")
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+
+# --- REST API ---------------------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "PAGE_SIZE": 50,
+    "DEFAULT_FILTER_BACKENDS": [
+        "django_filters.rest_framework.DjangoFilterBackend",
+        "rest_framework.filters.SearchFilter",
+        "rest_framework.filters.OrderingFilter",
+    ],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+SPECTACULAR_SETTINGS = {"TITLE": "DataOps control plane API", "VERSION": "1.0.0"}
+
+# --- Looker -----------------------------------------------------------------------------------------------
+# The SDK's own variable names. Unset LOOKERSDK_BASE_URL means: start and use the local emulator.
+LOOKER_BASE_URL = env.str("LOOKERSDK_BASE_URL", default="")
+LOOKER_CLIENT_ID = env.str("LOOKERSDK_CLIENT_ID", default="")
+LOOKER_CLIENT_SECRET = env.str("LOOKERSDK_CLIENT_SECRET", default="")
+LOOKER_VERIFY_SSL = env.bool("LOOKERSDK_VERIFY_SSL", default=True)
+LOOKER_TIMEOUT = env.float("LOOKERSDK_TIMEOUT", default=30.0)
+LOOKER_MAX_ATTEMPTS = env.int("LOOKER_MAX_ATTEMPTS", default=5)
+LOOKER_EMULATOR_PORT = env.int("LOOKER_EMULATOR_PORT", default=9101)
+LOOKER_EMULATOR_FIXTURE = env.str("LOOKER_EMULATOR_FIXTURE", default=str(VAR_DIR / "looker_fixture.json"))
+LOOKER_EMULATOR_STATE = env.str("LOOKER_EMULATOR_STATE", default=str(VAR_DIR / "looker_state.json"))
+LOOKER_EMULATOR_DASHBOARDS = env.int("LOOKER_EMULATOR_DASHBOARDS", default=300)
+
+# --- cleanup job ------------------------------------------------------------------------------------------
+CLEANUP_INACTIVE_DAYS = env.int("CLEANUP_INACTIVE_DAYS", default=90)
+CLEANUP_MAX_DELETIONS = env.int("CLEANUP_MAX_DELETIONS", default=100)
+CLEANUP_CONCURRENCY = env.int("CLEANUP_CONCURRENCY", default=4)
+CLEANUP_PAGE_SIZE = env.int("CLEANUP_PAGE_SIZE", default=500)
+# Folder ids or names whose dashboards are never touched (also managed in the admin).
+CLEANUP_PROTECTED_FOLDERS = env.list("CLEANUP_PROTECTED_FOLDERS", default=[])
+
+# Modules that register jobs in orchestration.registry.
+DATAOPS_JOB_MODULES = ["cleanup.jobs"]
+# A running job that has not reported progress for this long is taken as dead (its process crashed).
+JOB_HEARTBEAT_TIMEOUT_S = env.int("JOB_HEARTBEAT_TIMEOUT_S", default=900)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("DJANGO_LOG_LEVEL", default="INFO")},
+    "loggers": {"werkzeug": {"level": "WARNING"}, "urllib3": {"level": "WARNING"}},
+}

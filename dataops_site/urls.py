@@ -1,0 +1,17 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from .views import health
+
+admin.site.site_header = "DataOps control plane"
+admin.site.site_title = "DataOps"
+admin.site.index_title = "Looker, BigQuery and Sheets estate"
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/", include("dataops_site.api_urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("health/", health, name="health"),
+]

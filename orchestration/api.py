@@ -1,0 +1,80 @@
+"""REST API for job runs: list, read, and trigger (POST)."""
+
+from __future__ import annotations
+
+from django.urls import path
+from rest_framework import generics, permissions, serializers, status
+from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.response import Response
+
+from .models import JobRun
+from .registry import JobError, job_get
+from .services import job_run_request
+
+
+class DjangoViewPermission(permissions.BasePermission):
+    """Read access needs the model's ``view`` permission."""
+
+    def has_permission(self, request, view) -> bool:
+        model = view.queryset.model
+        return request.user.has_perm(f"{model._meta.app_label}.view_{model._meta.model_name}")
+
+
+class JobRunOutput(serializers.ModelSerializer):
+    actor = serializers.StringRelatedField()
+    duration_s = serializers.FloatField(read_only=True)
+
+    class Meta:
+        model = JobRun
+        fields = ["id", "job", "trigger", "actor", "params", "dry_run", "status", "created_at", "started_at",
+                  "finished_at", "duration_s", "attempts", "progress", "counters", "summary", "error", "dag_id",
+                  "dag_run_id"]
+
+
+class JobRunInput(serializers.Serializer):
+    job = serializers.CharField()
+    params = serializers.DictField(child=serializers.CharField(allow_blank=True), required=False, default=dict)
+    dry_run = serializers.BooleanField(required=False, default=False)
+
+
+class JobRunListCreate(generics.ListCreateAPIView):
+    """List job runs (filter by job, status, trigger) or trigger a job (POST, 202)."""
+
+    queryset = JobRun.objects.select_related("actor").all()
+    serializer_class = JobRunOutput
+    permission_classes = [permissions.IsAuthenticated, DjangoViewPermission]
+    filterset_fields = ["job", "status", "trigger", "dry_run"]
+    search_fields = ["summary", "error"]
+    ordering_fields = ["created_at", "id"]
+
+    def get_serializer_class(self):
+        return JobRunInput if self.request.method == "POST" else JobRunOutput
+
+    def create(self, request, *args, **kwargs):
+        data = JobRunInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            spec = job_get(data.validated_data["job"])
+        except JobError as exc:
+            raise ValidationError({"job": str(exc)}) from exc
+        if not (request.user.has_perm("orchestration.trigger_jobrun") and request.user.has_perm(spec.permission)):
+            raise PermissionDenied(f"you may not run {spec.name}")
+        try:
+            run = job_run_request(job=spec.name, params=data.validated_data["params"],
+                                  dry_run=data.validated_data["dry_run"], trigger=JobRun.Trigger.API, actor=request.user)
+        except JobError as exc:
+            raise ValidationError({"params": str(exc)}) from exc
+        run.refresh_from_db()
+        return Response(JobRunOutput(run).data, status=status.HTTP_202_ACCEPTED)
+
+
+class JobRunDetail(generics.RetrieveAPIView):
+    queryset = JobRun.objects.select_related("actor").all()
+    serializer_class = JobRunOutput
+    permission_classes = [permissions.IsAuthenticated, DjangoViewPermission]
+
+
+urlpatterns = [
+    path("job-runs/", JobRunListCreate.as_view(), name="api-jobrun-list"),
+    path("job-runs/<int:pk>/", JobRunDetail.as_view(), name="api-jobrun-detail"),
+]

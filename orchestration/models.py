@@ -1,0 +1,62 @@
+"""One JobRun row per execution of a job, whoever started it."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+
+class JobRun(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    class Trigger(models.TextChoices):
+        CLI = "cli", "Command line"
+        ADMIN = "admin", "Admin"
+        API = "api", "REST API"
+        SCHEDULE = "schedule", "Schedule"
+        AIRFLOW = "airflow", "Airflow"
+
+    job = models.CharField(max_length=50, db_index=True)
+    trigger = models.CharField(max_length=20, choices=Trigger.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="job_runs"
+    )
+    params = models.JSONField(default=dict, blank=True)
+    dry_run = models.BooleanField(default=False)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    progress = models.CharField(max_length=255, blank=True)
+    counters = models.JSONField(default=dict, blank=True)
+    summary = models.TextField(blank=True)
+    details = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    celery_task_id = models.CharField(max_length=255, blank=True)
+    dag_id = models.CharField(max_length=250, blank=True)
+    dag_run_id = models.CharField(max_length=250, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        permissions = [("trigger_jobrun", "Can trigger jobs")]
+        indexes = [models.Index(fields=["job", "status"])]
+
+    def __str__(self) -> str:
+        suffix = " (dry run)" if self.dry_run else ""
+        return f"{self.job} #{self.pk}{suffix}"
+
+    @property
+    def duration_s(self) -> float | None:
+        if self.started_at and self.finished_at:
+            return (self.finished_at - self.started_at).total_seconds()
+        return None
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in (self.Status.SUCCEEDED, self.Status.FAILED)
