@@ -383,6 +383,9 @@ def looker_cleanup_run(*, job_run: JobRun, params: dict[str, Any], dry_run: bool
     now = timezone.now()
     try:
         looker = looker_client()
+    except ValueError as exc:  # misconfiguration: a base URL with a path, empty credentials
+        raise JobFailed(f"Looker is misconfigured: {exc}") from exc
+    try:
         job_run_heartbeat(job_run=job_run, progress="refreshing the Looker inventory")
         inventory = inventory_refresh(looker=looker, now=now)
     except ConnectorError as exc:

@@ -164,6 +164,8 @@ LOOKER_CLIENT_SECRET = env.str("LOOKERSDK_CLIENT_SECRET", default="")
 LOOKER_VERIFY_SSL = env.bool("LOOKERSDK_VERIFY_SSL", default=True)
 LOOKER_TIMEOUT = env.float("LOOKERSDK_TIMEOUT", default=30.0)
 LOOKER_MAX_ATTEMPTS = env.int("LOOKER_MAX_ATTEMPTS", default=5)
+LOOKER_BACKOFF_BASE = env.float("LOOKER_BACKOFF_BASE", default=0.5)  # seconds; doubles per attempt, with jitter
+LOOKER_BACKOFF_MAX = env.float("LOOKER_BACKOFF_MAX", default=30.0)
 LOOKER_EMULATOR_PORT = env.int("LOOKER_EMULATOR_PORT", default=9101)
 LOOKER_EMULATOR_FIXTURE = env.str("LOOKER_EMULATOR_FIXTURE", default=str(VAR_DIR / "looker_fixture.json"))
 LOOKER_EMULATOR_STATE = env.str("LOOKER_EMULATOR_STATE", default=str(VAR_DIR / "looker_state.json"))

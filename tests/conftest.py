@@ -109,7 +109,14 @@ def looker(settings, looker_fixture) -> Iterator:
 @pytest.fixture
 def role_user(db):
     """Factory: ``role_user("Content Admin")`` -> a staff user holding that role, password "pw-<username>"."""
+    from django.apps import apps
+    from django.contrib.auth.models import Group
+
+    from accounts.roles import roles_sync
     from accounts.services import role_user_ensure
+
+    if not Group.objects.exists():  # a transactional test's flush empties the groups the migration made
+        roles_sync(apps)
 
     def make(role: str, username: str | None = None):
         username = username or role.lower().replace(" ", "_")

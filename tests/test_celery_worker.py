@@ -1,0 +1,81 @@
+"""An admin-style trigger queues a JobRun on Redis; a real Celery worker process executes it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.db import connection
+
+from orchestration.models import JobRun
+from orchestration.services import job_run_request
+
+pytestmark = [pytest.mark.redis, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+ROOT = Path(__file__).resolve().parent.parent
+BROKER = "redis://127.0.0.1:6379/15"
+
+
+@pytest.fixture
+def celery_worker_process(require_postgres, require_redis, looker, settings, tmp_path):
+    """A `celery worker` subprocess on the Redis broker, using the test database and this test's emulator."""
+    from dataops_site.celery import app
+    from sandbox.looker import EMULATOR_CLIENT_ID, EMULATOR_CLIENT_SECRET
+
+    db = connection.settings_dict
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
+        "CELERY_BROKER_URL": BROKER,
+        "CELERY_TASK_DEFAULT_QUEUE": f"test-{os.getpid()}",
+        "LOOKERSDK_BASE_URL": looker.base_url,
+        "LOOKERSDK_CLIENT_ID": EMULATOR_CLIENT_ID,
+        "LOOKERSDK_CLIENT_SECRET": EMULATOR_CLIENT_SECRET,
+        "BACKUP_STORAGE_URL": f"file://{tmp_path / 'worker-backups'}",
+        "DJANGO_SECRET_KEY": "test",
+        "EMAIL_URL": "dummymail://",
+    }
+    log = open(tmp_path / "worker.log", "w")  # noqa: SIM115 - closed below
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "dataops_site", "worker", "--pool", "solo", "--concurrency", "1",
+         "--loglevel", "INFO", "-Q", env["CELERY_TASK_DEFAULT_QUEUE"], "--without-heartbeat", "--without-gossip",
+         "--without-mingle"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    old = {"broker_url": app.conf.broker_url, "task_default_queue": app.conf.task_default_queue}
+    app.conf.update(broker_url=BROKER, task_always_eager=False, task_default_queue=env["CELERY_TASK_DEFAULT_QUEUE"])
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    try:
+        yield worker, tmp_path / "worker.log"
+    finally:
+        app.conf.update(broker_url=old["broker_url"], task_always_eager=True,
+                        task_default_queue=old["task_default_queue"])
+        worker.terminate()
+        try:
+            worker.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+        log.close()
+
+
+def test_real_worker_runs_a_queued_cleanup(celery_worker_process, role_user):
+    worker, log_path = celery_worker_process
+    from cleanup.models import ProtectedFolder
+
+    ProtectedFolder.objects.get_or_create(folder_id="6", defaults={"reason": "certified"})
+    admin = role_user("Content Admin")
+    run = job_run_request(job="looker_cleanup", params={}, dry_run=True, actor=admin)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        run.refresh_from_db()
+        if run.is_finished:
+            break
+        assert worker.poll() is None, f"worker died:\n{log_path.read_text()}"
+        time.sleep(0.3)
+    assert run.status == JobRun.Status.SUCCEEDED, f"{run.status} {run.error}\n{log_path.read_text()[-3000:]}"
+    assert run.details["plan_ids"] and run.trigger == "admin" and run.actor == admin
+    assert "orchestration.job_run_execute" in log_path.read_text()
