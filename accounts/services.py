@@ -27,6 +27,9 @@ def role_user_ensure(*, username: str, role: str, email: str, password: str | No
         user.set_password(password)
         user.save()
         user.groups.set([Group.objects.get(name=role)])
-        audit_log(action="accounts.role_user_created" if created else "accounts.role_user_reset", obj=user,
-                  data={"role": role, "email": email})
+        audit_log(
+            action="accounts.role_user_created" if created else "accounts.role_user_reset",
+            obj=user,
+            data={"role": role, "email": email},
+        )
     return user, password

@@ -7,7 +7,16 @@ from .models import AuditEvent
 class AuditEventAdmin(admin.ModelAdmin):
     """Read-only for everyone, superusers included: the chain is append-only."""
 
-    list_display = ("seq", "created_at", "action", "object_type", "object_id", "object_repr", "actor_label", "job_run_id")
+    list_display = (
+        "seq",
+        "created_at",
+        "action",
+        "object_type",
+        "object_id",
+        "object_repr",
+        "actor_label",
+        "job_run_id",
+    )
     list_filter = ("action", "object_type", "actor_label")
     search_fields = ("object_id", "object_repr", "actor_label", "action", "hash")
     date_hierarchy = "created_at"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
@@ -34,7 +34,7 @@ def event_hash(
     """SHA-256 over the event's canonical JSON, chained to ``prev_hash``."""
     payload = {
         "seq": seq,
-        "created_at": created_at.astimezone(timezone.utc).isoformat(timespec="microseconds"),
+        "created_at": created_at.astimezone(UTC).isoformat(timespec="microseconds"),
         "actor_id": actor_id,
         "actor_label": actor_label,
         "action": action,

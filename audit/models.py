@@ -24,6 +24,9 @@ class AuditChainHead(models.Model):
     class Meta:
         verbose_name = "audit chain head"
 
+    def __str__(self) -> str:
+        return f"audit chain head #{self.seq} {self.hash[:16]}"
+
 
 class AuditEvent(models.Model):
     seq = models.PositiveBigIntegerField(unique=True, editable=False)

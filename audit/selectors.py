@@ -23,25 +23,44 @@ def audit_chain_verify(*, batch_size: int = 2000) -> ChainVerdict:
     expected_seq = 1
     checked = 0
     fields = (
-        "seq", "created_at", "actor_id", "actor_label", "action", "object_type", "object_id", "object_repr",
-        "job_run_id", "data", "prev_hash", "hash",
+        "seq",
+        "created_at",
+        "actor_id",
+        "actor_label",
+        "action",
+        "object_type",
+        "object_id",
+        "object_repr",
+        "job_run_id",
+        "data",
+        "prev_hash",
+        "hash",
     )
     for row in AuditEvent.objects.order_by("seq").values(*fields).iterator(chunk_size=batch_size):
         seq = row["seq"]
         if seq != expected_seq:
-            return ChainVerdict(False, checked, prev_hash, expected_seq, f"event #{expected_seq} is missing (next is #{seq})")
+            return ChainVerdict(
+                False, checked, prev_hash, expected_seq, f"event #{expected_seq} is missing (next is #{seq})"
+            )
         if row["prev_hash"] != prev_hash:
-            return ChainVerdict(False, checked, prev_hash, seq, f"event #{seq} does not point at the hash of #{seq - 1}")
+            return ChainVerdict(
+                False, checked, prev_hash, seq, f"event #{seq} does not point at the hash of #{seq - 1}"
+            )
         recomputed = event_hash(**{k: row[k] for k in fields if k != "hash"})
         if recomputed != row["hash"]:
-            return ChainVerdict(False, checked, prev_hash, seq, f"event #{seq} was altered (its hash does not match its content)")
+            return ChainVerdict(
+                False, checked, prev_hash, seq, f"event #{seq} was altered (its hash does not match its content)"
+            )
         prev_hash = row["hash"]
         expected_seq += 1
         checked += 1
     head = AuditChainHead.objects.filter(pk=1).first()
     if head is not None and (head.seq != checked or head.hash != prev_hash):
         return ChainVerdict(
-            False, checked, prev_hash, checked + 1 if head.seq > checked else checked,
+            False,
+            checked,
+            prev_hash,
+            checked + 1 if head.seq > checked else checked,
             f"chain head says #{head.seq} but the events end at #{checked}: the last events were removed",
         )
     return ChainVerdict(True, checked, prev_hash)

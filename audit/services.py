@@ -25,7 +25,10 @@ class AuditActor:
     job_run_id: int | None = None
 
 
-_current_actor: contextvars.ContextVar[AuditActor] = contextvars.ContextVar("audit_actor", default=AuditActor())
+_current_actor: contextvars.ContextVar[AuditActor] = contextvars.ContextVar(
+    "audit_actor",
+    default=AuditActor(),  # noqa: B039 - a frozen dataclass, never mutated
+)
 
 
 @contextlib.contextmanager

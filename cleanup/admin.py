@@ -26,8 +26,11 @@ class InactivityFilter(admin.SimpleListFilter):
 
     def lookups(self, request, model_admin):
         return [
-            ("lt30", "under 30 days"), ("30-90", "30 to 90 days"), ("90-180", "90 to 180 days"),
-            ("180-365", "180 days to a year"), ("gt365", "over a year"),
+            ("lt30", "under 30 days"),
+            ("30-90", "30 to 90 days"),
+            ("90-180", "90 to 180 days"),
+            ("180-365", "180 days to a year"),
+            ("gt365", "over a year"),
         ]
 
     def queryset(self, request, queryset):
@@ -85,13 +88,29 @@ class BackupInline(admin.TabularInline):
 @admin.register(LookerDashboard)
 class LookerDashboardAdmin(admin.ModelAdmin):
     list_display = (
-        "looker_id", "title", "folder_name", "owner_email", "last_activity_at", "inactive_for", "favorite_count",
-        "has_active_schedule", "is_lookml", "deleted", "missing_in_looker",
+        "looker_id",
+        "title",
+        "folder_name",
+        "owner_email",
+        "last_activity_at",
+        "inactive_for",
+        "favorite_count",
+        "has_active_schedule",
+        "is_lookml",
+        "deleted",
+        "missing_in_looker",
     )
-    list_filter = ("deleted", "missing_in_looker", InactivityFilter, PinnedFilter, "is_lookml", "has_active_schedule",
-                   "folder_name")
+    list_filter = (
+        "deleted",
+        "missing_in_looker",
+        InactivityFilter,
+        PinnedFilter,
+        "is_lookml",
+        "has_active_schedule",
+        "folder_name",
+    )
     search_fields = ("looker_id", "title", "owner_email", "owner_name", "folder_name")
-    ordering = ("looker_id",)
+    ordering = ("last_activity_at", "looker_id")  # the most inactive first
     list_per_page = 50
     actions = ["restore_selected"]
     inlines = [PinInline, BackupInline]
@@ -185,8 +204,17 @@ class _ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(CleanupAction)
 class CleanupActionAdmin(_ReadOnlyAdmin):
-    list_display = ("job_run", "dashboard", "kind", "status", "inactive_days", "backup", "deleted_at",
-                    "owner_notified_at", "short_error")
+    list_display = (
+        "job_run",
+        "dashboard",
+        "kind",
+        "status",
+        "inactive_days",
+        "backup",
+        "deleted_at",
+        "owner_notified_at",
+        "short_error",
+    )
     list_select_related = ("job_run", "dashboard", "backup", "backup__dashboard")
     list_filter = ("status", "kind")
     search_fields = ("dashboard__looker_id", "dashboard__title", "dashboard__owner_email", "error")
@@ -203,14 +231,28 @@ class DashboardBackupAdmin(_ReadOnlyAdmin):
     list_select_related = ("dashboard",)
     list_filter = ("has_lookml", "created_at")
     search_fields = ("dashboard__looker_id", "dashboard__title", "sha256", "storage_name")
-    readonly_fields = ("dashboard", "job_run", "storage_name", "sha256", "size_bytes", "has_lookml", "created_at",
-                       "verified_at", "download", "content")
+    readonly_fields = (
+        "dashboard",
+        "job_run",
+        "storage_name",
+        "sha256",
+        "size_bytes",
+        "has_lookml",
+        "created_at",
+        "verified_at",
+        "download",
+        "content",
+    )
     raw_id_fields = ("dashboard", "job_run")
 
     def get_urls(self):
         urls = super().get_urls()
         return [
-            path("<int:pk>/download/", self.admin_site.admin_view(self.download_view), name="cleanup_dashboardbackup_download"),
+            path(
+                "<int:pk>/download/",
+                self.admin_site.admin_view(self.download_view),
+                name="cleanup_dashboardbackup_download",
+            ),
         ] + urls
 
     @admin.display(description="sha256")
@@ -219,7 +261,9 @@ class DashboardBackupAdmin(_ReadOnlyAdmin):
 
     @admin.display(description="file")
     def download(self, obj: DashboardBackup) -> str:
-        return format_html('<a href="{}">download</a>', reverse("admin:cleanup_dashboardbackup_download", args=[obj.pk]))
+        return format_html(
+            '<a href="{}">download</a>', reverse("admin:cleanup_dashboardbackup_download", args=[obj.pk])
+        )
 
     @admin.display(description="content (verified against its checksum)")
     def content(self, obj: DashboardBackup) -> str:
@@ -243,8 +287,17 @@ class DashboardBackupAdmin(_ReadOnlyAdmin):
 
 @admin.register(DashboardRestore)
 class DashboardRestoreAdmin(_ReadOnlyAdmin):
-    list_display = ("dashboard", "status", "method", "new_looker_id", "verified", "requested_by", "requested_at",
-                    "finished_at", "error")
+    list_display = (
+        "dashboard",
+        "status",
+        "method",
+        "new_looker_id",
+        "verified",
+        "requested_by",
+        "requested_at",
+        "finished_at",
+        "error",
+    )
     list_select_related = ("dashboard", "requested_by")
     list_filter = ("status", "method", "verified")
     search_fields = ("dashboard__looker_id", "dashboard__title", "new_looker_id")

@@ -17,9 +17,27 @@ from .services import cleanup_restore_request
 class DashboardOutput(serializers.ModelSerializer):
     class Meta:
         model = LookerDashboard
-        fields = ["id", "looker_id", "title", "folder_id", "folder_name", "owner_id", "owner_name", "owner_email",
-                  "created_at", "last_viewed_at", "last_accessed_at", "last_activity_at", "view_count",
-                  "favorite_count", "has_active_schedule", "is_lookml", "deleted", "deleted_at", "missing_in_looker"]
+        fields = [
+            "id",
+            "looker_id",
+            "title",
+            "folder_id",
+            "folder_name",
+            "owner_id",
+            "owner_name",
+            "owner_email",
+            "created_at",
+            "last_viewed_at",
+            "last_accessed_at",
+            "last_activity_at",
+            "view_count",
+            "favorite_count",
+            "has_active_schedule",
+            "is_lookml",
+            "deleted",
+            "deleted_at",
+            "missing_in_looker",
+        ]
 
 
 class RestoreOutput(serializers.ModelSerializer):
@@ -27,8 +45,17 @@ class RestoreOutput(serializers.ModelSerializer):
 
     class Meta:
         model = DashboardRestore
-        fields = ["id", "looker_id", "status", "method", "new_looker_id", "verified", "requested_at", "finished_at",
-                  "error"]
+        fields = [
+            "id",
+            "looker_id",
+            "status",
+            "method",
+            "new_looker_id",
+            "verified",
+            "requested_at",
+            "finished_at",
+            "error",
+        ]
 
 
 class DashboardList(generics.ListAPIView):

@@ -13,7 +13,8 @@ LOOKER_CLEANUP = job_register(
         supports_dry_run=True,
         params={
             "inactive_days": ParamSpec(
-                "int", "days without a view or access before a dashboard is inactive",
+                "int",
+                "days without a view or access before a dashboard is inactive",
                 default=lambda: settings.CLEANUP_INACTIVE_DAYS,
             ),
             "max_deletions": ParamSpec(

@@ -89,8 +89,12 @@ def completion_report_send(*, job_run: JobRun, summary: str, counters: dict[str,
             "run_url": _admin_url("admin:orchestration_jobrun_change", job_run.pk),
         },
     )
-    send_mail(f"Looker cleanup run #{job_run.pk}: {counters.get('deleted', 0)} dashboards soft-deleted",
-              body, settings.DEFAULT_FROM_EMAIL, recipients)
+    send_mail(
+        f"Looker cleanup run #{job_run.pk}: {counters.get('deleted', 0)} dashboards soft-deleted",
+        body,
+        settings.DEFAULT_FROM_EMAIL,
+        recipients,
+    )
     return len(recipients)
 
 
@@ -101,7 +105,7 @@ def owner_restore_notice_send(*, restore: DashboardRestore) -> bool:
         return False
     body = render_to_string("cleanup/email/restore_notice.txt", {"restore": restore, "dashboard": d})
     try:
-        send_mail(f"Your Looker dashboard \"{d.title}\" is restored", body, settings.DEFAULT_FROM_EMAIL, [d.owner_email])
+        send_mail(f'Your Looker dashboard "{d.title}" is restored', body, settings.DEFAULT_FROM_EMAIL, [d.owner_email])
     except Exception as exc:  # noqa: BLE001 - the restore itself succeeded; log the mail failure
         logger.warning("restore notice to %s failed: %s", d.owner_email, exc)
         return False

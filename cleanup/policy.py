@@ -83,8 +83,17 @@ def cleanup_plan_build(*, inactive_days: int, now: datetime) -> CleanupPlan:
         LookerDashboard.objects.filter(deleted=False, missing_in_looker=False, last_activity_at__lt=cutoff)
         .annotate(pinned=Exists(active_pin))
         .only(
-            "pk", "looker_id", "title", "folder_id", "folder_name", "owner_email", "last_activity_at",
-            "created_at", "favorite_count", "has_active_schedule", "is_lookml",
+            "pk",
+            "looker_id",
+            "title",
+            "folder_id",
+            "folder_name",
+            "owner_email",
+            "last_activity_at",
+            "created_at",
+            "favorite_count",
+            "has_active_schedule",
+            "is_lookml",
         )
         .order_by("looker_id")
     )

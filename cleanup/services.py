@@ -36,9 +36,25 @@ from .policy import CleanupPlan, cleanup_plan_build
 logger = logging.getLogger(__name__)
 
 _INVENTORY_FIELDS = [
-    "title", "folder_id", "folder_name", "owner_id", "owner_name", "owner_email", "created_at", "updated_at",
-    "last_viewed_at", "last_accessed_at", "last_activity_at", "view_count", "favorite_count",
-    "has_active_schedule", "is_lookml", "deleted", "deleted_at", "missing_in_looker", "refreshed_at",
+    "title",
+    "folder_id",
+    "folder_name",
+    "owner_id",
+    "owner_name",
+    "owner_email",
+    "created_at",
+    "updated_at",
+    "last_viewed_at",
+    "last_accessed_at",
+    "last_activity_at",
+    "view_count",
+    "favorite_count",
+    "has_active_schedule",
+    "is_lookml",
+    "deleted",
+    "deleted_at",
+    "missing_in_looker",
+    "refreshed_at",
 ]
 
 
@@ -128,10 +144,15 @@ def inventory_refresh(*, looker: LookerClient, now: datetime | None = None) -> I
 
 
 def _mark_vanished_slow(seen: set[str], now: datetime) -> int:
-    gone = [pk for pk, lid in LookerDashboard.objects.filter(missing_in_looker=False).values_list("pk", "looker_id")
-            if lid not in seen]
+    gone = [
+        pk
+        for pk, lid in LookerDashboard.objects.filter(missing_in_looker=False).values_list("pk", "looker_id")
+        if lid not in seen
+    ]
     for start in range(0, len(gone), 1000):
-        LookerDashboard.objects.filter(pk__in=gone[start:start + 1000]).update(missing_in_looker=True, refreshed_at=now)
+        LookerDashboard.objects.filter(pk__in=gone[start : start + 1000]).update(
+            missing_in_looker=True, refreshed_at=now
+        )
     return len(gone)
 
 
@@ -165,8 +186,12 @@ def cleanup_reconcile(*, job_run: JobRun) -> dict[str, int]:
                 audit_log(
                     action="cleanup.dashboard_soft_deleted",
                     obj=d,
-                    data={"looker_id": d.looker_id, "backup_sha256": action.backup.sha256, "reconciled": True,
-                          "planned_by_run": action.job_run_id},
+                    data={
+                        "looker_id": d.looker_id,
+                        "backup_sha256": action.backup.sha256,
+                        "reconciled": True,
+                        "planned_by_run": action.job_run_id,
+                    },
                 )
                 settled["reconciled_deleted"] += 1
             elif action.status != CleanupAction.Status.FAILED:
@@ -209,11 +234,12 @@ def cleanup_plan_text(*, plan: CleanupPlan, changes: dict[str, Any], inventory: 
         lines.append(f"  kept {count}: {reason}")
     prev = changes.get("previous_run")
     since = f"since run #{prev}" if prev else "(no earlier run)"
-    lines.append(f"changes {since}: +{len(changes['added'])} newly inactive, -{len(changes['dropped'])} no longer planned")
+    lines.append(
+        f"changes {since}: +{len(changes['added'])} newly inactive, -{len(changes['dropped'])} no longer planned"
+    )
     for entry in plan.deletions[:15]:
-        lines.append(
-            f"  - {entry.looker_id:>8}  {entry.title[:40]:40}  {entry.inactive_days:>4}d  {entry.owner_email or '(no owner)'}"
-        )
+        owner = entry.owner_email or "(no owner)"
+        lines.append(f"  - {entry.looker_id:>8}  {entry.title[:40]:40}  {entry.inactive_days:>4}d  {owner}")
     if len(plan.deletions) > 15:
         lines.append(f"  ... and {len(plan.deletions) - 15} more")
     for entry in plan.lookml_reports[:5]:
@@ -285,8 +311,13 @@ def _record_backup(action: CleanupAction, stored: StoredBackup) -> None:
         audit_log(
             action="cleanup.dashboard_backed_up",
             obj=action.dashboard,
-            data={"looker_id": action.dashboard.looker_id, "storage_name": stored.storage_name, "sha256": stored.sha256,
-                  "size_bytes": stored.size_bytes, "has_lookml": stored.has_lookml},
+            data={
+                "looker_id": action.dashboard.looker_id,
+                "storage_name": stored.storage_name,
+                "sha256": stored.sha256,
+                "size_bytes": stored.size_bytes,
+                "has_lookml": stored.has_lookml,
+            },
         )
 
 
@@ -304,8 +335,12 @@ def _record_deleted(action: CleanupAction, summary: LookerDashboardSummary) -> N
         audit_log(
             action="cleanup.dashboard_soft_deleted",
             obj=d,
-            data={"looker_id": d.looker_id, "backup_sha256": action.backup.sha256, "owner_email": d.owner_email,
-                  "inactive_days": action.inactive_days},
+            data={
+                "looker_id": d.looker_id,
+                "backup_sha256": action.backup.sha256,
+                "owner_email": d.owner_email,
+                "inactive_days": action.inactive_days,
+            },
         )
 
 
@@ -422,9 +457,11 @@ def looker_cleanup_run(*, job_run: JobRun, params: dict[str, Any], dry_run: bool
         looker=looker,
         actions=actions,
         concurrency=settings.CLEANUP_CONCURRENCY,
-        on_progress=lambda c: job_run_heartbeat(
-            job_run=job_run, progress=f"{c['deleted']} of {len(actions)} soft-deleted"
-        ) if c["deleted"] % 20 == 0 else None,
+        on_progress=lambda c: (
+            job_run_heartbeat(job_run=job_run, progress=f"{c['deleted']} of {len(actions)} soft-deleted")
+            if c["deleted"] % 20 == 0
+            else None
+        ),
     )
     notices = owner_notices_send(job_run=job_run)
     counters.update(outcome)
@@ -475,8 +512,11 @@ def cleanup_restore_request(*, dashboards: Iterable[LookerDashboard], actor: Any
                     action="cleanup.restore_requested",
                     obj=d,
                     actor=actor,
-                    data={"looker_id": d.looker_id, "restore_id": restore.pk,
-                          "backup_sha256": backup.sha256 if backup else None},
+                    data={
+                        "looker_id": d.looker_id,
+                        "restore_id": restore.pk,
+                        "backup_sha256": backup.sha256 if backup else None,
+                    },
                 )
                 transaction.on_commit(lambda pk=restore.pk: dashboard_restore_task.delay(pk))
         except IntegrityError:
@@ -549,8 +589,14 @@ def dashboard_restore_execute(*, restore_id: int) -> DashboardRestore:
             action="cleanup.dashboard_restored",
             obj=d,
             actor=restore.requested_by,
-            data={"restore_id": restore.pk, "method": method, "old_looker_id": old_id, "looker_id": looker_id,
-                  "verified": verified, "differences": differences},
+            data={
+                "restore_id": restore.pk,
+                "method": method,
+                "old_looker_id": old_id,
+                "looker_id": looker_id,
+                "verified": verified,
+                "differences": differences,
+            },
         )
     owner_restore_notice_send(restore=restore)
     return restore
@@ -563,8 +609,12 @@ def dashboard_restore_fail(restore: DashboardRestore, error: str) -> DashboardRe
         restore.error = error
         restore.finished_at = timezone.now()
         restore.save(update_fields=["status", "error", "finished_at"])
-        audit_log(action="cleanup.restore_failed", obj=restore.dashboard, actor=restore.requested_by,
-                  data={"restore_id": restore.pk, "error": error[:1000]})
+        audit_log(
+            action="cleanup.restore_failed",
+            obj=restore.dashboard,
+            actor=restore.requested_by,
+            data={"restore_id": restore.pk, "error": error[:1000]},
+        )
     return restore
 
 

@@ -46,6 +46,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -92,7 +93,11 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 STATIC_URL = "static/"
-STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT = env.str("DJANGO_STATIC_ROOT", default=str(VAR_DIR / "static"))
+# WhiteNoise serves the admin's static files from the app itself; without collectstatic it finds them in place.
+WHITENOISE_USE_FINDERS = env.bool("WHITENOISE_USE_FINDERS", default=True)
+if EMBEDDED:
+    Path(STATIC_ROOT).mkdir(parents=True, exist_ok=True)
 LOGIN_URL = "admin:login"
 
 # --- storage: backups -------------------------------------------------------------------------------------
@@ -124,6 +129,9 @@ STORAGES = {
 # --- email ------------------------------------------------------------------------------------------------
 # EMAIL_URL=smtp+tls://user:pass@host:587; the embedded default writes each message to var/mail/.
 vars().update(env.email_url("EMAIL_URL", default=f"filemail://{VAR_DIR / 'mail'}"))
+if EMAIL_BACKEND.endswith("filebased.EmailBackend"):  # noqa: F821 - set by the update above
+    # django-environ drops the leading slash of filemail:///abs/path; put it back.
+    EMAIL_FILE_PATH = "/" + EMAIL_FILE_PATH.lstrip("/")  # noqa: F821
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="dataops@localhost")
 
 # --- celery -----------------------------------------------------------------------------------------------

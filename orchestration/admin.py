@@ -32,28 +32,59 @@ def job_trigger_form_class(spec: JobSpec) -> type[forms.Form]:
         elif p.type == "bool":
             fields[name] = forms.BooleanField(initial=initial, required=False, help_text=p.help)
         elif p.type == "date":
-            fields[name] = forms.DateField(initial=initial, required=p.required, help_text=p.help,
-                                           widget=forms.DateInput(attrs={"type": "date"}))
+            fields[name] = forms.DateField(
+                initial=initial, required=p.required, help_text=p.help, widget=forms.DateInput(attrs={"type": "date"})
+            )
         else:
             fields[name] = forms.CharField(initial=initial, required=p.required, help_text=p.help)
     if spec.supports_dry_run:
-        fields["dry_run"] = forms.BooleanField(required=False, initial=False,
-                                               help_text="plan only: show what would change, change nothing")
+        fields["dry_run"] = forms.BooleanField(
+            required=False, initial=False, help_text="plan only: show what would change, change nothing"
+        )
     return type(f"{spec.name}TriggerForm", (forms.Form,), fields)
 
 
 @admin.register(JobRun)
 class JobRunAdmin(admin.ModelAdmin):
-    list_display = ("id", "job", "dry_run", "status_badge", "trigger", "actor", "created_at", "duration", "progress",
-                    "counters_short")
+    list_display = (
+        "id",
+        "job",
+        "dry_run",
+        "status_badge",
+        "trigger",
+        "actor",
+        "created_at",
+        "duration",
+        "progress",
+        "counters_short",
+    )
     list_select_related = ("actor",)
     list_filter = ("job", "status", "trigger", "dry_run")
     search_fields = ("=id", "job", "summary", "error", "dag_run_id")
     date_hierarchy = "created_at"
-    readonly_fields = ("job", "trigger", "actor", "params", "dry_run", "status", "created_at", "started_at",
-                       "finished_at", "heartbeat_at", "attempts", "progress", "counters_pretty", "summary_pretty",
-                       "error_pretty", "changes_pretty", "celery_task_id", "dag_id", "dag_run_id", "outcomes_link",
-                       "audit_link")
+    readonly_fields = (
+        "job",
+        "trigger",
+        "actor",
+        "params",
+        "dry_run",
+        "status",
+        "created_at",
+        "started_at",
+        "finished_at",
+        "heartbeat_at",
+        "attempts",
+        "progress",
+        "counters_pretty",
+        "summary_pretty",
+        "error_pretty",
+        "changes_pretty",
+        "celery_task_id",
+        "dag_id",
+        "dag_run_id",
+        "outcomes_link",
+        "audit_link",
+    )
     exclude = ("counters", "summary", "error", "details")
     change_list_template = "admin/orchestration/jobrun/change_list.html"
 
@@ -98,10 +129,13 @@ class JobRunAdmin(admin.ModelAdmin):
         if not changes:
             return "-"
         return format_html(
-            "<p>previous run: {}</p><p><strong>newly planned ({}):</strong> {}</p><p><strong>no longer planned ({}):</strong> {}</p>",
+            "<p>previous run: {}</p><p><strong>newly planned ({}):</strong> {}</p>"
+            "<p><strong>no longer planned ({}):</strong> {}</p>",
             changes.get("previous_run") or "none",
-            len(changes.get("added", [])), ", ".join(changes.get("added", [])[:200]) or "-",
-            len(changes.get("dropped", [])), ", ".join(changes.get("dropped", [])[:200]) or "-",
+            len(changes.get("added", [])),
+            ", ".join(changes.get("added", [])[:200]) or "-",
+            len(changes.get("dropped", [])),
+            ", ".join(changes.get("dropped", [])[:200]) or "-",
         )
 
     @admin.display(description="per-dashboard outcomes")
@@ -118,7 +152,9 @@ class JobRunAdmin(admin.ModelAdmin):
 
     def get_urls(self):
         return [
-            path("trigger/<str:job>/", self.admin_site.admin_view(self.trigger_view), name="orchestration_jobrun_trigger"),
+            path(
+                "trigger/<str:job>/", self.admin_site.admin_view(self.trigger_view), name="orchestration_jobrun_trigger"
+            ),
         ] + super().get_urls()
 
     def changelist_view(self, request, extra_context=None):
@@ -138,16 +174,20 @@ class JobRunAdmin(admin.ModelAdmin):
         if request.method == "POST" and form.is_valid():
             data = dict(form.cleaned_data)
             dry_run = bool(data.pop("dry_run", False))
-            params = {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in data.items() if v not in (None, "")}
+            params = {
+                k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in data.items() if v not in (None, "")
+            }
             try:
-                run = job_run_request(job=spec.name, params=params, dry_run=dry_run, trigger=JobRun.Trigger.ADMIN,
-                                      actor=request.user)
+                run = job_run_request(
+                    job=spec.name, params=params, dry_run=dry_run, trigger=JobRun.Trigger.ADMIN, actor=request.user
+                )
             except JobError as exc:
                 form.add_error(None, str(exc))
             else:
                 run.refresh_from_db()
-                self.message_user(request, f"{run} queued" + (f": {run.status}" if run.is_finished else ""),
-                                  messages.SUCCESS)
+                self.message_user(
+                    request, f"{run} queued" + (f": {run.status}" if run.is_finished else ""), messages.SUCCESS
+                )
                 return HttpResponseRedirect(reverse("admin:orchestration_jobrun_change", args=[run.pk]))
         context = {
             **self.admin_site.each_context(request),

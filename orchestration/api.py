@@ -26,9 +26,26 @@ class JobRunOutput(serializers.ModelSerializer):
 
     class Meta:
         model = JobRun
-        fields = ["id", "job", "trigger", "actor", "params", "dry_run", "status", "created_at", "started_at",
-                  "finished_at", "duration_s", "attempts", "progress", "counters", "summary", "error", "dag_id",
-                  "dag_run_id"]
+        fields = [
+            "id",
+            "job",
+            "trigger",
+            "actor",
+            "params",
+            "dry_run",
+            "status",
+            "created_at",
+            "started_at",
+            "finished_at",
+            "duration_s",
+            "attempts",
+            "progress",
+            "counters",
+            "summary",
+            "error",
+            "dag_id",
+            "dag_run_id",
+        ]
 
 
 class JobRunInput(serializers.Serializer):
@@ -60,8 +77,13 @@ class JobRunListCreate(generics.ListCreateAPIView):
         if not (request.user.has_perm("orchestration.trigger_jobrun") and request.user.has_perm(spec.permission)):
             raise PermissionDenied(f"you may not run {spec.name}")
         try:
-            run = job_run_request(job=spec.name, params=data.validated_data["params"],
-                                  dry_run=data.validated_data["dry_run"], trigger=JobRun.Trigger.API, actor=request.user)
+            run = job_run_request(
+                job=spec.name,
+                params=data.validated_data["params"],
+                dry_run=data.validated_data["dry_run"],
+                trigger=JobRun.Trigger.API,
+                actor=request.user,
+            )
         except JobError as exc:
             raise ValidationError({"params": str(exc)}) from exc
         run.refresh_from_db()

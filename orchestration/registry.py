@@ -92,7 +92,9 @@ class JobSpec:
             try:
                 parsed[name] = PARAM_TYPES[spec.type](raw[name])
             except (TypeError, ValueError) as exc:
-                raise JobError(f"{self.name}: parameter {name}={raw[name]!r} is not a valid {spec.type}: {exc}") from exc
+                raise JobError(
+                    f"{self.name}: parameter {name}={raw[name]!r} is not a valid {spec.type}: {exc}"
+                ) from exc
         return parsed
 
 

@@ -123,7 +123,9 @@ def job_run_execute(*, job_run_id: int) -> JobRun:
         return _finish(run, status=JobRun.Status.FAILED, error=str(exc))
     except Exception as exc:  # a bug or an unmapped failure: keep the traceback for whoever looks
         logger.exception("job run %s crashed", run.pk)
-        return _finish(run, status=JobRun.Status.FAILED, error=f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc()}")
+        return _finish(
+            run, status=JobRun.Status.FAILED, error=f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc()}"
+        )
     return _finish(
         run,
         status=JobRun.Status.SUCCEEDED,

@@ -37,7 +37,9 @@ def port_open(host: str, port: int) -> bool:
 
 @pytest.fixture
 def require_postgres() -> None:
-    require(connection.vendor == "postgresql", "needs PostgreSQL: run with DATABASE_URL=postgres://... (make test does)")
+    require(
+        connection.vendor == "postgresql", "needs PostgreSQL: run with DATABASE_URL=postgres://... (make test does)"
+    )
 
 
 @pytest.fixture
@@ -57,8 +59,10 @@ def _isolated_settings(settings, tmp_path):
     """Each test gets its own backup store and never reaches a shared emulator or real service."""
     settings.STORAGES = {
         **settings.STORAGES,
-        "backups": {"BACKEND": "django.core.files.storage.FileSystemStorage",
-                    "OPTIONS": {"location": str(tmp_path / "backups")}},
+        "backups": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(tmp_path / "backups")},
+        },
     }
     settings.CLEANUP_PROTECTED_FOLDERS = []
     settings.SITE_URL = "http://testserver"
@@ -120,8 +124,9 @@ def role_user(db):
 
     def make(role: str, username: str | None = None):
         username = username or role.lower().replace(" ", "_")
-        user, _ = role_user_ensure(username=username, role=role, email=f"{username}@example.com",
-                                   password=f"pw-{username}")
+        user, _ = role_user_ensure(
+            username=username, role=role, email=f"{username}@example.com", password=f"pw-{username}"
+        )
         return user
 
     return make

@@ -71,13 +71,25 @@ def small_estate() -> dict:
             f["dashboard_id"] = looker_id
         dashboards.append(d)
     lookml = copy.deepcopy(next(d for d in base["dashboards"] if d["id"] == "thelook::sales_overview"))
-    lookml.update(last_viewed_at=iso(NOW - timedelta(days=300)), last_accessed_at=None, favorite_count=0,
-                  created_at=iso(NOW - timedelta(days=900)))
+    lookml.update(
+        last_viewed_at=iso(NOW - timedelta(days=300)),
+        last_accessed_at=None,
+        favorite_count=0,
+        created_at=iso(NOW - timedelta(days=900)),
+    )
     dashboards.append(lookml)
-    plan_template = base["scheduled_plans"][0] if base["scheduled_plans"] else {
-        "name": "delivery", "user_id": "5", "crontab": "0 7 * * 1", "timezone": "UTC", "run_as_recipient": False,
-        "scheduled_plan_destination": [],
-    }
+    plan_template = (
+        base["scheduled_plans"][0]
+        if base["scheduled_plans"]
+        else {
+            "name": "delivery",
+            "user_id": "5",
+            "crontab": "0 7 * * 1",
+            "timezone": "UTC",
+            "run_as_recipient": False,
+            "scheduled_plan_destination": [],
+        }
+    )
     plans = [
         {**copy.deepcopy(plan_template), "id": "901", "dashboard_id": "104", "enabled": True},
         {**copy.deepcopy(plan_template), "id": "902", "dashboard_id": "112", "enabled": False},

@@ -43,14 +43,17 @@ def test_dashboard_filters_and_search(client, role_user, inventory):
     assert client.get("/admin/audit/auditevent/").status_code == 200
 
 
-def test_content_admin_previews_the_plan_from_the_admin(client, content_admin_user, inventory,
-                                                       django_capture_on_commit_callbacks):
+def test_content_admin_previews_the_plan_from_the_admin(
+    client, content_admin_user, inventory, django_capture_on_commit_callbacks
+):
     client.force_login(content_admin_user)
     form = client.get("/admin/orchestration/jobrun/trigger/looker_cleanup/")
     assert form.status_code == 200 and b"inactive_days" in form.content
     with django_capture_on_commit_callbacks(execute=True):
-        response = client.post("/admin/orchestration/jobrun/trigger/looker_cleanup/",
-                               {"inactive_days": "90", "max_deletions": "100", "dry_run": "on"})
+        response = client.post(
+            "/admin/orchestration/jobrun/trigger/looker_cleanup/",
+            {"inactive_days": "90", "max_deletions": "100", "dry_run": "on"},
+        )
     assert response.status_code == 302
     response = client.get(response["Location"])
     run = JobRun.objects.order_by("-pk").first()
@@ -72,27 +75,40 @@ def test_api_job_runs(client, role_user, content_admin_user, inventory, django_c
     viewer = Token.objects.create(user=role_user("Viewer"))
     v = {"HTTP_AUTHORIZATION": f"Token {viewer.key}"}
     assert client.get("/api/job-runs/?job=looker_cleanup", **v).json()["count"] == 1
-    assert client.post("/api/job-runs/", {"job": "looker_cleanup", "dry_run": True},
-                       content_type="application/json", **v).status_code == 403
+    assert (
+        client.post(
+            "/api/job-runs/", {"job": "looker_cleanup", "dry_run": True}, content_type="application/json", **v
+        ).status_code
+        == 403
+    )
     admin = Token.objects.create(user=content_admin_user)
     a = {"HTTP_AUTHORIZATION": f"Token {admin.key}"}
-    bad = client.post("/api/job-runs/", {"job": "looker_cleanup", "params": {"inactive_days": "x"}},
-                      content_type="application/json", **a)
+    bad = client.post(
+        "/api/job-runs/",
+        {"job": "looker_cleanup", "params": {"inactive_days": "x"}},
+        content_type="application/json",
+        **a,
+    )
     assert bad.status_code == 400 and "not a valid int" in bad.json()["params"]
     unknown = client.post("/api/job-runs/", {"job": "nope"}, content_type="application/json", **a)
     assert unknown.status_code == 400
     with django_capture_on_commit_callbacks(execute=True):
-        ok = client.post("/api/job-runs/",
-                         {"job": "looker_cleanup", "dry_run": True, "params": {"inactive_days": "200"}},
-                         content_type="application/json", **a)
+        ok = client.post(
+            "/api/job-runs/",
+            {"job": "looker_cleanup", "dry_run": True, "params": {"inactive_days": "200"}},
+            content_type="application/json",
+            **a,
+        )
     assert ok.status_code == 202 and ok.json()["status"] == "queued" and ok.json()["trigger"] == "api"
     assert JobRun.objects.get(pk=ok.json()["id"]).status == "succeeded"
     detail = client.get(f"/api/job-runs/{ok.json()['id']}/", **v).json()
     assert detail["params"] == {"inactive_days": 200, "max_deletions": 100}
     dashboards = client.get("/api/dashboards/?deleted=true", **v).json()
     assert [d["looker_id"] for d in dashboards["results"]] == ["110"]
-    assert client.get("/api/dashboards/?search=owner.five", **v).json()["count"] == LookerDashboard.objects.filter(
-        owner_email="owner.five@example.com").count()
+    assert (
+        client.get("/api/dashboards/?search=owner.five", **v).json()["count"]
+        == LookerDashboard.objects.filter(owner_email="owner.five@example.com").count()
+    )
 
 
 def test_openapi_schema_and_health(client):

@@ -24,8 +24,15 @@ def test_content_admin_restores_a_dashboard_in_the_browser(require_chromium, liv
         browser = pw.chromium.launch(
             executable_path=require_chromium,
             headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync", "--no-first-run", "--disable-quic"],
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+                "--disable-quic",
+            ],
         )
         try:
             page = browser.new_page()

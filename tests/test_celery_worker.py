@@ -41,10 +41,29 @@ def celery_worker_process(require_postgres, require_redis, looker, settings, tmp
     }
     log = open(tmp_path / "worker.log", "w")  # noqa: SIM115 - closed below
     worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "dataops_site", "worker", "--pool", "solo", "--concurrency", "1",
-         "--loglevel", "INFO", "-Q", env["CELERY_TASK_DEFAULT_QUEUE"], "--without-heartbeat", "--without-gossip",
-         "--without-mingle"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "dataops_site",
+            "worker",
+            "--pool",
+            "solo",
+            "--concurrency",
+            "1",
+            "--loglevel",
+            "INFO",
+            "-Q",
+            env["CELERY_TASK_DEFAULT_QUEUE"],
+            "--without-heartbeat",
+            "--without-gossip",
+            "--without-mingle",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     old = {"broker_url": app.conf.broker_url, "task_default_queue": app.conf.task_default_queue}
     app.conf.update(broker_url=BROKER, task_always_eager=False, task_default_queue=env["CELERY_TASK_DEFAULT_QUEUE"])
@@ -52,8 +71,9 @@ def celery_worker_process(require_postgres, require_redis, looker, settings, tmp
     try:
         yield worker, tmp_path / "worker.log"
     finally:
-        app.conf.update(broker_url=old["broker_url"], task_always_eager=True,
-                        task_default_queue=old["task_default_queue"])
+        app.conf.update(
+            broker_url=old["broker_url"], task_always_eager=True, task_default_queue=old["task_default_queue"]
+        )
         worker.terminate()
         try:
             worker.wait(timeout=15)

@@ -28,7 +28,8 @@ def gcs_backups(settings, monkeypatch, tmp_path):
     exe = Path(sys.executable).with_name("gcp-storage-emulator")
     proc = subprocess.Popen(
         [str(exe), "start", "--host", "127.0.0.1", "--port", str(port), "--in-memory", "--default-bucket", "backups"],
-        stdout=open(tmp_path / "gcs.log", "w"), stderr=subprocess.STDOUT,  # noqa: SIM115
+        stdout=open(tmp_path / "gcs.log", "w"),
+        stderr=subprocess.STDOUT,  # noqa: SIM115
     )
     url = f"http://127.0.0.1:{port}"
     for _ in range(100):

@@ -53,13 +53,19 @@ def no_deletion_without_backup() -> None:
     ("rule", "step"),
     [
         (FaultRule(method="GET", path_pattern="/api/4.0/dashboards/102", status=500, times=None), "backup"),
-        (FaultRule(method="GET", path_pattern="/api/4.0/dashboards/102", status=429, retry_after=0, times=None),
-         "backup"),
-        (FaultRule(method="GET", path_pattern="/api/4.0/dashboards/102", status=None, delay_s=2.5, times=None),
-         "backup"),
+        (
+            FaultRule(method="GET", path_pattern="/api/4.0/dashboards/102", status=429, retry_after=0, times=None),
+            "backup",
+        ),
+        (
+            FaultRule(method="GET", path_pattern="/api/4.0/dashboards/102", status=None, delay_s=2.5, times=None),
+            "backup",
+        ),
         (FaultRule(method="PATCH", path_pattern="/api/4.0/dashboards/102", status=500, times=None), "soft_delete"),
-        (FaultRule(method="PATCH", path_pattern="/api/4.0/dashboards/102", status=429, retry_after=0, times=None),
-         "soft_delete"),
+        (
+            FaultRule(method="PATCH", path_pattern="/api/4.0/dashboards/102", status=429, retry_after=0, times=None),
+            "soft_delete",
+        ),
     ],
     ids=["export-500", "export-429", "export-timeout", "delete-500", "delete-429"],
 )
@@ -82,8 +88,9 @@ def test_persistent_fault_on_one_dashboard_spares_it_and_rerun_finishes(looker, 
 
 
 def test_transient_faults_are_retried_within_the_run(looker, settings):
-    looker.faults.add(FaultRule(method="PATCH", path_pattern="/api/4.0/dashboards/*", status=429, times=2,
-                                retry_after=0))
+    looker.faults.add(
+        FaultRule(method="PATCH", path_pattern="/api/4.0/dashboards/*", status=429, times=2, retry_after=0)
+    )
     looker.faults.add(FaultRule(method="GET", path_pattern="/api/4.0/dashboards/1*", status=503, times=2))
     code, out = run_job("looker_cleanup")
     assert code == 0, out
@@ -92,8 +99,9 @@ def test_transient_faults_are_retried_within_the_run(looker, settings):
 
 def test_timeout_on_delete_that_looker_performed_is_reconciled(looker, settings):
     """The PATCH times out on our side but Looker did delete it: the rerun records it, never deletes twice."""
-    looker.faults.add(FaultRule(method="PATCH", path_pattern="/api/4.0/dashboards/106", status=None, delay_s=2.5,
-                                times=None))
+    looker.faults.add(
+        FaultRule(method="PATCH", path_pattern="/api/4.0/dashboards/106", status=None, delay_s=2.5, times=None)
+    )
     code, _ = run_job("looker_cleanup")
     assert code == 1
     assert CleanupAction.objects.get(dashboard__looker_id="106").status == "failed"
@@ -122,16 +130,20 @@ class CorruptingStorage(FileSystemStorage):
 @pytest.mark.parametrize("backend", [BrokenStorage, CorruptingStorage], ids=["store-down", "store-corrupts"])
 def test_failing_backup_store_deletes_nothing(looker, settings, backend):
     location = settings.STORAGES["backups"]["OPTIONS"]["location"]
-    settings.STORAGES = {**settings.STORAGES, "backups": {
-        "BACKEND": f"{backend.__module__}.{backend.__qualname__}", "OPTIONS": {"location": location}}}
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "backups": {"BACKEND": f"{backend.__module__}.{backend.__qualname__}", "OPTIONS": {"location": location}},
+    }
     code, out = run_job("looker_cleanup")
     assert code == 1 and "7 of 7 dashboards failed" in out
     assert patch_count(looker) == 0
     assert all(a.status == "failed" and a.backup is None for a in CleanupAction.objects.filter(kind="soft_delete"))
     assert not [m for m in mail.outbox if m.to == [OWNER_EMAIL]]
 
-    settings.STORAGES = {**settings.STORAGES, "backups": {
-        "BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": location}}}
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "backups": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": location}},
+    }
     code, out = run_job("looker_cleanup")
     assert code == 0, out
     assert_final_state(looker, settings, patches=len(EXPECTED_PLAN))

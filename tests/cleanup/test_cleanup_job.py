@@ -12,9 +12,9 @@ from django.utils import timezone
 
 from audit.models import AuditEvent
 from audit.selectors import audit_chain_verify
+from cleanup.backups import backup_read_verified
 from cleanup.models import CleanupAction, DashboardBackup, DashboardPin, LookerDashboard
 from orchestration.models import JobRun
-from cleanup.backups import backup_read_verified
 from tests.cleanup.conftest import backup_files, looker_json, patch_count
 from tests.looker_estate import EXPECTED_LOOKML_REPORT, EXPECTED_PLAN, OWNER_EMAIL
 
@@ -40,7 +40,9 @@ def test_dry_run_shows_the_plan_and_changes_nothing(looker):
     assert run.details["plan_ids"] == EXPECTED_PLAN
     assert [e["looker_id"] for e in run.details["lookml_reports"]] == EXPECTED_LOOKML_REPORT
     assert run.details["kept"] == {
-        "has favourites": 1, "has an active scheduled delivery": 1, "in a protected folder": 1,
+        "has favourites": 1,
+        "has an active scheduled delivery": 1,
+        "in a protected folder": 1,
     }
     assert "DRY RUN: nothing changed" in out and f"plan: {len(EXPECTED_PLAN)} to soft-delete" in out
     assert patch_count(looker) == 0 and not CleanupAction.objects.exists()
@@ -66,8 +68,11 @@ def test_run_backs_up_verifies_then_soft_deletes(looker, content_admin, settings
         # The backup holds exactly what Looker served before the deletion.
         stored = backup_read_verified(storage_name=action.backup.storage_name, sha256=action.backup.sha256)
         assert stored["dashboard"] == json.loads(before[looker_id])
-        events = list(AuditEvent.objects.filter(object_id=str(action.dashboard.pk)).order_by("seq")
-                      .values_list("action", flat=True))
+        events = list(
+            AuditEvent.objects.filter(object_id=str(action.dashboard.pk))
+            .order_by("seq")
+            .values_list("action", flat=True)
+        )
         assert events.index("cleanup.dashboard_backed_up") < events.index("cleanup.dashboard_soft_deleted")
     for kept in ("101", "103", "104", "105", "107"):
         assert looker.store.dashboard(kept)["deleted"] is False
@@ -108,10 +113,17 @@ def test_plan_over_the_cap_stops_with_a_clear_message(looker):
 def test_pins_and_inactive_days(looker, content_admin):
     run_job("looker_cleanup", "--dry-run")
     dashboard = LookerDashboard.objects.get(looker_id="111")
-    DashboardPin.objects.create(dashboard=dashboard, reason="board pack", expires_at=timezone.now() + timedelta(days=30),
-                                created_by=content_admin)
-    DashboardPin.objects.create(dashboard=LookerDashboard.objects.get(looker_id="102"), reason="expired",
-                                expires_at=timezone.now() - timedelta(days=1))
+    DashboardPin.objects.create(
+        dashboard=dashboard,
+        reason="board pack",
+        expires_at=timezone.now() + timedelta(days=30),
+        created_by=content_admin,
+    )
+    DashboardPin.objects.create(
+        dashboard=LookerDashboard.objects.get(looker_id="102"),
+        reason="expired",
+        expires_at=timezone.now() - timedelta(days=1),
+    )
     code, out = run_job("looker_cleanup", "--dry-run", "--param", "inactive_days=250")
     assert code == 0, out
     run = JobRun.objects.order_by("-pk").first()

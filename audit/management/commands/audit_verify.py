@@ -11,6 +11,8 @@ class Command(BaseCommand):
     def handle(self, *args, **options) -> None:
         verdict = audit_chain_verify()
         if not verdict.ok:
-            raise CommandError(f"audit chain BROKEN at event #{verdict.broken_seq}: {verdict.reason} "
-                               f"({verdict.checked} events verified before it)")
+            raise CommandError(
+                f"audit chain BROKEN at event #{verdict.broken_seq}: {verdict.reason} "
+                f"({verdict.checked} events verified before it)"
+            )
         self.stdout.write(f"audit chain OK: {verdict.checked} events, head {verdict.head_hash[:16]}")
