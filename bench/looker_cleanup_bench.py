@@ -331,9 +331,11 @@ def print_report(args: argparse.Namespace, scan: Phase, plan_phase: Phase, naive
         ("peak RSS", f"{rss['setup']:.0f} MB after setup (fixture + emulator), {rss['scan']:.0f} MB after scan + plan,"
                      f" {rss['end']:.0f} MB at the end (whole process)"),
         ("", ""),
-        ("naive dashboards", f"{naive.notes['dashboards']} listed, {naive.notes['fetched']} fetched one by one"
+        ("naive dashboards", f"{naive.notes['dashboards']} listed (active, user-defined), "
+                             f"{naive.notes['fetched']} fetched one by one"
                              + (" (--naive-limit)" if naive.extrapolated else "")),
-        ("naive requests", f"{naive.requests}{ex} (list: {naive.notes['list_requests']}, then one GET each)"),
+        ("naive requests", f"{naive.requests}{ex} (client counted {naive.client_requests}; list: "
+                           f"{naive.notes['list_requests']} with the login, then one GET each)"),
         ("naive wall time", f"{fmt_s(naive.wall_s)}{ex} (list: {fmt_s(naive.notes['list_s'])})"),
         ("naive inactive", f"{naive.notes['inactive_found']}{ex} by last view/access (no schedule/folder/pin rules)"),
         ("", ""),
@@ -409,7 +411,7 @@ def print_report(args: argparse.Namespace, scan: Phase, plan_phase: Phase, naive
             print(verdict(done and backed_off,
                           f"429 storm: {storm.notes['deleted']}/{storm.notes['planned']} deleted after "
                           f"{storm.notes['answered_429']} x 429 (retried with backoff)", fails))
-    print("=" * 100)
+    print("=" * 100, flush=True)
     return fails
 
 

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import Exists, OuterRef
+from django.db.models import Count, Exists, OuterRef
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
@@ -61,6 +61,30 @@ class PinnedFilter(admin.SimpleListFilter):
         return queryset
 
 
+class OwnerFilter(admin.SimpleListFilter):
+    """The owners with the most dashboards, plus "no owner email"; any owner works via ?owner=<email>."""
+
+    title = "owner"
+    parameter_name = "owner"
+    NONE = "(none)"
+
+    def lookups(self, request, model_admin):
+        top = (
+            LookerDashboard.objects.exclude(owner_email="")
+            .values("owner_email")
+            .annotate(n=Count("pk"))
+            .order_by("-n", "owner_email")[:20]
+        )
+        return [(row["owner_email"], f"{row['owner_email']} ({row['n']})") for row in top] + [
+            (self.NONE, "no owner email")
+        ]
+
+    def queryset(self, request, queryset):
+        if not self.value():
+            return queryset
+        return queryset.filter(owner_email="" if self.value() == self.NONE else self.value())
+
+
 class PinInline(admin.TabularInline):
     model = DashboardPin
     extra = 0
@@ -102,12 +126,13 @@ class LookerDashboardAdmin(admin.ModelAdmin):
     )
     list_filter = (
         "deleted",
-        "missing_in_looker",
         InactivityFilter,
+        "folder_name",
+        OwnerFilter,
         PinnedFilter,
         "is_lookml",
         "has_active_schedule",
-        "folder_name",
+        "missing_in_looker",
     )
     search_fields = ("looker_id", "title", "owner_email", "owner_name", "folder_name")
     ordering = ("last_activity_at", "looker_id")  # the most inactive first

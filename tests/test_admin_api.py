@@ -38,6 +38,12 @@ def test_dashboard_filters_and_search(client, role_user, inventory):
     assert "(110)" in deleted and "(101)" not in deleted
     by_owner = client.get("/admin/cleanup/lookerdashboard/?q=owner.five").content.decode()
     assert "(102)" in by_owner and "(108)" not in by_owner  # 108's owner is gone from Looker
+    owned = client.get("/admin/cleanup/lookerdashboard/?owner=owner.five%40example.com").content.decode()
+    assert "(102)" in owned and "(109)" not in owned
+    unowned = client.get("/admin/cleanup/lookerdashboard/?owner=(none)").content.decode()
+    assert "(108)" in unowned and "(109)" in unowned and "(102)" not in unowned
+    folder = client.get("/admin/cleanup/lookerdashboard/?folder_name=Protected").content.decode()
+    assert "(105)" in folder and "(102)" not in folder
     over_a_year = client.get("/admin/cleanup/lookerdashboard/?inactive=gt365").content.decode()
     assert "(105)" in over_a_year and "(101)" not in over_a_year
     assert client.get("/admin/audit/auditevent/").status_code == 200

@@ -20,18 +20,25 @@ ROOT = Path(__file__).resolve().parent.parent
 BROKER = "redis://127.0.0.1:6379/15"
 
 
+def _producer_use(app, *, broker_url: str, eager: bool) -> None:
+    """Point this process's producer at another broker, dropping pooled connections (as Celery does after fork)."""
+    app.conf.update(broker_url=broker_url, task_always_eager=eager)
+    app._pool = None
+    app.amqp._producer_pool = None
+
+
 @pytest.fixture
 def celery_worker_process(require_postgres, require_redis, looker, settings, tmp_path):
     """A `celery worker` subprocess on the Redis broker, using the test database and this test's emulator."""
     from dataops_site.celery import app
     from sandbox.looker import EMULATOR_CLIENT_ID, EMULATOR_CLIENT_SECRET
 
+    old_broker = app.conf.broker_url
     db = connection.settings_dict
     env = {
         **os.environ,
         "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
         "CELERY_BROKER_URL": BROKER,
-        "CELERY_TASK_DEFAULT_QUEUE": f"test-{os.getpid()}",
         "LOOKERSDK_BASE_URL": looker.base_url,
         "LOOKERSDK_CLIENT_ID": EMULATOR_CLIENT_ID,
         "LOOKERSDK_CLIENT_SECRET": EMULATOR_CLIENT_SECRET,
@@ -39,47 +46,29 @@ def celery_worker_process(require_postgres, require_redis, looker, settings, tmp
         "DJANGO_SECRET_KEY": "test",
         "EMAIL_URL": "dummymail://",
     }
-    log = open(tmp_path / "worker.log", "w")  # noqa: SIM115 - closed below
-    worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "dataops_site",
-            "worker",
-            "--pool",
-            "solo",
-            "--concurrency",
-            "1",
-            "--loglevel",
-            "INFO",
-            "-Q",
-            env["CELERY_TASK_DEFAULT_QUEUE"],
-            "--without-heartbeat",
-            "--without-gossip",
-            "--without-mingle",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    old = {"broker_url": app.conf.broker_url, "task_default_queue": app.conf.task_default_queue}
-    app.conf.update(broker_url=BROKER, task_always_eager=False, task_default_queue=env["CELERY_TASK_DEFAULT_QUEUE"])
-    settings.CELERY_TASK_ALWAYS_EAGER = False
+    log_path = tmp_path / "worker.log"
+    command = [sys.executable, "-m", "celery", "-A", "dataops_site", "worker", "--pool", "solo", "--loglevel", "INFO"]
+    command += ["--without-heartbeat", "--without-gossip", "--without-mingle"]
+    worker = None
     try:
-        yield worker, tmp_path / "worker.log"
+        _producer_use(app, broker_url=BROKER, eager=False)
+        settings.CELERY_TASK_ALWAYS_EAGER = False
+        app.control.purge()  # messages left by an interrupted earlier run must not reach this worker
+        with open(log_path, "w") as log:
+            worker = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 60
+        while "ready." not in log_path.read_text():
+            assert worker.poll() is None and time.monotonic() < deadline, log_path.read_text()
+            time.sleep(0.2)
+        yield worker, log_path
     finally:
-        app.conf.update(
-            broker_url=old["broker_url"], task_always_eager=True, task_default_queue=old["task_default_queue"]
-        )
-        worker.terminate()
-        try:
-            worker.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-        log.close()
+        _producer_use(app, broker_url=old_broker, eager=True)
+        if worker is not None:
+            worker.terminate()
+            try:
+                worker.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                worker.kill()
 
 
 def test_real_worker_runs_a_queued_cleanup(celery_worker_process, role_user):

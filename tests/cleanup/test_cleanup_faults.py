@@ -61,13 +61,14 @@ def no_deletion_without_backup() -> None:
             FaultRule(method="GET", path_pattern="/api/4.0/dashboards/102", status=None, delay_s=2.5, times=None),
             "backup",
         ),
+        (FaultRule(method="GET", path_pattern="/api/4.0/dashboards/lookml/102", status=502, times=None), "backup"),
         (FaultRule(method="PATCH", path_pattern="/api/4.0/dashboards/102", status=500, times=None), "soft_delete"),
         (
             FaultRule(method="PATCH", path_pattern="/api/4.0/dashboards/102", status=429, retry_after=0, times=None),
             "soft_delete",
         ),
     ],
-    ids=["export-500", "export-429", "export-timeout", "delete-500", "delete-429"],
+    ids=["export-500", "export-429", "export-timeout", "lookml-502", "delete-500", "delete-429"],
 )
 def test_persistent_fault_on_one_dashboard_spares_it_and_rerun_finishes(looker, settings, rule, step):
     looker.faults.add(rule)
@@ -202,4 +203,28 @@ def test_crash_after_delete_before_it_was_recorded(looker, settings, monkeypatch
     assert code == 0, out
     # Each dashboard was PATCHed exactly once across both runs; the lost outcome was reconciled.
     assert JobRun.objects.order_by("-pk").first().counters["reconciled_deleted"] >= 1
+    assert_final_state(looker, settings, patches=len(EXPECTED_PLAN))
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        FaultRule(method="GET", path_pattern="/api/4.0/dashboards/search", status=500, times=None),
+        FaultRule(method="GET", path_pattern="/api/4.0/dashboards/search", status=None, delay_s=2.5, times=None),
+        FaultRule(method="GET", path_pattern="/api/4.0/users", status=429, retry_after=0, times=None),
+        FaultRule(method="GET", path_pattern="/api/4.0/dashboards/search", status=200, body={"not": "a list"}),
+        FaultRule(method="POST", path_pattern="/api/4.0/login", status=401, times=None),
+    ],
+    ids=["search-500", "search-timeout", "users-429", "search-odd-reply", "login-refused"],
+)
+def test_inventory_failure_changes_nothing_and_says_why(looker, settings, rule):
+    looker.faults.add(rule)
+    code, out = run_job("looker_cleanup")
+    assert code == 1
+    run = JobRun.objects.get()
+    assert run.status == "failed" and run.error.startswith("could not read the Looker inventory: Looker")
+    assert patch_count(looker) == 0 and not CleanupAction.objects.exists()
+    looker.faults.clear()
+    code, out = run_job("looker_cleanup")
+    assert code == 0, out
     assert_final_state(looker, settings, patches=len(EXPECTED_PLAN))
