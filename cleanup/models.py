@@ -33,7 +33,8 @@ class LookerDashboard(models.Model):
     # Looker no longer returns it at all (hard-deleted there); set by the inventory refresh.
     missing_in_looker = models.BooleanField(default=False)
     first_seen_at = models.DateTimeField(default=timezone.now)
-    refreshed_at = models.DateTimeField(null=True, blank=True)
+    # When an inventory refresh last found something different about it (the refresh itself is on the JobRun).
+    changed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["looker_id"]

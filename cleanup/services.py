@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 import logging
-from collections import Counter
+import random
+import time
+from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -22,7 +24,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from audit.services import audit_log
-from connectors.errors import ConnectorError, ConnectorNotFound, ConnectorTransientError
+from connectors.errors import ConnectorError, ConnectorNotFound, ConnectorRateLimited, ConnectorTransientError
 from connectors.looker import LookerClient, LookerDashboardSummary, dashboard_json_normalized, looker_client
 from orchestration.models import JobRun
 from orchestration.registry import JobFailed, JobResult
@@ -54,7 +56,7 @@ _INVENTORY_FIELDS = [
     "deleted",
     "deleted_at",
     "missing_in_looker",
-    "refreshed_at",
+    "changed_at",
 ]
 
 
@@ -68,6 +70,7 @@ class InventoryStats:
     new: int
     vanished: int
     owners_unknown: int
+    changed: int = 0
 
 
 def _last_activity(s: LookerDashboardSummary) -> datetime | None:
@@ -115,45 +118,37 @@ def inventory_refresh(*, looker: LookerClient, now: datetime | None = None) -> I
             deleted=s.deleted,
             deleted_at=s.deleted_at,
             missing_in_looker=False,
-            refreshed_at=now,
+            changed_at=now,
             first_seen_at=now,
         )
-    known = set(LookerDashboard.objects.values_list("looker_id", flat=True))
+    # Write only what changed: a monthly scan of a large estate mostly finds the same facts again.
+    compared = [f for f in _INVENTORY_FIELDS if f != "changed_at"]
+    existing = {row[1]: row for row in LookerDashboard.objects.values_list("pk", "looker_id", *compared)}
+    changed = [
+        d for looker_id, d in rows.items() if existing.get(looker_id, ())[2:] != tuple(getattr(d, f) for f in compared)
+    ]
+    missing_at = 2 + compared.index("missing_in_looker")
+    gone = [row[0] for looker_id, row in existing.items() if looker_id not in rows and not row[missing_at]]
     with transaction.atomic():
         LookerDashboard.objects.bulk_create(
-            rows.values(),
+            changed,
             batch_size=500,
             update_conflicts=True,
             unique_fields=["looker_id"],
             update_fields=_INVENTORY_FIELDS,
         )
-        vanished = (
-            LookerDashboard.objects.exclude(looker_id__in=list(rows))
-            .filter(missing_in_looker=False)
-            .update(missing_in_looker=True, refreshed_at=now)
-            if len(rows) < 30000
-            else _mark_vanished_slow(set(rows), now)
-        )
+        for start in range(0, len(gone), 500):
+            LookerDashboard.objects.filter(pk__in=gone[start : start + 500]).update(
+                missing_in_looker=True, changed_at=now
+            )
     return InventoryStats(
         active=len(active),
         trashed=len(trashed),
-        new=len(set(rows) - known),
-        vanished=vanished,
+        new=len(set(rows) - set(existing)),
+        vanished=len(gone),
         owners_unknown=owners_unknown,
+        changed=len(changed),
     )
-
-
-def _mark_vanished_slow(seen: set[str], now: datetime) -> int:
-    gone = [
-        pk
-        for pk, lid in LookerDashboard.objects.filter(missing_in_looker=False).values_list("pk", "looker_id")
-        if lid not in seen
-    ]
-    for start in range(0, len(gone), 1000):
-        LookerDashboard.objects.filter(pk__in=gone[start : start + 1000]).update(
-            missing_in_looker=True, refreshed_at=now
-        )
-    return len(gone)
 
 
 # --- reconciling earlier runs --------------------------------------------------------------------------------
@@ -224,7 +219,8 @@ def cleanup_plan_text(*, plan: CleanupPlan, changes: dict[str, Any], inventory: 
     if inventory:
         lines.append(
             f"inventory: {inventory.active} active, {inventory.trashed} in trash, {inventory.new} new, "
-            f"{inventory.vanished} gone from Looker, {inventory.owners_unknown} without a known owner"
+            f"{inventory.changed} changed, {inventory.vanished} gone from Looker, "
+            f"{inventory.owners_unknown} without a known owner"
         )
     lines.append(
         f"plan: {len(plan.deletions)} to soft-delete (inactive > {plan.inactive_days} days, before "
@@ -356,51 +352,94 @@ def _record_failed(action: CleanupAction, step: str, exc: Exception) -> None:
         )
 
 
+class _Throttle:
+    """A pool-wide pause after Looker says 429: every worker waits, not just the one that was refused.
+
+    Honours Retry-After when Looker gives one, else backs off exponentially (with jitter) while 429s keep
+    coming; the first success resets it.
+    """
+
+    def __init__(self, *, base: float, cap: float) -> None:
+        self.base, self.cap = base, cap
+        self.consecutive = 0
+        self.not_before = 0.0
+
+    def remaining(self) -> float:
+        return max(0.0, self.not_before - time.monotonic())
+
+    def slow_down(self, retry_after: float | None) -> None:
+        self.consecutive += 1
+        backoff = min(self.cap, self.base * 2 ** (self.consecutive - 1)) * random.uniform(0.5, 1.0)  # noqa: S311
+        delay = max(backoff, min(self.cap, retry_after or 0.0))
+        self.not_before = max(self.not_before, time.monotonic() + delay)
+
+    def ok(self) -> None:
+        self.consecutive = 0
+
+
 def cleanup_actions_execute(
     *,
     looker: LookerClient,
     actions: list[CleanupAction],
     concurrency: int,
     on_progress: Callable[[Counter], None] | None = None,
+    rate_limit_requeues: int = 10,
 ) -> Counter:
     """Back up, verify, then soft-delete each planned dashboard, at most ``concurrency`` Looker calls at once.
 
     Network work runs in a thread pool; every database write happens here, in the calling thread, so each
-    outcome is committed before the next step for that dashboard starts.
+    outcome is committed before the next step for that dashboard starts. When Looker keeps answering 429
+    after the connector's own retries, the step goes back in the queue and the whole pool pauses
+    (``_Throttle``), up to ``rate_limit_requeues`` times per dashboard, instead of failing the dashboard.
     """
     outcome: Counter = Counter()
+    todo: deque[tuple[str, CleanupAction]] = deque(("backup", a) for a in actions)
     pending: dict[Future, tuple[str, CleanupAction]] = {}
-    queue = list(reversed(actions))
+    requeues: Counter = Counter()
+    throttle = _Throttle(base=settings.LOOKER_BACKOFF_BASE, cap=settings.LOOKER_BACKOFF_MAX)
+    steps = {
+        "backup": lambda action: _backup_step(looker, action.dashboard.looker_id),
+        "soft_delete": lambda action: looker.dashboard_soft_delete(dashboard_id=action.dashboard.looker_id),
+    }
     with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="cleanup") as pool:
-
-        def fill() -> None:
-            while queue and len(pending) < concurrency:
-                action = queue.pop()
-                pending[pool.submit(_backup_step, looker, action.dashboard.looker_id)] = ("backup", action)
-
-        fill()
         try:
-            while pending:
-                done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
+            while todo or pending:
+                pause = throttle.remaining()
+                while todo and len(pending) < concurrency and pause == 0:
+                    step, action = todo.popleft()
+                    pending[pool.submit(steps[step], action)] = (step, action)
+                if not pending:
+                    time.sleep(pause)
+                    continue
+                done, _ = wait(list(pending), timeout=pause or None, return_when=FIRST_COMPLETED)
                 for future in done:
                     step, action = pending.pop(future)
                     try:
                         result = future.result()
+                    except ConnectorRateLimited as exc:
+                        if requeues[action.pk] < rate_limit_requeues:
+                            requeues[action.pk] += 1
+                            outcome["rate_limited_requeues"] += 1
+                            throttle.slow_down(exc.retry_after)
+                            todo.appendleft((step, action))
+                            continue
+                        _record_failed(action, step, exc)
+                        outcome[f"failed_{step}"] += 1
+                        continue
                     except (ConnectorError, BackupStoreError) as exc:
                         _record_failed(action, step, exc)
                         outcome[f"failed_{step}"] += 1
                         continue
+                    throttle.ok()
                     if step == "backup":
                         _record_backup(action, result)
                         outcome["backed_up"] += 1
-                        next_call = pool.submit(looker.dashboard_soft_delete, dashboard_id=action.dashboard.looker_id)
-                        pending[next_call] = ("soft_delete", action)
+                        todo.appendleft(("soft_delete", action))  # delete soon after its backup
                     else:
                         _record_deleted(action, result)
                         outcome["deleted"] += 1
                         if on_progress:
                             on_progress(outcome)
-                fill()
         except BaseException:
             for future in pending:
                 future.cancel()

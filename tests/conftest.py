@@ -107,6 +107,7 @@ def looker(settings, looker_fixture) -> Iterator:
         settings.LOOKER_TIMEOUT = 2.0
         settings.LOOKER_MAX_ATTEMPTS = 3
         settings.LOOKER_BACKOFF_BASE = 0.01
+        settings.LOOKER_BACKOFF_MAX = 0.2
         yield emulator
 
 

@@ -40,7 +40,7 @@ class Migration(migrations.Migration):
                 ('deleted_at', models.DateTimeField(blank=True, null=True)),
                 ('missing_in_looker', models.BooleanField(default=False)),
                 ('first_seen_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('refreshed_at', models.DateTimeField(blank=True, null=True)),
+                ('changed_at', models.DateTimeField(blank=True, null=True)),
             ],
             options={
                 'ordering': ['looker_id'],

@@ -84,7 +84,9 @@ def test_persistent_fault_on_one_dashboard_spares_it_and_rerun_finishes(looker, 
     looker.faults.clear()
     code, out = run_job("looker_cleanup")
     assert code == 0, out
-    failed_patches = settings.LOOKER_MAX_ATTEMPTS if step == "soft_delete" else 0
+    # A persistent 429 is requeued (10 times) behind a pool-wide pause before the dashboard is given up.
+    tries = settings.LOOKER_MAX_ATTEMPTS * (11 if rule.status == 429 else 1)
+    failed_patches = tries if step == "soft_delete" else 0
     assert_final_state(looker, settings, patches=len(EXPECTED_PLAN) + failed_patches)
 
 
@@ -96,6 +98,17 @@ def test_transient_faults_are_retried_within_the_run(looker, settings):
     code, out = run_job("looker_cleanup")
     assert code == 0, out
     assert_final_state(looker, settings, patches=len(EXPECTED_PLAN) + 2)
+
+
+def test_429_storm_longer_than_the_retries_pauses_the_pool_and_loses_nothing(looker, settings):
+    """20 consecutive 429s: more than every call's own retries (3) can absorb; the pool backs off and requeues."""
+    looker.faults.add(FaultRule(method="PATCH", path_pattern="/api/4.0/dashboards/*", status=429, times=20))
+    looker.faults.add(FaultRule(method="GET", path_pattern="/api/4.0/dashboards/1*", status=429, times=8))
+    code, out = run_job("looker_cleanup")
+    assert code == 0, out
+    run = JobRun.objects.get()
+    assert run.counters["rate_limited_requeues"] >= 1 and run.counters["deleted"] == len(EXPECTED_PLAN)
+    assert_final_state(looker, settings, patches=len(EXPECTED_PLAN) + 20)
 
 
 def test_timeout_on_delete_that_looker_performed_is_reconciled(looker, settings):

@@ -159,3 +159,16 @@ def test_looker_unreachable_fails_the_run_clearly(settings):
     run = JobRun.objects.get()
     assert run.status == JobRun.Status.FAILED and "could not read the Looker inventory" in run.error
     assert DashboardBackup.objects.count() == 0
+
+
+def test_inventory_refresh_writes_only_what_changed(looker):
+    assert run_job("looker_cleanup", "--dry-run")[0] == 0
+    code, out = run_job("looker_cleanup", "--dry-run")
+    assert "13 active, 1 in trash, 0 new, 0 changed, 0 gone from Looker" in out, out
+    looker.store.update_dashboard("101", {"title": "Renamed"}, actor_id="1")
+    looker.store.delete_dashboard("107")
+    code, out = run_job("looker_cleanup", "--dry-run")
+    assert "12 active, 1 in trash, 0 new, 1 changed, 1 gone from Looker" in out, out
+    assert LookerDashboard.objects.get(looker_id="101").title == "Renamed"
+    gone = LookerDashboard.objects.get(looker_id="107")
+    assert gone.missing_in_looker and gone.changed_at is not None
