@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -107,3 +108,28 @@ def _wait_for_health(port: int, *, until: float) -> dict | None:
             return health
         time.sleep(_POLL_INTERVAL_S)
     return None
+
+
+def stop_running(name: str, *, port: int, timeout: float = 10) -> bool:
+    """Stop the ``name`` emulator listening on ``port`` (SIGTERM to the pid its health reports).
+
+    Returns False when none was running. Used when its fixture changes: a running emulator keeps
+    serving the content it loaded at start.
+    """
+    health = emulator_health(port)
+    if health is None:
+        return False
+    _check_name(name, port, health)
+    pid = health.get("pid")
+    if not isinstance(pid, int):
+        raise RuntimeError(f"the {name} emulator on port {port} did not report its pid; stop it by hand")
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return False
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if emulator_health(port, timeout=0.2) is None:
+            return True
+        time.sleep(_POLL_INTERVAL_S)
+    raise RuntimeError(f"the {name} emulator (pid {pid}) on port {port} did not stop within {timeout:g}s")

@@ -90,3 +90,18 @@ def test_a_process_that_dies_is_reported_with_its_log(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError, match=str(log)):
         ensure_running("looker", module="sandbox.no_such_module", port=_free_port(), args=[], log_path=log, timeout=10)
     assert "No module named" in log.read_text()
+
+
+def test_stop_running_stops_a_shared_emulator(tmp_path):
+    import socket
+
+    from sandbox.runner import emulator_health, ensure_running, stop_running
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    assert stop_running("looker", port=port) is False
+    ensure_running("looker", module="sandbox.looker", port=port, args=["--generate", "5"], log_path=tmp_path / "l.log")
+    assert emulator_health(port) is not None
+    assert stop_running("looker", port=port) is True
+    assert emulator_health(port) is None

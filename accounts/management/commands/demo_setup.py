@@ -30,6 +30,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, dashboards: int, fresh: bool, **options) -> None:
         from sandbox.looker.fixtures import PROTECTED_FOLDER_IDS, generate_fixture, write_fixture
+        from sandbox.runner import stop_running
 
         if not settings.LOOKER_BASE_URL:
             fixture = Path(settings.LOOKER_EMULATOR_FIXTURE)
@@ -37,6 +38,9 @@ class Command(BaseCommand):
             if fresh or not fixture.exists():
                 write_fixture(fixture, generate_fixture(dashboards, seed=7))
                 state.unlink(missing_ok=True)
+                # A running emulator (this checkout's or another's) still serves its old content.
+                if stop_running("looker", port=settings.LOOKER_EMULATOR_PORT):
+                    self.stdout.write("Stopped the running Looker emulator; the next job starts it on the new fixture")
                 self.stdout.write(f"Looker emulator fixture: {dashboards} dashboards in {fixture}")
             else:
                 self.stdout.write(f"Looker emulator fixture kept: {fixture} (state in {state}; --fresh reseeds)")
