@@ -46,8 +46,9 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
     ],
     # Reads everything, the audit trail included; changes nothing.
     AUDITOR: ["audit.view_*", "orchestration.view_*", "cleanup.view_*", "auth.view_user", "auth.view_group"],
-    # Runs the platform: every permission of the project's apps and user management.
-    PLATFORM_ADMIN: [f"{app}.*" for app in PROJECT_APPS] + ["auth.*_user", "auth.view_group", "authtoken.*"],
+    # Runs the platform: every permission of the project's apps, and accounts (users and their roles).
+    # Not API tokens: a token impersonates its user, so only superusers issue them.
+    PLATFORM_ADMIN: [f"{app}.*" for app in PROJECT_APPS] + ["auth.*_user", "auth.view_group"],
 }
 
 # Nobody may change or delete audit events, whatever a pattern above says.

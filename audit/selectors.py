@@ -18,25 +18,22 @@ class ChainVerdict:
 
 
 def audit_chain_verify(*, batch_size: int = 2000) -> ChainVerdict:
-    """Recompute every hash in sequence order; report the first event that does not chain."""
+    """Recompute every hash in sequence order; report the first event that does not chain.
+
+    The head is read first and only events up to it are checked, so writers appending during the check
+    (their events and head update commit together) are neither missed nor mistaken for tampering.
+    """
+    head = AuditChainHead.objects.filter(pk=1).first()
+    head_seq = head.seq if head else 0
     prev_hash = GENESIS_HASH
     expected_seq = 1
     checked = 0
     fields = (
-        "seq",
-        "created_at",
-        "actor_id",
-        "actor_label",
-        "action",
-        "object_type",
-        "object_id",
-        "object_repr",
-        "job_run_id",
-        "data",
-        "prev_hash",
-        "hash",
-    )
-    for row in AuditEvent.objects.order_by("seq").values(*fields).iterator(chunk_size=batch_size):
+        "seq", "created_at", "actor_id", "actor_label", "action", "object_type", "object_id", "object_repr",
+        "job_run_id", "data", "prev_hash", "hash",
+    )  # fmt: skip
+    rows = AuditEvent.objects.filter(seq__lte=head_seq).order_by("seq").values(*fields)
+    for row in rows.iterator(chunk_size=batch_size):
         seq = row["seq"]
         if seq != expected_seq:
             return ChainVerdict(
@@ -54,13 +51,11 @@ def audit_chain_verify(*, batch_size: int = 2000) -> ChainVerdict:
         prev_hash = row["hash"]
         expected_seq += 1
         checked += 1
-    head = AuditChainHead.objects.filter(pk=1).first()
-    if head is not None and (head.seq != checked or head.hash != prev_hash):
+    if head is not None and (checked != head_seq or prev_hash != head.hash):
         return ChainVerdict(
-            False,
-            checked,
-            prev_hash,
-            checked + 1 if head.seq > checked else checked,
-            f"chain head says #{head.seq} but the events end at #{checked}: the last events were removed",
-        )
+            False, checked, prev_hash, checked + 1,
+            f"chain head says #{head_seq} but the events end at #{checked}: the last events were removed",
+        )  # fmt: skip
+    if head is None and AuditEvent.objects.exists():
+        return ChainVerdict(False, 0, prev_hash, 1, "events exist but the chain head is missing")
     return ChainVerdict(True, checked, prev_hash)

@@ -167,10 +167,14 @@ class LookerDashboardAdmin(admin.ModelAdmin):
     def restore_selected(self, request, queryset):
         result = cleanup_restore_request(dashboards=queryset.order_by("pk"), actor=request.user)
         if result.requested:
-            done = [r for r in result.requested if r.status == DashboardRestore.Status.RESTORED]
+            url = reverse("admin:cleanup_dashboardrestore_changelist")
             self.message_user(
                 request,
-                f"{len(result.requested)} restore(s) queued" + (f", {len(done)} already done" if done else ""),
+                format_html(
+                    '{} restore(s) queued: follow them under <a href="{}">Dashboard restores</a>',
+                    len(result.requested),
+                    url,
+                ),
                 messages.SUCCESS,
             )
         for looker_id, reason in result.refused:

@@ -15,6 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.roles import CONTENT_ADMIN
+from audit.services import audit_log
 from orchestration.models import JobRun
 
 from .models import CleanupAction, DashboardRestore
@@ -62,8 +63,15 @@ def owner_notices_send(*, job_run: JobRun) -> dict[str, int]:
             counts["owners_notified"] += 1
         else:
             counts["dashboards_without_owner_email"] += len(owned)
+        # Marked after the send: a crash in between means the owner may hear twice, never not at all.
         with transaction.atomic():
             CleanupAction.objects.filter(pk__in=[a.pk for a in owned]).update(owner_notified_at=timezone.now())
+            audit_log(
+                action="cleanup.owner_notified",
+                object_type="owner",
+                object_id=email or "(no email)",
+                data={"looker_ids": [a.dashboard.looker_id for a in owned], "sent": bool(email)},
+            )
     return counts
 
 
@@ -89,12 +97,16 @@ def completion_report_send(*, job_run: JobRun, summary: str, counters: dict[str,
             "run_url": _admin_url("admin:orchestration_jobrun_change", job_run.pk),
         },
     )
-    send_mail(
-        f"Looker cleanup run #{job_run.pk}: {counters.get('deleted', 0)} dashboards soft-deleted",
-        body,
-        settings.DEFAULT_FROM_EMAIL,
-        recipients,
-    )
+    try:
+        send_mail(
+            f"Looker cleanup run #{job_run.pk}: {counters.get('deleted', 0)} dashboards soft-deleted",
+            body,
+            settings.DEFAULT_FROM_EMAIL,
+            recipients,
+        )
+    except Exception as exc:  # noqa: BLE001 - the run did its work; a mail outage must not fail it
+        logger.warning("cleanup report for run %s could not be sent: %s", job_run.pk, exc)
+        return 0
     return len(recipients)
 
 

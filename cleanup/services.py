@@ -16,12 +16,13 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from audit.services import audit_log
 from connectors.errors import ConnectorError, ConnectorNotFound, ConnectorRateLimited, ConnectorTransientError
@@ -31,7 +32,7 @@ from orchestration.registry import JobFailed, JobResult
 from orchestration.services import job_run_heartbeat
 
 from .backups import BackupStoreError, StoredBackup, backup_read_verified, backup_write_verified
-from .models import CleanupAction, DashboardBackup, DashboardRestore, LookerDashboard
+from .models import CleanupAction, DashboardBackup, DashboardPin, DashboardRestore, LookerDashboard
 from .notifications import completion_report_send, owner_notices_send, owner_restore_notice_send
 from .policy import CleanupPlan, cleanup_plan_build
 
@@ -159,14 +160,14 @@ def cleanup_reconcile(*, job_run: JobRun) -> dict[str, int]:
 
     An action that was backed up and whose dashboard Looker now shows as deleted was deleted by a run that
     died before recording it: record it now (no second delete). Anything else unfinished is superseded; the
-    new plan picks the dashboard up again if it is still inactive and reuses its stored backup.
+    new plan picks the dashboard up again if it is still inactive and reuses its stored backup. This covers
+    earlier attempts of the same run too (an Airflow retry or a redelivered Celery task).
     """
     settled: Counter = Counter()
     open_statuses = [CleanupAction.Status.PLANNED, CleanupAction.Status.BACKED_UP, CleanupAction.Status.FAILED]
     stale = (
         CleanupAction.objects.filter(status__in=open_statuses, kind=CleanupAction.Kind.SOFT_DELETE)
-        .exclude(job_run=job_run)
-        .select_related("dashboard")
+        .select_related("dashboard", "backup")
         .order_by("pk")
     )
     for action in stale:
@@ -201,7 +202,7 @@ def cleanup_reconcile(*, job_run: JobRun) -> dict[str, int]:
 
 def _plan_changes(*, plan: CleanupPlan, job_run: JobRun) -> dict[str, Any]:
     previous = (
-        JobRun.objects.filter(job="looker_cleanup", status=JobRun.Status.SUCCEEDED, details__has_key="plan_ids")
+        JobRun.objects.filter(job="looker_cleanup", details__has_key="plan_ids")
         .exclude(pk=job_run.pk)
         .order_by("-pk")
         .first()
@@ -257,24 +258,56 @@ def _plan_details(plan: CleanupPlan, changes: dict[str, Any]) -> dict[str, Any]:
 
 
 def cleanup_actions_commit(*, job_run: JobRun, plan: CleanupPlan) -> list[CleanupAction]:
-    """Commit the plan rows before any Looker call, so a crash leaves a record of where to resume."""
+    """Commit the plan rows before any Looker call, so a crash leaves a record of where to resume.
+
+    Returns the soft-delete actions to execute: the planned dashboards only, so a retried run follows
+    the fresh plan (a dashboard pinned or viewed since is left alone) and never redoes finished work.
+    """
+    entries = [*plan.deletions, *plan.lookml_reports]
     with transaction.atomic():
-        actions = [
-            CleanupAction(job_run=job_run, dashboard_id=e.dashboard_pk, kind=e.kind, inactive_days=e.inactive_days)
-            for e in [*plan.deletions, *plan.lookml_reports]
-        ]
-        CleanupAction.objects.bulk_create(actions, batch_size=500, ignore_conflicts=True)
-        CleanupAction.objects.filter(job_run=job_run, kind=CleanupAction.Kind.REPORT_LOOKML).update(
-            status=CleanupAction.Status.REPORTED
+        existing = {
+            a.dashboard_id: a for a in CleanupAction.objects.select_for_update().filter(job_run=job_run).order_by("pk")
+        }
+        CleanupAction.objects.bulk_create(
+            [
+                CleanupAction(
+                    job_run=job_run,
+                    dashboard_id=e.dashboard_pk,
+                    kind=e.kind,
+                    inactive_days=e.inactive_days,
+                    status=CleanupAction.Status.REPORTED
+                    if e.kind == CleanupAction.Kind.REPORT_LOOKML
+                    else CleanupAction.Status.PLANNED,
+                )
+                for e in entries
+                if e.dashboard_pk not in existing
+            ],
+            batch_size=500,
         )
+        reopen = [
+            existing[e.dashboard_pk].pk
+            for e in plan.deletions
+            if e.dashboard_pk in existing
+            and existing[e.dashboard_pk].status in (CleanupAction.Status.SUPERSEDED, CleanupAction.Status.FAILED)
+        ]
+        CleanupAction.objects.filter(pk__in=reopen).update(status=CleanupAction.Status.PLANNED, error="")
         audit_log(
             action="cleanup.plan_committed",
             obj=job_run,
-            data={"soft_delete": len(plan.deletions), "lookml_reports": len(plan.lookml_reports)},
+            data={
+                "soft_delete": len(plan.deletions),
+                "lookml_reports": len(plan.lookml_reports),
+                "reopened": len(reopen),
+            },
         )
     return list(
-        CleanupAction.objects.filter(job_run=job_run, kind=CleanupAction.Kind.SOFT_DELETE)
-        .select_related("dashboard")
+        CleanupAction.objects.filter(
+            job_run=job_run,
+            kind=CleanupAction.Kind.SOFT_DELETE,
+            status=CleanupAction.Status.PLANNED,
+            dashboard_id__in=[e.dashboard_pk for e in plan.deletions],
+        )
+        .select_related("dashboard", "job_run")
         .order_by("dashboard__looker_id")
     )
 
@@ -282,9 +315,37 @@ def cleanup_actions_commit(*, job_run: JobRun, plan: CleanupPlan) -> list[Cleanu
 # --- executing the plan ---------------------------------------------------------------------------------------
 
 
-def _backup_step(looker: LookerClient, looker_id: str) -> StoredBackup:
+def _backup_step(looker: LookerClient, looker_id: str) -> tuple[StoredBackup, dict[str, Any]]:
+    """Export, store and verify; also return the dashboard's current activity facts for the last check."""
     export = looker.dashboard_export(dashboard_id=looker_id)
-    return backup_write_verified(looker_id=looker_id, dashboard_json=export.dashboard_json, lookml=export.lookml)
+    stored = backup_write_verified(looker_id=looker_id, dashboard_json=export.dashboard_json, lookml=export.lookml)
+    doc = json.loads(export.dashboard_json)
+    facts = {k: doc.get(k) for k in ("favorite_count", "last_viewed_at", "last_accessed_at", "deleted")}
+    return stored, facts
+
+
+def _keep_reason_now(action: CleanupAction, facts: dict[str, Any], cutoff: datetime) -> str:
+    """Re-check the policy just before the delete: the plan may be minutes (or a crash) old."""
+    if DashboardPin.objects.filter(dashboard_id=action.dashboard_id, expires_at__gt=timezone.now()).exists():
+        return "pinned after the plan was built"
+    if (facts.get("favorite_count") or 0) > 0:
+        return "favourited after the plan was built"
+    seen = [parse_datetime(v) for v in (facts.get("last_viewed_at"), facts.get("last_accessed_at")) if v]
+    if any(t is not None and t >= cutoff for t in seen):
+        return "viewed after the plan was built"
+    return ""
+
+
+def _record_skipped(action: CleanupAction, reason: str) -> None:
+    with transaction.atomic():
+        action.status = CleanupAction.Status.SKIPPED
+        action.error = reason
+        action.save(update_fields=["status", "error", "updated_at"])
+        audit_log(
+            action="cleanup.dashboard_kept",
+            obj=action.dashboard,
+            data={"looker_id": action.dashboard.looker_id, "reason": reason},
+        )
 
 
 def _record_backup(action: CleanupAction, stored: StoredBackup) -> None:
@@ -377,20 +438,26 @@ class _Throttle:
         self.consecutive = 0
 
 
+HEARTBEAT_EVERY_S = 15.0
+
+
 def cleanup_actions_execute(
     *,
     looker: LookerClient,
     actions: list[CleanupAction],
     concurrency: int,
-    on_progress: Callable[[Counter], None] | None = None,
+    cutoff: datetime,
+    heartbeat: Callable[[Counter], None] | None = None,
     rate_limit_requeues: int = 10,
 ) -> Counter:
-    """Back up, verify, then soft-delete each planned dashboard, at most ``concurrency`` Looker calls at once.
+    """Back up, verify, re-check, then soft-delete each planned dashboard, ``concurrency`` Looker calls at once.
 
     Network work runs in a thread pool; every database write happens here, in the calling thread, so each
-    outcome is committed before the next step for that dashboard starts. When Looker keeps answering 429
-    after the connector's own retries, the step goes back in the queue and the whole pool pauses
-    (``_Throttle``), up to ``rate_limit_requeues`` times per dashboard, instead of failing the dashboard.
+    outcome is committed before the next step for that dashboard starts. Just before a delete the policy is
+    checked again on the fresh export (a pin, a favourite or a view since the plan keeps the dashboard).
+    When Looker keeps answering 429 after the connector's own retries, the step goes back in the queue and
+    the whole pool pauses (``_Throttle``), up to ``rate_limit_requeues`` times per dashboard. ``heartbeat``
+    is called at least every ``HEARTBEAT_EVERY_S`` seconds, even while calls hang; it may raise to stop.
     """
     outcome: Counter = Counter()
     todo: deque[tuple[str, CleanupAction]] = deque(("backup", a) for a in actions)
@@ -401,17 +468,25 @@ def cleanup_actions_execute(
         "backup": lambda action: _backup_step(looker, action.dashboard.looker_id),
         "soft_delete": lambda action: looker.dashboard_soft_delete(dashboard_id=action.dashboard.looker_id),
     }
+    last_beat = time.monotonic()
     with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="cleanup") as pool:
         try:
             while todo or pending:
+                if heartbeat and time.monotonic() - last_beat >= HEARTBEAT_EVERY_S:
+                    heartbeat(outcome)
+                    last_beat = time.monotonic()
                 pause = throttle.remaining()
                 while todo and len(pending) < concurrency and pause == 0:
                     step, action = todo.popleft()
                     pending[pool.submit(steps[step], action)] = (step, action)
                 if not pending:
-                    time.sleep(pause)
+                    time.sleep(min(pause, HEARTBEAT_EVERY_S))
                     continue
-                done, _ = wait(list(pending), timeout=pause or None, return_when=FIRST_COMPLETED)
+                done, _ = wait(
+                    list(pending),
+                    timeout=min(pause or HEARTBEAT_EVERY_S, HEARTBEAT_EVERY_S),
+                    return_when=FIRST_COMPLETED,
+                )
                 for future in done:
                     step, action = pending.pop(future)
                     try:
@@ -432,14 +507,18 @@ def cleanup_actions_execute(
                         continue
                     throttle.ok()
                     if step == "backup":
-                        _record_backup(action, result)
+                        stored, facts = result
+                        _record_backup(action, stored)
                         outcome["backed_up"] += 1
-                        todo.appendleft(("soft_delete", action))  # delete soon after its backup
+                        reason = _keep_reason_now(action, facts, cutoff)
+                        if reason:
+                            _record_skipped(action, reason)
+                            outcome["kept_at_last_check"] += 1
+                        else:
+                            todo.appendleft(("soft_delete", action))  # delete soon after its backup
                     else:
                         _record_deleted(action, result)
                         outcome["deleted"] += 1
-                        if on_progress:
-                            on_progress(outcome)
         except BaseException:
             for future in pending:
                 future.cancel()
@@ -496,10 +575,9 @@ def looker_cleanup_run(*, job_run: JobRun, params: dict[str, Any], dry_run: bool
         looker=looker,
         actions=actions,
         concurrency=settings.CLEANUP_CONCURRENCY,
-        on_progress=lambda c: (
-            job_run_heartbeat(job_run=job_run, progress=f"{c['deleted']} of {len(actions)} soft-deleted")
-            if c["deleted"] % 20 == 0
-            else None
+        cutoff=plan.cutoff,
+        heartbeat=lambda c: job_run_heartbeat(
+            job_run=job_run, progress=f"{c['deleted']} of {len(actions)} soft-deleted, {c['backed_up']} backed up"
         ),
     )
     notices = owner_notices_send(job_run=job_run)
@@ -509,6 +587,7 @@ def looker_cleanup_run(*, job_run: JobRun, params: dict[str, Any], dry_run: bool
     failed = outcome["failed_backup"] + outcome["failed_soft_delete"]
     summary = (
         f"{outcome['deleted']} soft-deleted with verified backups, {failed} failed, "
+        f"{outcome['kept_at_last_check']} kept at the last check, "
         f"{settled.get('reconciled_deleted', 0)} finished from an earlier run; "
         f"{notices.get('owners_notified', 0)} owners notified\n" + plan_text
     )
@@ -530,6 +609,17 @@ class RestoreRequestResult:
     refused: list[tuple[str, str]]
 
 
+def restore_backup_for(dashboard: LookerDashboard) -> DashboardBackup | None:
+    """The backup the dashboard's last deletion was made from; else its newest backup."""
+    action = (
+        dashboard.cleanup_actions.filter(status=CleanupAction.Status.DELETED, backup__isnull=False)
+        .select_related("backup")
+        .order_by("-deleted_at", "-pk")
+        .first()
+    )
+    return action.backup if action else dashboard.backups.order_by("-created_at", "-pk").first()
+
+
 def cleanup_restore_request(*, dashboards: Iterable[LookerDashboard], actor: Any) -> RestoreRequestResult:
     """Open a restore for each dashboard that can be restored and queue it; say why the others cannot."""
     from .tasks import dashboard_restore_task
@@ -540,13 +630,20 @@ def cleanup_restore_request(*, dashboards: Iterable[LookerDashboard], actor: Any
         if not (d.deleted or d.missing_in_looker):
             refused.append((d.looker_id, "it is not deleted"))
             continue
-        backup = d.backups.order_by("-created_at").first()
+        backup = restore_backup_for(d)
         if backup is None and d.missing_in_looker:
             refused.append((d.looker_id, "it is gone from Looker and there is no backup to re-create it from"))
             continue
         try:
             with transaction.atomic():
-                restore = DashboardRestore.objects.create(dashboard=d, backup=backup, requested_by=actor)
+                # A failed earlier restore may have re-created a copy already: start from it, never make two.
+                earlier = d.restores.filter(status=DashboardRestore.Status.FAILED).exclude(new_looker_id="").first()
+                restore = DashboardRestore.objects.create(
+                    dashboard=d,
+                    backup=backup,
+                    requested_by=actor,
+                    new_looker_id=earlier.new_looker_id if earlier else "",
+                )
                 audit_log(
                     action="cleanup.restore_requested",
                     obj=d,
@@ -568,62 +665,120 @@ def cleanup_restore_request(*, dashboards: Iterable[LookerDashboard], actor: Any
 def dashboard_restore_execute(*, restore_id: int) -> DashboardRestore:
     """Bring the dashboard back: undelete it in Looker, or re-create it from its backup if Looker lost it.
 
-    Then compare what Looker now has with the backup, record and audit the outcome, and tell the owner.
-    Transient Looker errors propagate (the task retries); anything else marks the restore failed.
+    Then compare what Looker now has with the backup, record and audit the outcome, pin the dashboard for
+    a while (so the next cleanup does not take it again), and tell the owner. Transient Looker errors
+    propagate (the task retries; a retry reuses a copy already re-created); anything else marks the
+    restore failed, so it never stays "requested".
     """
     restore = DashboardRestore.objects.select_related("dashboard", "backup", "requested_by").get(pk=restore_id)
     if restore.status != DashboardRestore.Status.REQUESTED:
         return restore
+    try:
+        return _restore_run(restore)
+    except ConnectorTransientError:
+        raise
+    except (ConnectorError, BackupStoreError, ValueError) as exc:
+        return dashboard_restore_fail(restore, str(exc))
+    except Exception as exc:  # a bug: still close the restore so it can be requested again
+        logger.exception("restore %s crashed", restore.pk)
+        return dashboard_restore_fail(restore, f"{type(exc).__name__}: {exc}")
+
+
+def _restore_run(restore: DashboardRestore) -> DashboardRestore:
     d = restore.dashboard
     looker = looker_client()
-    backup_doc = (
-        backup_read_verified(storage_name=restore.backup.storage_name, sha256=restore.backup.sha256)
-        if restore.backup
-        else None
-    )
-    try:
+    backup_doc: dict[str, Any] | None = None
+
+    def backup_dashboard_json() -> str:
+        nonlocal backup_doc
+        if restore.backup is None:
+            raise BackupStoreError(f"dashboard {d.looker_id} has no backup")
+        if backup_doc is None:
+            backup_doc = backup_read_verified(storage_name=restore.backup.storage_name, sha256=restore.backup.sha256)
+        return json.dumps(backup_doc["dashboard"])
+
+    def differences(current_json: str, *, recreated: bool) -> list[str]:
+        before = dashboard_json_normalized(backup_dashboard_json(), ignore_identity=recreated)
+        after = dashboard_json_normalized(current_json, ignore_identity=recreated)
+        return sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
+
+    def remember_copy(new_id: str) -> None:
+        with transaction.atomic():
+            DashboardRestore.objects.filter(pk=restore.pk).update(new_looker_id=new_id)
+            restore.new_looker_id = new_id
+            audit_log(
+                action="cleanup.restore_copy_created",
+                obj=d,
+                actor=restore.requested_by,
+                data={"restore_id": restore.pk, "looker_id": new_id},
+            )
+
+    restored_json: str | None = None
+    if restore.new_looker_id:
+        # An earlier attempt of this restore re-created the dashboard: use that copy if it is complete.
+        try:
+            restored_json = looker.dashboard_get_json(dashboard_id=restore.new_looker_id)
+        except ConnectorNotFound:
+            restored_json = None
+        if restored_json is not None and differences(restored_json, recreated=True):
+            looker.dashboard_hard_delete(dashboard_id=restore.new_looker_id)  # a partial copy: start again
+            restored_json = None
+        method, looker_id = DashboardRestore.Method.RECREATE, restore.new_looker_id
+    if restored_json is None:
         try:
             looker.dashboard_get_json(dashboard_id=d.looker_id)
+            in_looker = True
+        except ConnectorNotFound:
+            in_looker = False
+        if in_looker:
             looker.dashboard_undelete(dashboard_id=d.looker_id)
             method, looker_id = DashboardRestore.Method.UNDELETE, d.looker_id
-        except ConnectorNotFound:
-            if backup_doc is None:
-                raise ConnectorNotFound(f"dashboard {d.looker_id} is gone from Looker and has no backup") from None
-            looker_id = looker.dashboard_recreate(dashboard_json=json.dumps(backup_doc["dashboard"]))
+        else:
+            looker_id = looker.dashboard_recreate(dashboard_json=backup_dashboard_json(), on_created=remember_copy)
             method = DashboardRestore.Method.RECREATE
         restored_json = looker.dashboard_get_json(dashboard_id=looker_id)
-    except ConnectorError as exc:
-        if isinstance(exc, ConnectorTransientError):
-            raise
-        return dashboard_restore_fail(restore, str(exc))
-    except BackupStoreError as exc:
-        return dashboard_restore_fail(restore, str(exc))
 
-    verified, differences = True, []
-    if backup_doc is not None:
-        identity = method == DashboardRestore.Method.RECREATE
-        before = dashboard_json_normalized(json.dumps(backup_doc["dashboard"]), ignore_identity=identity)
-        after = dashboard_json_normalized(restored_json, ignore_identity=identity)
-        differences = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
-        verified = not differences
+    try:
+        diff = differences(restored_json, recreated=method == DashboardRestore.Method.RECREATE)
+        note = f"restored, but differs from the backup in: {', '.join(diff)}" if diff else ""
+    except BackupStoreError as exc:  # undeleted fine, but there is nothing (readable) to compare with
+        diff, note = ["(not compared)"], f"restored, not verified: {exc}"
+    return _restore_record(restore, method=method, looker_id=looker_id, differences=diff, note=note)
 
+
+def _restore_record(
+    restore: DashboardRestore, *, method: str, looker_id: str, differences: list[str], note: str
+) -> DashboardRestore:
+    d = restore.dashboard
+    now = timezone.now()
     with transaction.atomic():
         restore.status = DashboardRestore.Status.RESTORED
         restore.method = method
         restore.new_looker_id = looker_id if looker_id != d.looker_id else ""
-        restore.verified = verified
-        restore.error = "" if verified else f"restored, but differs from the backup in: {', '.join(differences)}"
-        restore.finished_at = timezone.now()
+        restore.verified = not differences
+        restore.error = note
+        restore.finished_at = now
         restore.save(update_fields=["status", "method", "new_looker_id", "verified", "error", "finished_at"])
         old_id = d.looker_id
         if looker_id != d.looker_id:
-            # Re-created under a new id: the row follows the dashboard; a stale row for the new id must not exist.
-            LookerDashboard.objects.filter(looker_id=looker_id).exclude(pk=d.pk).delete()
+            # Re-created under a new id: the row follows the dashboard. If an inventory already mirrored the
+            # new id, retire that row's id (it has history of its own to keep).
+            for twin in LookerDashboard.objects.filter(looker_id=looker_id).exclude(pk=d.pk):
+                twin.looker_id = f"{looker_id}~replaced-{twin.pk}"
+                twin.missing_in_looker = True
+                twin.save(update_fields=["looker_id", "missing_in_looker"])
             d.looker_id = looker_id
         d.deleted = False
         d.deleted_at = None
         d.missing_in_looker = False
         d.save(update_fields=["looker_id", "deleted", "deleted_at", "missing_in_looker"])
+        who = restore.requested_by.get_username() if restore.requested_by else "an admin"
+        pin = DashboardPin.objects.create(
+            dashboard=d,
+            reason=f"restored by {who} on {now:%Y-%m-%d}; kept out of the cleanup for a while",
+            expires_at=now + timedelta(days=settings.CLEANUP_INACTIVE_DAYS),
+            created_by=restore.requested_by,
+        )
         audit_log(
             action="cleanup.dashboard_restored",
             obj=d,
@@ -633,8 +788,9 @@ def dashboard_restore_execute(*, restore_id: int) -> DashboardRestore:
                 "method": method,
                 "old_looker_id": old_id,
                 "looker_id": looker_id,
-                "verified": verified,
+                "verified": restore.verified,
                 "differences": differences,
+                "pinned_until": pin.expires_at,
             },
         )
     owner_restore_notice_send(restore=restore)

@@ -822,8 +822,12 @@ class LookerClient:
 
         self._call(f"permanently deleting dashboard {dashboard_id}", delete)
 
-    def dashboard_recreate(self, *, dashboard_json: str) -> str:
+    def dashboard_recreate(self, *, dashboard_json: str, on_created: Callable[[str], None] | None = None) -> str:
         """Re-create a permanently deleted dashboard from a :meth:`dashboard_get_json` backup.
+
+        ``on_created(new_id)`` is called as soon as Looker has created the (still empty) dashboard, so
+        the caller can record the id before anything else can fail: a retry then finds that copy
+        instead of creating a second one.
 
         Creates the dashboard (same folder, owner, title, slug when free...), then each filter
         and element, then moves the tiles to their backed-up positions. Returns the new id. If a
@@ -845,6 +849,8 @@ class LookerClient:
             self._call(action, lambda: self._sdk.create_dashboard(body), idempotent=False), mdls.Dashboard, action
         )
         new_id = str(created.id)
+        if on_created is not None:
+            on_created(new_id)
         try:
             self._recreate_contents(backup, old_id=old_id, new_id=new_id)
         except ConnectorError as exc:

@@ -41,11 +41,19 @@ class JobRun(models.Model):
     celery_task_id = models.CharField(max_length=255, blank=True)
     dag_id = models.CharField(max_length=250, blank=True)
     dag_run_id = models.CharField(max_length=250, blank=True)
+    # Set by each claim; a run whose token changed was taken over and must stop writing.
+    claim_token = models.CharField(max_length=32, blank=True, editable=False)
 
     class Meta:
         ordering = ["-created_at", "-id"]
         permissions = [("trigger_jobrun", "Can trigger jobs")]
         indexes = [models.Index(fields=["job", "status"])]
+        constraints = [
+            # At most one live run per job, enforced by the database: two claims racing cannot both win.
+            models.UniqueConstraint(
+                fields=["job"], condition=models.Q(status="running"), name="jobrun_one_running_per_job"
+            )
+        ]
 
     def __str__(self) -> str:
         suffix = " (dry run)" if self.dry_run else ""

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 import traceback
+import uuid
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from audit.services import audit_context, audit_log
@@ -61,49 +62,77 @@ def job_run_request(
 
     with transaction.atomic():
         run = job_run_create(job=job, params=params, dry_run=dry_run, trigger=trigger, actor=actor)
-        transaction.on_commit(lambda: job_run_execute_task.delay(run.pk))
+        transaction.on_commit(lambda: _enqueue(run, job_run_execute_task))
     return run
 
 
+def _enqueue(run: JobRun, task: Any) -> None:
+    """Hand the run to Celery; if the broker refuses, say so on the run instead of leaving it queued forever."""
+    try:
+        result = task.delay(run.pk)
+    except Exception as exc:  # noqa: BLE001 - any broker failure (connection refused, auth...)
+        logger.exception("could not queue %s", run)
+        JobRun.objects.filter(pk=run.pk, status=JobRun.Status.QUEUED).update(
+            status=JobRun.Status.FAILED, finished_at=timezone.now(), error=f"could not queue the run: {exc}"
+        )
+        return
+    JobRun.objects.filter(pk=run.pk).update(celery_task_id=getattr(result, "id", "") or "")
+
+
+class JobAbandoned(JobFailed):
+    """This run was taken over by a later one (it looked dead): stop without touching anything more."""
+
+
 def job_run_heartbeat(*, job_run: JobRun, progress: str = "", counters: dict[str, Any] | None = None) -> None:
-    """Record progress on a long run so people (and the stale-run check) can see it is alive."""
-    job_run.heartbeat_at = timezone.now()
-    fields = ["heartbeat_at"]
+    """Record that a long run is alive (and its progress); raise JobAbandoned if another run took it over."""
+    fields: dict[str, Any] = {"heartbeat_at": timezone.now()}
     if progress:
-        job_run.progress = progress[:255]
-        fields.append("progress")
+        fields["progress"] = progress[:255]
     if counters is not None:
         job_run.counters = {**job_run.counters, **counters}
-        fields.append("counters")
-    job_run.save(update_fields=fields)
+        fields["counters"] = job_run.counters
+    alive = JobRun.objects.filter(pk=job_run.pk, status=JobRun.Status.RUNNING, claim_token=job_run.claim_token).update(
+        **fields
+    )
+    if not alive:
+        raise JobAbandoned(f"{job_run} was taken over by another run; stopping")
+    for name, value in fields.items():
+        setattr(job_run, name, value)
 
 
 def _claim(job_run_id: int) -> JobRun:
-    """Move the run to RUNNING, refusing if it already finished or another run of the job is alive."""
+    """Move the run to RUNNING with a fresh claim token.
+
+    Refuses a finished run and a job that has another live run. A run whose heartbeat stopped is
+    marked abandoned and this one takes over its unfinished work. The partial unique index on
+    (job) for running rows makes two concurrent claims impossible on every database.
+    """
     now = timezone.now()
     stale_before = now - timedelta(seconds=settings.JOB_HEARTBEAT_TIMEOUT_S)
-    with transaction.atomic():
-        run = JobRun.objects.select_for_update().get(pk=job_run_id)
-        if run.status == JobRun.Status.SUCCEEDED:
-            raise JobError(f"{run} already succeeded; start a new run instead")
-        if run.status == JobRun.Status.RUNNING and run.heartbeat_at and run.heartbeat_at > stale_before:
-            raise JobError(f"{run} is already running (last heartbeat {run.heartbeat_at:%H:%M:%S})")
-        others = JobRun.objects.select_for_update().filter(job=run.job, status=JobRun.Status.RUNNING).exclude(pk=run.pk)
-        for other in others.order_by("pk"):
-            if other.heartbeat_at and other.heartbeat_at > stale_before:
-                raise JobConflict(f"another {run.job} run ({other}) is in progress; wait for it to finish")
-            other.status = JobRun.Status.FAILED
-            other.finished_at = now
-            other.error = "abandoned: no heartbeat, its process died; this run takes over its unfinished work"
-            other.save(update_fields=["status", "finished_at", "error"])
-            audit_log(action="job.abandoned", obj=other, job_run_id=other.pk, data={"taken_over_by": run.pk})
-        run.status = JobRun.Status.RUNNING
-        run.started_at = now
-        run.heartbeat_at = now
-        run.attempts += 1
-        run.error = ""
-        run.save(update_fields=["status", "started_at", "heartbeat_at", "attempts", "error"])
-        audit_log(action="job.started", obj=run, actor=run.actor, job_run_id=run.pk, data={"attempt": run.attempts})
+    try:
+        with transaction.atomic():
+            run = JobRun.objects.select_for_update().get(pk=job_run_id)
+            if run.status == JobRun.Status.SUCCEEDED:
+                raise JobError(f"{run} already succeeded; start a new run instead")
+            others = JobRun.objects.select_for_update().filter(job=run.job, status=JobRun.Status.RUNNING)
+            for other in others.order_by("pk"):
+                if other.heartbeat_at and other.heartbeat_at > stale_before:
+                    raise JobConflict(f"another {run.job} run ({other}) is in progress; wait for it to finish")
+                other.status = JobRun.Status.FAILED
+                other.finished_at = now
+                other.error = "abandoned: no heartbeat, its process died; a later run took over its unfinished work"
+                other.save(update_fields=["status", "finished_at", "error"])
+                audit_log(action="job.abandoned", obj=other, job_run_id=other.pk, data={"taken_over_by": run.pk})
+            run.status = JobRun.Status.RUNNING
+            run.started_at = now
+            run.heartbeat_at = now
+            run.attempts += 1
+            run.error = ""
+            run.claim_token = uuid.uuid4().hex
+            run.save(update_fields=["status", "started_at", "heartbeat_at", "attempts", "error", "claim_token"])
+            audit_log(action="job.started", obj=run, actor=run.actor, job_run_id=run.pk, data={"attempt": run.attempts})
+    except IntegrityError as exc:  # lost the race to a concurrent claim
+        raise JobConflict(f"another {job_run_id} claim of the same job won the race; wait for it to finish") from exc
     return run
 
 
@@ -113,7 +142,10 @@ def job_run_execute(*, job_run_id: int) -> JobRun:
         run = _claim(job_run_id)
     except JobConflict as exc:
         # Record the refusal on this run, so whoever triggered it sees why nothing happened.
-        return _finish(JobRun.objects.get(pk=job_run_id), status=JobRun.Status.FAILED, error=str(exc))
+        refused = JobRun.objects.get(pk=job_run_id)
+        if refused.status != JobRun.Status.QUEUED:
+            raise
+        return _finish(refused, status=JobRun.Status.FAILED, error=str(exc))
     spec = job_get(run.job)
     label = run.actor.get_username() if run.actor else f"{run.trigger}"
     try:
@@ -145,7 +177,13 @@ def _finish(
     details: dict[str, Any] | None = None,
 ) -> JobRun:
     with transaction.atomic():
-        run.refresh_from_db(fields=["counters", "details"])
+        current = JobRun.objects.select_for_update().get(pk=run.pk)
+        if run.claim_token and (current.claim_token != run.claim_token or current.status != JobRun.Status.RUNNING):
+            logger.warning(
+                "%s was taken over while it ran; its outcome (%s) is not recorded over the new one", run, status
+            )
+            return current
+        run.counters, run.details = current.counters, current.details
         run.status = status
         run.finished_at = timezone.now()
         run.error = error

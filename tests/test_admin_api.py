@@ -120,3 +120,16 @@ def test_api_job_runs(client, role_user, content_admin_user, inventory, django_c
 def test_openapi_schema_and_health(client):
     assert client.get("/health/").json() == {"ok": True, "database": True}
     assert client.get("/api/schema/").status_code == 200
+
+
+def test_platform_admin_manages_users_but_cannot_escalate(client, role_user, django_user_model):
+    admin = role_user("Platform Admin")
+    boss = django_user_model.objects.create_superuser("boss", "boss@example.com", "x")
+    client.force_login(admin)
+    assert client.get(f"/admin/auth/user/{boss.pk}/change/").status_code in (302, 404)  # superusers out of reach
+    page = client.get(f"/admin/auth/user/{admin.pk}/change/")
+    assert page.status_code == 200 and b'name="is_superuser"' not in page.content
+    assert b'name="groups"' in page.content  # roles are theirs to manage
+    assert client.get("/admin/authtoken/tokenproxy/add/").status_code == 403
+    admin.refresh_from_db()
+    assert not admin.is_superuser

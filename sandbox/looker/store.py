@@ -761,6 +761,22 @@ class LookerStore:
             if flag in changes and not isinstance(changes[flag], bool):
                 raise validation_error(flag, "must be true or false")
 
+    def record_activity(
+        self, dashboard_id: str, *, viewed_at: datetime | None = None, favorite_count: int | None = None
+    ) -> None:
+        """What users do in Looker's UI and the API cannot write: view a dashboard, favourite it."""
+        with self._lock:
+            dashboard = self._dashboard_or_404(dashboard_id)
+            if viewed_at is not None:
+                stamp = (
+                    viewed_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{viewed_at.microsecond // 1000:03d}Z"
+                )
+                dashboard["last_viewed_at"] = dashboard["last_accessed_at"] = stamp
+                dashboard["view_count"] = int(dashboard.get("view_count") or 0) + 1
+            if favorite_count is not None:
+                dashboard["favorite_count"] = favorite_count
+        self._mutated()
+
     def delete_dashboard(self, dashboard_id: str) -> None:
         """``DELETE /dashboards/{id}``: permanent; also drops its scheduled plans."""
         with self._lock:

@@ -8,10 +8,10 @@ import pytest
 from django.core import mail
 
 from audit.models import AuditEvent
-from cleanup.models import DashboardRestore, LookerDashboard
+from cleanup.models import DashboardPin, DashboardRestore, LookerDashboard
 from connectors.looker import dashboard_json_normalized
 from sandbox.common import FaultRule
-from tests.cleanup.conftest import looker_json
+from tests.cleanup.conftest import backup_files, looker_json
 from tests.cleanup.test_cleanup_job import run_job
 from tests.looker_estate import OWNER_EMAIL
 
@@ -120,3 +120,50 @@ def test_rest_api_restore(looker, cleaned, client, role_user, content_admin, dja
     assert response.status_code == 202 and response.json()["status"] == "requested"
     assert DashboardRestore.objects.get().status == "restored"
     assert looker.store.dashboard("102")["deleted"] is False
+
+
+def test_restored_dashboard_is_pinned_so_the_next_run_keeps_it(looker, cleaned, client, content_admin):
+    restore_via_admin(client, content_admin, ["102"])
+    pin = DashboardPin.objects.get(dashboard__looker_id="102")
+    assert pin.is_active and "restored by content_admin" in pin.reason
+    assert run_job("looker_cleanup")[0] == 0
+    assert looker.store.dashboard("102")["deleted"] is False
+
+
+def test_restore_without_a_readable_backup_undeletes_unverified(looker, cleaned, client, content_admin, settings):
+    for path in backup_files(settings):
+        path.unlink()
+    restore_via_admin(client, content_admin, ["102"])
+    restore = DashboardRestore.objects.get()
+    assert restore.status == "restored" and not restore.verified and "not verified" in restore.error
+    assert looker.store.dashboard("102")["deleted"] is False
+
+
+def test_restore_that_cannot_work_fails_and_can_be_asked_again(looker, cleaned, client, content_admin, settings):
+    looker.store.delete_dashboard("102")
+    for path in backup_files(settings):
+        path.unlink()
+    restore_via_admin(client, content_admin, ["102"])
+    failed = DashboardRestore.objects.get()
+    assert failed.status == "failed" and "cannot read backup" in failed.error
+    restore_via_admin(client, content_admin, ["102"])  # not refused as "already in progress"
+    assert DashboardRestore.objects.count() == 2
+
+
+def test_recreate_interrupted_after_the_create_is_finished_without_a_second_copy(
+    looker, cleaned, client, content_admin
+):
+    looker.store.delete_dashboard("102")
+    title = json.loads(cleaned["102"])["title"]
+    next_id = str(max(int(i) for i in looker.store.dashboard_ids(lookml=False)) + 1)
+    # The copy gets created, then every read of it fails: the restore gives up after its retries.
+    looker.faults.add(FaultRule(method="GET", path_pattern=f"/api/4.0/dashboards/{next_id}", status=503, times=None))
+    restore_via_admin(client, content_admin, ["102"])
+    first = DashboardRestore.objects.get()
+    assert first.status == "failed" and first.new_looker_id == next_id
+    looker.faults.clear()
+    restore_via_admin(client, content_admin, ["102"])
+    second = DashboardRestore.objects.exclude(pk=first.pk).get()
+    assert second.status == "restored" and second.verified, second.error
+    copies = [i for i in looker.store.dashboard_ids() if looker.store.dashboard(i)["title"] == title]
+    assert len(copies) == 1

@@ -10,6 +10,7 @@ from django.core.management.base import BaseCommand
 from accounts.roles import ROLE_PERMISSIONS
 from accounts.services import role_user_ensure
 from cleanup.models import ProtectedFolder
+from cleanup.services import dashboard_pin_save
 
 ROLE_USERNAMES = {
     "Viewer": "viewer",
@@ -45,9 +46,9 @@ class Command(BaseCommand):
             else:
                 self.stdout.write(f"Looker emulator fixture kept: {fixture} (state in {state}; --fresh reseeds)")
             for folder_id in PROTECTED_FOLDER_IDS:
-                ProtectedFolder.objects.get_or_create(
-                    folder_id=folder_id, defaults={"reason": "certified content: never cleaned up (demo)"}
-                )
+                if not ProtectedFolder.objects.filter(folder_id=folder_id).exists():
+                    folder = ProtectedFolder(folder_id=folder_id, reason="certified content: never cleaned up (demo)")
+                    dashboard_pin_save(pin=folder, actor=None, created=True)
         self.stdout.write("\nOne user per role (log in at /admin/):")
         self.stdout.write(f"  {'role':<16} {'username':<16} password")
         for role in ROLE_PERMISSIONS:
