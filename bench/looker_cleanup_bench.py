@@ -270,7 +270,9 @@ def run_deletions(emulator: Any, *, plan: Any, entries: list[Any], label: str, c
     before = emulator.counters()
     t0 = time.perf_counter()
     try:
-        outcome: Counter = cleanup_actions_execute(looker=looker, actions=actions, concurrency=concurrency)
+        outcome: Counter = cleanup_actions_execute(
+            looker=looker, actions=actions, concurrency=concurrency, cutoff=plan.cutoff
+        )
     finally:
         emulator.faults.clear()
     wall = time.perf_counter() - t0
@@ -368,12 +370,11 @@ def print_report(args: argparse.Namespace, scan: Phase, plan_phase: Phase, naive
             patches = storm.by_route.get(PATCH_KEY, 0)
             rows.append(("429 storm", f"{storm.notes['answered_429']} x 429 answered, {patches} PATCHes for "
                                       f"{storm.notes['planned']} dashboards, {extra:+d} requests vs 3 per dashboard"))
-            attempts = settings.LOOKER_MAX_ATTEMPTS
-            absorbable = storm.notes["concurrency"] * (attempts - 1)
-            rows.append(("429 storm bound", f"each call retries on its own (LOOKER_MAX_ATTEMPTS={attempts}) and a "
-                                            f"worker holds its dashboard until the PATCH succeeds or fails, so at "
-                                            f"most {storm.notes['concurrency']} x {attempts - 1} = {absorbable} "
-                                            f"consecutive 429s can be absorbed without a failure"))
+            requeued = storm.notes["outcome"].get("rate_limited_requeues", 0)
+            rows.append(("429 storm backoff", f"{requeued} steps went back in the queue behind a "
+                                              "pool-wide pause (Retry-After or exponential backoff); each call "
+                                              f"also retries on its own (LOOKER_MAX_ATTEMPTS="
+                                              f"{settings.LOOKER_MAX_ATTEMPTS})"))
             if storm.notes["first_error"]:
                 rows.append(("429 storm error", f"first failure recorded: {storm.notes['first_error'][:150]}"))
             if conc is not None and conc.wall_s:
