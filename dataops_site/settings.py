@@ -181,6 +181,18 @@ LOOKER_EMULATOR_FIXTURE = env.str("LOOKER_EMULATOR_FIXTURE", default=str(VAR_DIR
 LOOKER_EMULATOR_STATE = env.str("LOOKER_EMULATOR_STATE", default=str(VAR_DIR / "looker_state.json"))
 LOOKER_EMULATOR_DASHBOARDS = env.int("LOOKER_EMULATOR_DASHBOARDS", default=300)
 
+# --- Google APIs ------------------------------------------------------------------------------------------
+GOOGLE_CLOUD_PROJECT = env.str("GOOGLE_CLOUD_PROJECT", default="dataops-local")
+GOOGLE_APPLICATION_CREDENTIALS = env.str("GOOGLE_APPLICATION_CREDENTIALS", default="")
+# Sheets has no standard emulator variable: SHEETS_API_ENDPOINT (e.g. http://127.0.0.1:9103) sends Sheets v4 and
+# Drive v3 calls to that host instead of Google's.
+SHEETS_API_ENDPOINT = env.str("SHEETS_API_ENDPOINT", default="")
+SHEETS_RATE_LIMIT_PER_MINUTE = env.int("SHEETS_RATE_LIMIT_PER_MINUTE", default=60)  # per user, Google's default
+SHEETS_TIMEOUT = env.float("SHEETS_TIMEOUT", default=30.0)
+SHEETS_MAX_ATTEMPTS = env.int("SHEETS_MAX_ATTEMPTS", default=5)
+SHEETS_BACKOFF_BASE = env.float("SHEETS_BACKOFF_BASE", default=0.5)
+SHEETS_BACKOFF_MAX = env.float("SHEETS_BACKOFF_MAX", default=30.0)
+
 # --- cleanup job ------------------------------------------------------------------------------------------
 CLEANUP_INACTIVE_DAYS = env.int("CLEANUP_INACTIVE_DAYS", default=90)
 CLEANUP_MAX_DELETIONS = env.int("CLEANUP_MAX_DELETIONS", default=100)

@@ -1,0 +1,74 @@
+"""Run the Sheets + Drive emulator as a process.
+
+``python -m sandbox.sheets --port 9102 [--fixture PATH] [--state PATH] [--latency-ms 0]
+[--quota-per-minute N]``
+
+Prints the base URL once listening and runs until SIGTERM or SIGINT. With ``--state`` the state
+is loaded from that file when it exists and rewritten atomically after every change.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from types import FrameType
+
+from sandbox.sheets.server import SheetsEmulator
+from sandbox.sheets.store import SheetsStore
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line interface."""
+    parser = argparse.ArgumentParser(prog="python -m sandbox.sheets", description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=9102, help="port (0 = any free port)")
+    parser.add_argument("--fixture", help="JSON fixture file to load (ignored when --state exists)")
+    parser.add_argument("--state", help="state file: loaded if present, rewritten after mutations")
+    parser.add_argument("--latency-ms", type=float, default=0, help="latency added to every request")
+    parser.add_argument(
+        "--quota-per-minute",
+        type=int,
+        default=None,
+        metavar="N",
+        help="answer 429 past N Sheets reads (and N writes) per minute (default: no quota)",
+    )
+    parser.add_argument("--log-level", default="INFO")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Start the emulator and block until a termination signal."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    store = SheetsStore.open(fixture_path=args.fixture, state_path=args.state)
+    emulator = SheetsEmulator(store, host=args.host, port=args.port, latency_ms=args.latency_ms)
+    if args.quota_per_minute is not None:
+        emulator.set_quota(read_per_minute=args.quota_per_minute, write_per_minute=args.quota_per_minute)
+
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        url = emulator.start()
+    except OSError as exc:
+        print(f"sheets emulator: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        store.close()
+        return 2
+    print(url, flush=True)
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        emulator.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
