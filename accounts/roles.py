@@ -16,7 +16,7 @@ CONTENT_ADMIN = "Content Admin"
 AUDITOR = "Auditor"
 PLATFORM_ADMIN = "Platform Admin"
 
-PROJECT_APPS = ("audit", "orchestration", "cleanup")
+PROJECT_APPS = ("audit", "orchestration", "cleanup", "quality", "sales")
 
 _VIEW_OPERATIONS = [
     "cleanup.view_lookerdashboard",
@@ -25,15 +25,28 @@ _VIEW_OPERATIONS = [
     "cleanup.view_cleanupaction",
     "cleanup.view_dashboardrestore",
     "orchestration.view_jobrun",
+    "quality.view_qualityrun",
+    "quality.view_checkresult",
+    "quality.view_reviewitem",
+    "sales.view_salesquery",
+    "sales.view_queryrun",
+    "sales.view_salesreport",
 ]
 
 ROLE_PERMISSIONS: dict[str, list[str]] = {
     # Sees the estate and the runs; changes nothing.
     VIEWER: _VIEW_OPERATIONS,
     # Runs analytics jobs (the sales report) and reads their results.
-    ANALYST: [*_VIEW_OPERATIONS, "orchestration.trigger_jobrun"],
-    # Owns data quality: reviews and approves quality failures (the review queue arrives with the quality app).
-    DATA_STEWARD: [*_VIEW_OPERATIONS, "orchestration.trigger_jobrun"],
+    ANALYST: [*_VIEW_OPERATIONS, "orchestration.trigger_jobrun", "sales.run_salesquery", "quality.view_quarantinedrow"],
+    # Owns data quality: decides the review queue (four-eyes: never their own request), reads and re-processes
+    # quarantined rows.
+    DATA_STEWARD: [
+        *_VIEW_OPERATIONS,
+        "orchestration.trigger_jobrun",
+        "quality.decide_reviewitem",
+        "quality.view_quarantinedrow",
+        "quality.reprocess_quarantinedrow",
+    ],
     # Owns Looker content: runs the cleanup, pins dashboards, protects folders, reads backups, restores.
     CONTENT_ADMIN: [
         *_VIEW_OPERATIONS,
@@ -45,7 +58,15 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "cleanup.*_protectedfolder",
     ],
     # Reads everything, the audit trail included; changes nothing.
-    AUDITOR: ["audit.view_*", "orchestration.view_*", "cleanup.view_*", "auth.view_user", "auth.view_group"],
+    AUDITOR: [
+        "audit.view_*",
+        "orchestration.view_*",
+        "cleanup.view_*",
+        "quality.view_*",
+        "sales.view_*",
+        "auth.view_user",
+        "auth.view_group",
+    ],  # fmt: skip
     # Runs the platform: every permission of the project's apps, and accounts (users and their roles).
     # Not API tokens: a token impersonates its user, so only superusers issue them.
     PLATFORM_ADMIN: [f"{app}.*" for app in PROJECT_APPS] + ["auth.*_user", "auth.view_group"],

@@ -42,6 +42,8 @@ INSTALLED_APPS = [
     "accounts",
     "orchestration",
     "cleanup",
+    "quality",
+    "sales",
 ]
 
 MIDDLEWARE = [
@@ -193,6 +195,26 @@ SHEETS_MAX_ATTEMPTS = env.int("SHEETS_MAX_ATTEMPTS", default=5)
 SHEETS_BACKOFF_BASE = env.float("SHEETS_BACKOFF_BASE", default=0.5)
 SHEETS_BACKOFF_MAX = env.float("SHEETS_BACKOFF_MAX", default=30.0)
 
+# BigQuery: the client's own BIGQUERY_EMULATOR_HOST aims it at an emulator. The embedded default starts the
+# local one (sandbox/bigquery) on BIGQUERY_EMULATOR_PORT, seeded from var/bigquery (make demo generates it).
+BIGQUERY_LOCATION = env.str("BIGQUERY_LOCATION", default="US")
+BIGQUERY_EMULATOR_PORT = env.int("BIGQUERY_EMULATOR_PORT", default=9102)
+BIGQUERY_EMULATOR_HOST = env.str("BIGQUERY_EMULATOR_HOST", default="")
+BIGQUERY_EMULATOR_AUTOSTART = EMBEDDED and not BIGQUERY_EMULATOR_HOST and not GOOGLE_APPLICATION_CREDENTIALS
+if BIGQUERY_EMULATOR_AUTOSTART:
+    BIGQUERY_EMULATOR_HOST = f"http://127.0.0.1:{BIGQUERY_EMULATOR_PORT}"
+BIGQUERY_EMULATOR_DATA_DIR = env.str("BIGQUERY_EMULATOR_DATA_DIR", default=str(VAR_DIR / "bigquery"))
+SHEETS_EMULATOR_PORT = env.int("SHEETS_EMULATOR_PORT", default=9103)
+SHEETS_EMULATOR_AUTOSTART = EMBEDDED and not SHEETS_API_ENDPOINT and not GOOGLE_APPLICATION_CREDENTIALS
+if SHEETS_EMULATOR_AUTOSTART:
+    SHEETS_API_ENDPOINT = f"http://127.0.0.1:{SHEETS_EMULATOR_PORT}"
+SHEETS_EMULATOR_STATE = env.str("SHEETS_EMULATOR_STATE", default=str(VAR_DIR / "sheets_state.json"))
+
+# --- sales job --------------------------------------------------------------------------------------------
+SALES_SHEET_ID = env.str("SALES_SHEET_ID", default="sales-dashboard" if EMBEDDED else "")
+SALES_MAX_BYTES = env.int("SALES_MAX_BYTES", default=10 * 2**30)  # the cost guard: refuse above this
+SALES_PRICE_PER_TIB_USD = env.float("SALES_PRICE_PER_TIB_USD", default=6.25)  # on-demand list price
+
 # --- cleanup job ------------------------------------------------------------------------------------------
 CLEANUP_INACTIVE_DAYS = env.int("CLEANUP_INACTIVE_DAYS", default=90)
 CLEANUP_MAX_DELETIONS = env.int("CLEANUP_MAX_DELETIONS", default=100)
@@ -202,7 +224,7 @@ CLEANUP_PAGE_SIZE = env.int("CLEANUP_PAGE_SIZE", default=500)
 CLEANUP_PROTECTED_FOLDERS = env.list("CLEANUP_PROTECTED_FOLDERS", default=[])
 
 # Modules that register jobs in orchestration.registry.
-DATAOPS_JOB_MODULES = ["cleanup.jobs"]
+DATAOPS_JOB_MODULES = ["cleanup.jobs", "sales.jobs"]
 # A running job that has not reported progress for this long is taken as dead (its process crashed).
 JOB_HEARTBEAT_TIMEOUT_S = env.int("JOB_HEARTBEAT_TIMEOUT_S", default=900)
 

@@ -11,9 +11,10 @@ from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
+from django.utils.module_loading import import_string
 
 from .models import JobRun
-from .registry import JobError, JobSpec, job_get, jobs_all
+from .registry import JobError, JobFailed, JobSpec, job_get, jobs_all
 from .selectors import job_run_summary_text
 from .services import job_run_request
 
@@ -171,12 +172,30 @@ class JobRunAdmin(admin.ModelAdmin):
             raise PermissionDenied(f"you may not run {spec.name}")
         form_class = job_trigger_form_class(spec)
         form = form_class(request.POST or None)
+        estimate = None
         if request.method == "POST" and form.is_valid():
             data = dict(form.cleaned_data)
             dry_run = bool(data.pop("dry_run", False))
             params = {
                 k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in data.items() if v not in (None, "")
             }
+            if spec.estimator and "_estimate" in request.POST:
+                try:
+                    estimate = import_string(spec.estimator)(params=spec.params_parse(params)).text()
+                except (JobError, JobFailed) as exc:
+                    form.add_error(None, str(exc))
+                return TemplateResponse(
+                    request,
+                    "admin/orchestration/jobrun/trigger.html",
+                    {
+                        **self.admin_site.each_context(request),
+                        "title": f"Run {spec.title}",
+                        "spec": spec,
+                        "form": form,
+                        "opts": self.model._meta,
+                        "estimate": estimate,
+                    },
+                )
             try:
                 run = job_run_request(
                     job=spec.name, params=params, dry_run=dry_run, trigger=JobRun.Trigger.ADMIN, actor=request.user

@@ -71,6 +71,8 @@ class JobSpec:
     permission: str
     params: Mapping[str, ParamSpec] = field(default_factory=dict)
     supports_dry_run: bool = False
+    # Optional ``estimate(*, params) -> object with .text()``: shown by the trigger form before running.
+    estimator: str = ""
 
     def run(self, **kwargs: Any) -> JobResult:
         return import_string(self.runner)(**kwargs)

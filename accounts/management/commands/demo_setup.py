@@ -28,8 +28,44 @@ class Command(BaseCommand):
     def add_arguments(self, parser) -> None:
         parser.add_argument("--dashboards", type=int, default=settings.LOOKER_EMULATOR_DASHBOARDS)
         parser.add_argument("--fresh", action="store_true", help="discard the emulator's saved state and reseed")
+        parser.add_argument("--sales-rows", type=int, default=1_000_000, help="rows of the generated sales table")
 
-    def handle(self, *args, dashboards: int, fresh: bool, **options) -> None:
+    def _sales_data(self, *, fresh: bool, rows: int) -> None:
+        """Generate the canonical sales table for the BigQuery emulator (seeded, two years, a few dirty rows)."""
+        from sandbox.runner import stop_running
+        from sandbox.salesdata import TABLE_FILE, write_sales_dataset
+
+        data_dir = Path(settings.BIGQUERY_EMULATOR_DATA_DIR)
+        if fresh or not (data_dir / TABLE_FILE).exists():
+            self.stdout.write(f"Generating sales.order_lines ({rows:,} rows) in {data_dir} ...")
+            write_sales_dataset(data_dir, rows=rows, seed=7)
+            stop_running("bigquery", port=settings.BIGQUERY_EMULATOR_PORT)
+        else:
+            self.stdout.write(f"BigQuery emulator data kept: {data_dir / TABLE_FILE}")
+
+    def _sales_sheet(self) -> None:
+        """The sales dashboard spreadsheet in the Sheets emulator (created once)."""
+        import requests
+
+        from connectors.errors import ConnectorNotFound
+        from sales.services import sales_sheets_client
+
+        client = sales_sheets_client()
+        try:
+            client.spreadsheet_meta(spreadsheet_id=settings.SALES_SHEET_ID)
+        except ConnectorNotFound:
+            requests.post(
+                f"{settings.SHEETS_API_ENDPOINT}/__emulator/spreadsheets",
+                json={
+                    "title": "Sales dashboard",
+                    "id": settings.SALES_SHEET_ID,
+                    "sheets": {"Report": [["day", "region", "orders", "revenue"]]},
+                },
+                timeout=10,
+            ).raise_for_status()
+        self.stdout.write(f"Sales dashboard sheet: {settings.SALES_SHEET_ID} in the Sheets emulator")
+
+    def handle(self, *args, dashboards: int, fresh: bool, sales_rows: int, **options) -> None:
         from sandbox.looker.fixtures import PROTECTED_FOLDER_IDS, generate_fixture, write_fixture
         from sandbox.runner import stop_running
 
@@ -49,6 +85,10 @@ class Command(BaseCommand):
                 if not ProtectedFolder.objects.filter(folder_id=folder_id).exists():
                     folder = ProtectedFolder(folder_id=folder_id, reason="certified content: never cleaned up (demo)")
                     dashboard_pin_save(pin=folder, actor=None, created=True)
+        if settings.BIGQUERY_EMULATOR_AUTOSTART:
+            self._sales_data(fresh=fresh, rows=sales_rows)
+        if settings.SHEETS_EMULATOR_AUTOSTART:
+            self._sales_sheet()
         self.stdout.write("\nOne user per role (log in at /admin/):")
         self.stdout.write(f"  {'role':<16} {'username':<16} password")
         for role in ROLE_PERMISSIONS:

@@ -1,0 +1,169 @@
+"""Admin: the review queue (approve / reject with a reason), quality runs with their checks, quarantined rows."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.urls import path, reverse
+from django.utils.html import format_html
+
+from .models import CheckResult, QualityRun, QuarantinedRow, ReviewItem
+from .services import ReviewError, quarantine_rows_reprocess, review_item_approve, review_item_reject
+from .suites import SUITES
+
+
+class _ReadOnly(admin.ModelAdmin):
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class CheckInline(admin.TabularInline):
+    model = CheckResult
+    extra = 0
+    can_delete = False
+    fields = ("stage", "name", "severity", "status", "failed_count", "failed_share", "sample_keys", "message")
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(QualityRun)
+class QualityRunAdmin(_ReadOnly):
+    list_display = ("id", "dataset", "gate", "score", "rows", "rows_quarantined", "job_run", "created_at")
+    list_select_related = ("job_run",)
+    list_filter = ("gate", "dataset")
+    search_fields = ("=id", "dataset")
+    date_hierarchy = "created_at"
+    inlines = [CheckInline]
+    readonly_fields = (
+        "dataset",
+        "job_run",
+        "rows",
+        "rows_quarantined",
+        "score",
+        "gate",
+        "reasons",
+        "duration_s",
+        "created_at",
+        "quarantine_link",
+    )
+
+    @admin.display(description="quarantined rows")
+    def quarantine_link(self, obj: QualityRun) -> str:
+        url = reverse("admin:quality_quarantinedrow_changelist") + f"?quality_run__id__exact={obj.pk}"
+        return format_html('<a href="{}">{} rows</a>', url, obj.rows_quarantined)
+
+
+@admin.register(ReviewItem)
+class ReviewItemAdmin(_ReadOnly):
+    list_display = ("id", "title", "status", "score", "requested_by", "decided_by", "decided_at", "created_at")
+    list_select_related = ("quality_run", "requested_by", "decided_by")
+    list_filter = ("status",)
+    search_fields = ("=id", "title", "decision_reason")
+    ordering = ("status", "-created_at")  # pending first
+    readonly_fields = (
+        "title",
+        "status",
+        "quality_link",
+        "reasons",
+        "job_run",
+        "requested_by",
+        "decided_by",
+        "decided_at",
+        "decision_reason",
+        "resume_outcome",
+        "created_at",
+    )
+    exclude = ("resume", "quality_run")
+    change_form_template = "admin/quality/reviewitem/change_form.html"
+
+    @admin.display(description="score")
+    def score(self, obj: ReviewItem) -> str:
+        return f"{obj.quality_run.score:.1f}"
+
+    @admin.display(description="why it needs a review")
+    def reasons(self, obj: ReviewItem) -> str:
+        reasons = obj.quality_run.reasons or ["-"]
+        return format_html("<br>".join(["{}"] * len(reasons)), *reasons)
+
+    @admin.display(description="quality run")
+    def quality_link(self, obj: ReviewItem) -> str:
+        url = reverse("admin:quality_qualityrun_change", args=[obj.quality_run_id])
+        return format_html('<a href="{}">{} (checks, failing keys, quarantine)</a>', url, obj.quality_run)
+
+    def get_urls(self):
+        return [
+            path("<int:pk>/decide/", self.admin_site.admin_view(self.decide_view), name="quality_reviewitem_decide"),
+        ] + super().get_urls()
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = extra_context or {}
+        item = self.get_object(request, object_id)
+        extra_context["can_decide"] = (
+            item is not None
+            and item.status == ReviewItem.Status.PENDING
+            and request.user.has_perm("quality.decide_reviewitem")
+        )
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def decide_view(self, request, pk: int):
+        if request.method != "POST":
+            return HttpResponseRedirect(reverse("admin:quality_reviewitem_change", args=[pk]))
+        if not request.user.has_perm("quality.decide_reviewitem"):
+            raise PermissionDenied("deciding reviews needs the Data Steward role")
+        item = get_object_or_404(ReviewItem, pk=pk)
+        try:
+            if request.POST.get("decision") == "approve":
+                review_item_approve(item_id=item.pk, actor=request.user)
+                self.message_user(
+                    request, f"Review #{item.pk} approved; the blocked publish resumes.", messages.SUCCESS
+                )
+            elif request.POST.get("decision") == "reject":
+                review_item_reject(item_id=item.pk, actor=request.user, reason=request.POST.get("reason", ""))
+                self.message_user(request, f"Review #{item.pk} rejected.", messages.SUCCESS)
+            else:
+                self.message_user(request, "Choose approve or reject.", messages.ERROR)
+        except ReviewError as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+        return HttpResponseRedirect(reverse("admin:quality_reviewitem_change", args=[pk]))
+
+
+@admin.register(QuarantinedRow)
+class QuarantinedRowAdmin(_ReadOnly):
+    list_display = ("id", "dataset", "row_key", "reasons", "status", "quality_run", "created_at", "reprocessed_at")
+    list_select_related = ("quality_run",)
+    list_filter = ("status", "dataset")
+    search_fields = ("row_key", "reason_codes")
+    raw_id_fields = ("quality_run",)
+    actions = ["reprocess_selected"]
+
+    @admin.display(description="reason codes")
+    def reasons(self, obj: QuarantinedRow) -> str:
+        return ", ".join(obj.reason_codes)
+
+    @admin.action(description="Re-process selected rows through their dataset's suite", permissions=["reprocess"])
+    def reprocess_selected(self, request, queryset):
+        for dataset in sorted(set(queryset.values_list("dataset", flat=True))):
+            suite = SUITES.get(dataset)
+            if suite is None:
+                self.message_user(request, f"No quality suite is declared for {dataset}", messages.ERROR)
+                continue
+            rows = list(queryset.filter(dataset=dataset).order_by("pk"))
+            counts = quarantine_rows_reprocess(rows=rows, suite=suite, actor=request.user)
+            self.message_user(
+                request,
+                f"{dataset}: {counts['passed']} passed, {counts['still_failing']} still failing",
+                messages.SUCCESS if not counts["still_failing"] else messages.WARNING,
+            )
+
+    def has_reprocess_permission(self, request) -> bool:
+        return request.user.has_perm("quality.reprocess_quarantinedrow")

@@ -1,0 +1,74 @@
+"""Server-rendered SVG charts for the admin (no JavaScript, no CDN): revenue by day per region, and by region."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from html import escape
+from typing import Any
+
+PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f")
+
+
+def revenue_by_day_svg(rows: list[dict[str, Any]], *, width: int = 900, height: int = 320) -> str:
+    """One line per region over the days of the report."""
+    series: dict[str, dict[str, float]] = defaultdict(dict)
+    for r in rows:
+        if r.get("day") and r.get("revenue") is not None:
+            series[str(r.get("region") or "(none)")][str(r["day"])] = float(r["revenue"])
+    days = sorted({d for s in series.values() for d in s})
+    if not days:
+        return "<p>No rows.</p>"
+    top = max((v for s in series.values() for v in s.values()), default=0) or 1.0
+    left, bottom, right, top_pad = 70, 30, 120, 10
+    plot_w, plot_h = width - left - right, height - bottom - top_pad
+    x = {d: left + (i * plot_w / max(1, len(days) - 1)) for i, d in enumerate(days)}
+
+    def y(v: float) -> float:
+        return top_pad + plot_h - v / top * plot_h
+
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
+        f'aria-label="Revenue by day and region" style="font:11px sans-serif">'
+    ]
+    for frac in (0, 0.25, 0.5, 0.75, 1):
+        yy = y(top * frac)
+        parts.append(f'<line x1="{left}" x2="{left + plot_w}" y1="{yy:.1f}" y2="{yy:.1f}" stroke="#ddd"/>')
+        parts.append(f'<text x="{left - 6}" y="{yy + 4:.1f}" text-anchor="end">{top * frac:,.0f}</text>')
+    for i, (region, points) in enumerate(sorted(series.items())):
+        colour = PALETTE[i % len(PALETTE)]
+        path = " ".join(f"{x[d]:.1f},{y(v):.1f}" for d, v in sorted(points.items()))
+        parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="1.5" points="{path}"/>')
+        parts.append(
+            f'<text x="{left + plot_w + 8}" y="{top_pad + 14 * (i + 1)}" fill="{colour}">{escape(region)}</text>'
+        )
+    parts.append(f'<text x="{left}" y="{height - 8}">{escape(days[0])}</text>')
+    parts.append(f'<text x="{left + plot_w}" y="{height - 8}" text-anchor="end">{escape(days[-1])}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def revenue_by_region_svg(rows: list[dict[str, Any]], *, width: int = 900) -> str:
+    """Total revenue per region over the report, as horizontal bars."""
+    totals: dict[str, float] = defaultdict(float)
+    for r in rows:
+        if r.get("revenue") is not None:
+            totals[str(r.get("region") or "(none)")] += float(r["revenue"])
+    if not totals:
+        return "<p>No rows.</p>"
+    top = max(totals.values()) or 1.0
+    bar_h, left = 22, 90
+    height = bar_h * len(totals) + 10
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
+        f'aria-label="Revenue by region" style="font:11px sans-serif">'
+    ]
+    for i, (region, total) in enumerate(sorted(totals.items(), key=lambda kv: -kv[1])):
+        w = (width - left - 120) * total / top
+        yy = 5 + i * bar_h
+        parts.append(f'<text x="{left - 6}" y="{yy + 15}" text-anchor="end">{escape(region)}</text>')
+        parts.append(
+            f'<rect x="{left}" y="{yy}" width="{w:.1f}" height="{bar_h - 6}" fill="{PALETTE[i % len(PALETTE)]}"/>'
+        )
+        parts.append(f'<text x="{left + w + 6:.1f}" y="{yy + 15}">{total:,.2f}</text>')
+    parts.append("</svg>")
+    return "".join(parts)

@@ -1,0 +1,417 @@
+"""The sales analytics job: cost-guarded BigQuery query, quality gate, publish to the dashboard sheet.
+
+Flow: dry run (estimate) -> refuse above SALES_MAX_BYTES -> real run carrying maximum_bytes_billed (BigQuery
+itself refuses a runaway) -> record the job's metadata and cost -> the quality suite of the report -> the gate:
+pass publishes now; review opens a ReviewItem whose approval publishes; fail blocks and the sheet keeps its last
+good values.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.mail import send_mail
+from django.db import transaction
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.roles import DATA_STEWARD
+from audit.services import audit_log
+from connectors.bigquery import BigQueryClient, QueryTooExpensive, bigquery_client
+from connectors.errors import ConnectorError
+from connectors.sheets import sheets_client
+from orchestration.models import JobRun
+from orchestration.registry import JobFailed, JobResult
+from orchestration.services import job_run_heartbeat
+from quality.engine import suite_run
+from quality.services import quality_run_record
+from quality.suites import SALES_REPORT_SUITE
+
+from .models import QueryRun, SalesQuery, SalesReport
+from .publish import PublishError, report_publish
+
+logger = logging.getLogger(__name__)
+SQL_DIR = Path(__file__).resolve().parent / "sql"
+GRAINS = {"day": "DAY", "week": "WEEK", "month": "MONTH"}
+TIB = 2**40
+_POLARS_TYPES = {
+    "DATE": pl.Date,
+    "STRING": pl.String,
+    "INTEGER": pl.Int64,
+    "INT64": pl.Int64,
+    "NUMERIC": pl.Float64,
+    "BIGNUMERIC": pl.Float64,
+    "FLOAT": pl.Float64,
+    "FLOAT64": pl.Float64,
+}
+
+
+def sales_bigquery_client() -> BigQueryClient:
+    """The BigQuery client; the embedded default first makes sure the local emulator runs."""
+    if settings.BIGQUERY_EMULATOR_AUTOSTART:
+        from sandbox.runner import ensure_running
+
+        ensure_running(
+            "bigquery",
+            module="sandbox.bigquery",
+            port=settings.BIGQUERY_EMULATOR_PORT,
+            args=["--data-dir", settings.BIGQUERY_EMULATOR_DATA_DIR],
+            log_path=Path(settings.VAR_DIR) / "bigquery_emulator.log",
+        )
+    return bigquery_client()
+
+
+def sales_sheets_client():
+    """The Sheets client; the embedded default first makes sure the local emulator runs."""
+    if settings.SHEETS_EMULATOR_AUTOSTART:
+        from sandbox.runner import ensure_running
+
+        ensure_running(
+            "sheets",
+            module="sandbox.sheets",
+            port=settings.SHEETS_EMULATOR_PORT,
+            args=["--state", settings.SHEETS_EMULATOR_STATE],
+            log_path=Path(settings.VAR_DIR) / "sheets_emulator.log",
+        )
+    return sheets_client()
+
+
+def sales_query_get(*, name: str) -> SalesQuery:
+    """The active query called ``name``: from the admin, else loaded once from ``sales/sql/<name>.sql``."""
+    query = SalesQuery.objects.filter(name=name, active=True).first()
+    if query is not None:
+        return query
+    path = SQL_DIR / f"{name}.sql"
+    if not path.is_file() or "/" in name:
+        known = sorted(
+            {
+                *SalesQuery.objects.filter(active=True).values_list("name", flat=True),
+                *(p.stem for p in SQL_DIR.glob("*.sql")),
+            }
+        )
+        raise JobFailed(f"unknown sales query {name!r}; known: {', '.join(known) or 'none'}")
+    sql = path.read_text()
+    title = next((ln.strip("- ").strip() for ln in sql.splitlines() if ln.startswith("--")), name)
+    with transaction.atomic():
+        query, _ = SalesQuery.objects.get_or_create(
+            name=name, defaults={"title": title[:200], "sql": sql, "source_file": f"sales/sql/{path.name}"}
+        )
+        audit_log(action="sales.query_loaded", obj=query, data={"source_file": query.source_file})
+    return query
+
+
+@dataclass(frozen=True)
+class Prepared:
+    query: SalesQuery
+    sql: str
+    params: dict[str, Any]
+    grain: str
+
+
+def sales_query_prepare(params: dict[str, Any]) -> Prepared:
+    """The SQL and typed BigQuery parameters for a run; JobFailed with a clear message on bad input."""
+    grain = GRAINS.get(str(params.get("grain", "day")).lower())
+    if grain is None:
+        raise JobFailed(f"grain must be one of {', '.join(GRAINS)}, got {params.get('grain')!r}")
+    start, end = date.fromisoformat(params["start"]), date.fromisoformat(params["end"])
+    if end < start:
+        raise JobFailed(f"end ({end}) is before start ({start})")
+    regions = [r.strip().upper() for r in params.get("regions") or [] if r.strip()]
+    query = sales_query_get(name=params.get("query") or "daily_revenue")
+    return Prepared(
+        query=query,
+        sql=query.sql.replace("{grain}", grain),
+        params={"start": start, "end": end, "regions": regions, "all_regions": not regions},
+        grain=grain,
+    )
+
+
+@dataclass(frozen=True)
+class CostEstimate:
+    bytes_processed: int
+    cost_usd: Decimal
+    limit_bytes: int
+
+    @property
+    def over_limit(self) -> bool:
+        return self.bytes_processed > self.limit_bytes
+
+    def text(self) -> str:
+        verdict = "ABOVE the limit" if self.over_limit else "within the limit"
+        return (
+            f"would process {_size(self.bytes_processed)} (~${self.cost_usd:.4f} at "
+            f"${settings.SALES_PRICE_PER_TIB_USD}/TiB), {verdict} of {_size(self.limit_bytes)}"
+        )
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.2f} {unit}"
+        n /= 1024
+    return f"{n} B"
+
+
+def _cost(bytes_: int) -> Decimal:
+    return (Decimal(bytes_) / TIB * Decimal(str(settings.SALES_PRICE_PER_TIB_USD))).quantize(Decimal("0.000001"))
+
+
+def sales_cost_estimate(*, params: dict[str, Any], client: BigQueryClient | None = None) -> CostEstimate:
+    """Dry-run the query: what it would process and cost, and whether the cost guard would refuse it."""
+    prepared = sales_query_prepare(params)
+    try:
+        estimate = (client or sales_bigquery_client()).query_dry_run(sql=prepared.sql, params=prepared.params)
+    except ConnectorError as exc:
+        raise JobFailed(f"BigQuery could not estimate the query: {exc}") from exc
+    return CostEstimate(estimate.bytes_processed, _cost(estimate.bytes_processed), settings.SALES_MAX_BYTES)
+
+
+def _record_query_run(job_run: JobRun, prepared: Prepared, **fields: Any) -> QueryRun:
+    with transaction.atomic():
+        run = QueryRun.objects.create(
+            job_run=job_run,
+            query=prepared.query,
+            actor=job_run.actor,
+            sql_hash=hashlib.sha256(prepared.sql.encode()).hexdigest(),
+            params={k: (v.isoformat() if isinstance(v, date) else v) for k, v in prepared.params.items()},
+            **fields,
+        )
+        audit_log(
+            action=f"sales.query_{run.status}",
+            obj=run,
+            actor=job_run.actor,
+            data={"bq_job_id": run.bq_job_id, "bytes_billed": run.bytes_billed, "error": run.error[:500]},
+        )
+    return run
+
+
+def _frame(rows: list[dict[str, Any]], schema: tuple[Any, ...]) -> pl.DataFrame:
+    """The result as a polars frame typed from BigQuery's schema (so an empty result keeps its columns)."""
+    columns = {c.name: _POLARS_TYPES.get(c.type.upper(), pl.String) for c in schema}
+    data = {
+        name: [(float(r.get(name)) if isinstance(r.get(name), Decimal) else r.get(name)) for r in rows]
+        for name in columns
+    }
+    return pl.DataFrame(data, schema=columns, strict=False)
+
+
+def sales_report_run(*, job_run: JobRun, params: dict[str, Any], dry_run: bool) -> JobResult:
+    """The on-demand sales job (see the module docstring)."""
+    prepared = sales_query_prepare(params)
+    client = sales_bigquery_client()
+    job_run_heartbeat(job_run=job_run, progress="estimating the query (dry run)")
+    estimate = sales_cost_estimate(params=params, client=client)
+    counters: dict[str, Any] = {
+        "bytes_estimated": estimate.bytes_processed,
+        "cost_estimate_usd": str(estimate.cost_usd),
+    }
+    if estimate.over_limit:
+        _record_query_run(
+            job_run,
+            prepared,
+            status=QueryRun.Status.REFUSED,
+            bytes_estimated=estimate.bytes_processed,
+            estimated_cost_usd=estimate.cost_usd,
+            error="over SALES_MAX_BYTES",
+        )
+        raise JobFailed(
+            f"the query {estimate.text()}: refused before running. Narrow the date range or regions, or raise "
+            f"SALES_MAX_BYTES."
+        )
+    if dry_run:
+        _record_query_run(
+            job_run,
+            prepared,
+            status=QueryRun.Status.ESTIMATED,
+            bytes_estimated=estimate.bytes_processed,
+            estimated_cost_usd=estimate.cost_usd,
+        )
+        return JobResult(summary=f"DRY RUN: the query {estimate.text()}", counters=counters)
+
+    job_run_heartbeat(job_run=job_run, progress="running the query")
+    try:
+        result = client.query_run(
+            sql=prepared.sql,
+            params=prepared.params,
+            maximum_bytes_billed=settings.SALES_MAX_BYTES,
+            labels={"dataops_job_run": str(job_run.pk)},
+        )
+    except QueryTooExpensive as exc:
+        _record_query_run(
+            job_run, prepared, status=QueryRun.Status.REFUSED, bytes_estimated=estimate.bytes_processed, error=str(exc)
+        )
+        raise JobFailed(f"BigQuery refused the query as too expensive: {exc}") from exc
+    except ConnectorError as exc:
+        _record_query_run(
+            job_run, prepared, status=QueryRun.Status.FAILED, bytes_estimated=estimate.bytes_processed, error=str(exc)
+        )
+        raise JobFailed(f"the sales query failed: {exc}") from exc
+
+    query_run = _record_query_run(
+        job_run,
+        prepared,
+        status=QueryRun.Status.SUCCEEDED,
+        bq_job_id=result.job_id,
+        location=result.location or "",
+        bytes_estimated=estimate.bytes_processed,
+        bytes_processed=result.bytes_processed,
+        bytes_billed=result.bytes_billed,
+        slot_ms=result.slot_ms,
+        cache_hit=result.cache_hit,
+        rows=result.total_rows,
+        duration_s=result.duration_s,
+        estimated_cost_usd=_cost(result.bytes_billed),
+    )
+    counters.update(rows=result.total_rows, bytes_billed=result.bytes_billed, cache_hit=result.cache_hit)
+
+    job_run_heartbeat(job_run=job_run, progress="checking quality")
+    checked = suite_run(SALES_REPORT_SUITE, _frame(result.rows, result.schema))
+    rows = [
+        {
+            "day": r["day"].isoformat() if isinstance(r.get("day"), date | datetime) else r.get("day"),
+            "region": r.get("region"),
+            "orders": r.get("orders"),
+            "revenue": round(float(r["revenue"]), 2) if r.get("revenue") is not None else None,
+        }
+        for r in checked.cleaned.to_dicts()
+    ]
+    with transaction.atomic():
+        report = SalesReport.objects.create(
+            query_run=query_run,
+            grain=prepared.grain,
+            rows=rows,
+            status=SalesReport.Status.BLOCKED,
+            sheet_id=settings.SALES_SHEET_ID,
+        )
+        quality = quality_run_record(
+            suite=SALES_REPORT_SUITE,
+            result=checked,
+            job_run=job_run,
+            requested_by=job_run.actor,
+            review_title=f"Sales report {params['start']}..{params['end']} (run #{job_run.pk})",
+            resume={
+                "handler": "sales.services.sales_report_publish_resume",
+                "kwargs": {"report_id": report.pk},
+                "on_reject": "sales.services.sales_report_reject",
+            },
+        )
+        report.quality_run = quality
+        report.status = {"pass": SalesReport.Status.BLOCKED, "review": SalesReport.Status.PENDING_REVIEW}.get(
+            quality.gate, SalesReport.Status.BLOCKED
+        )
+        report.save(update_fields=["quality_run", "status"])
+    counters.update(quality_score=quality.score, gate=quality.gate, rows_quarantined=quality.rows_quarantined)
+    summary = (
+        f"query {query_run.bq_job_id}: {result.total_rows} rows, {_size(result.bytes_billed)} billed "
+        f"(~${query_run.estimated_cost_usd}), cache hit {result.cache_hit}; quality {quality.score:.1f} -> "
+        f"{quality.gate}"
+    )
+    if quality.gate == "fail":
+        _alert_blocked(report, quality.reasons)
+        raise JobFailed(
+            f"{summary}. The quality gate failed ({'; '.join(quality.reasons)}): nothing was published "
+            f"and the sheet keeps its last good values."
+        )
+    if quality.gate == "review":
+        return JobResult(
+            summary=f"{summary}. Waiting for a Data Steward's review (#{quality.review.pk}); approval publishes it.",
+            counters=counters,
+        )
+    outcome = sales_report_publish(report=report)
+    counters["publish_requests"] = report.publish_requests
+    if report.status != SalesReport.Status.PUBLISHED:
+        raise JobFailed(f"{summary}. {outcome}")
+    return JobResult(summary=f"{summary}. {outcome}", counters=counters)
+
+
+def sales_report_publish(*, report: SalesReport, approved_by: Any = None) -> str:
+    """Publish the report's rows and status cells to SALES_SHEET_ID; record the outcome (audited)."""
+    if not settings.SALES_SHEET_ID:
+        return _publish_failed(report, "SALES_SHEET_ID is not set: nowhere to publish")
+    run_url = settings.SITE_URL.rstrip("/") + reverse("admin:sales_salesreport_change", args=[report.pk])
+    score = report.quality_run.score if report.quality_run else ""
+    status = [
+        ["Last updated", timezone.now().isoformat(timespec="seconds")],
+        ["Quality score", score],
+        ["Run", run_url],
+        ["Rows", len(report.rows)],
+    ]
+    try:
+        outcome = report_publish(
+            sheets=sales_sheets_client(), spreadsheet_id=settings.SALES_SHEET_ID, rows=report.rows, status=status
+        )
+    except (PublishError, ConnectorError) as exc:
+        return _publish_failed(report, str(exc))
+    with transaction.atomic():
+        report.status = SalesReport.Status.PUBLISHED
+        report.published_at = timezone.now()
+        report.publish_requests = outcome.requests
+        report.sheet_id = settings.SALES_SHEET_ID
+        report.error = ""
+        report.save(update_fields=["status", "published_at", "publish_requests", "sheet_id", "error"])
+        audit_log(
+            action="sales.report_published",
+            obj=report,
+            actor=approved_by,
+            data={
+                "sheet_id": report.sheet_id,
+                "rows": len(report.rows),
+                "requests": outcome.requests,
+                "cells": outcome.cells,
+            },
+        )
+    return f"published {len(report.rows)} rows to the sheet in {outcome.requests} requests"
+
+
+def _publish_failed(report: SalesReport, error: str) -> str:
+    with transaction.atomic():
+        report.status = SalesReport.Status.PUBLISH_FAILED
+        report.error = error
+        report.save(update_fields=["status", "error"])
+        audit_log(action="sales.report_publish_failed", obj=report, data={"error": error[:1000]})
+    return f"publish failed: {error}"
+
+
+def sales_report_publish_resume(*, report_id: int, approved_by: Any = None) -> str:
+    """Resume a publish blocked at the review gate (called once the review is approved)."""
+    report = SalesReport.objects.select_related("quality_run").get(pk=report_id)
+    if report.status == SalesReport.Status.PUBLISHED:
+        return "already published"
+    return sales_report_publish(report=report, approved_by=approved_by)
+
+
+def sales_report_reject(*, report_id: int, rejected_by: Any = None, reason: str = "") -> None:
+    """A rejected review: the report is never published (called inside the rejection's transaction)."""
+    SalesReport.objects.filter(pk=report_id).update(status=SalesReport.Status.REJECTED, error=reason)
+
+
+def _alert_blocked(report: SalesReport, reasons: list[str]) -> None:
+    users = get_user_model().objects.filter(groups__name=DATA_STEWARD, is_active=True).exclude(email="")
+    recipients = sorted(set(users.values_list("email", flat=True)))
+    requester = report.query_run.actor
+    if requester is not None and requester.email:
+        recipients = sorted({*recipients, requester.email})
+    if not recipients:
+        return
+    body = (
+        "The sales report failed its quality gate and was not published; the sheet keeps its last good "
+        "values.\n\n" + "\n".join(f"- {r}" for r in reasons)
+    )
+    try:
+        send_mail(
+            f"Sales report blocked by the quality gate (report #{report.pk})",
+            body,
+            settings.DEFAULT_FROM_EMAIL,
+            recipients,
+        )
+    except Exception as exc:  # noqa: BLE001
+        logger.warning("quality alert for report %s could not be sent: %s", report.pk, exc)
