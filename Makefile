@@ -15,11 +15,14 @@ $(VENV)/.installed: requirements.txt
 	$(BIN)/python -m pip install -q -r requirements.txt
 	touch $@
 
-## demo: install, migrate SQLite, seed the Looker emulator, one user per role, run the cleanup once, serve the admin
+## demo: install, migrate SQLite, seed the emulators (Looker, BigQuery 1M sales rows, Sheets), one user per role,
+## run the cleanup and a sales report once, serve the admin
 demo: venv
 	$(BIN)/python manage.py migrate --no-input -v0
 	$(BIN)/python manage.py demo_setup
 	$(BIN)/python manage.py run_job looker_cleanup --param max_deletions=500 || true
+	$(BIN)/python manage.py run_job sales_report --param start=$$(date -d '30 days ago' +%F) \
+		--param end=$$(date -d yesterday +%F) || true
 	@echo ""
 	@echo "Admin: http://$(HOST):$(PORT)/admin/  (users and passwords above; Ctrl-C stops the server)"
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
