@@ -138,3 +138,40 @@ def test_bad_parameters(bigquery, sheet):
     assert code == 1 and "is before start" in out
     code, out = run_job(*OCTOBER, "--param", "query=nope")
     assert code == 1 and "unknown sales query 'nope'" in out
+
+
+def test_empty_result_fails_the_gate_readably(bigquery, sheet):
+    code, out = run_job("sales_report", "--param", "start=2020-01-01", "--param", "end=2020-01-31")
+    assert code == 1 and "quality gate failed (input has no rows: nothing to publish)" in out
+    assert report_values(sheet) == OLD_SHEET
+
+
+def test_changed_column_type_fails_the_gate_readably(bigquery, sheet):
+    SalesQuery.objects.create(name="stringly", title="revenue as text", sql=(
+        "SELECT DATE(order_ts) AS day, region, COUNT(*) AS orders, CAST(SUM(revenue) AS STRING) AS revenue "
+        "FROM `sales.order_lines` WHERE order_ts >= TIMESTAMP(@start) AND order_ts < TIMESTAMP(@end) "
+        "AND (@all_regions OR region IN UNNEST(@regions)) GROUP BY day, region"))
+    code, out = run_job(*OCTOBER, "--param", "query=stringly")
+    assert code == 1 and "revenue changed type" in out
+    assert report_values(sheet) == OLD_SHEET
+
+
+def test_quarantined_rows_can_be_reprocessed_from_the_admin(dirty_bigquery, sheet, client, role_user):
+    from quality.models import QuarantinedRow
+
+    run_job(*OCTOBER)
+    rows = list(QuarantinedRow.objects.order_by("pk"))
+    assert rows and all(r.reason_codes for r in rows)
+    fixed = rows[0]
+    if fixed.data.get("region") is None:
+        fixed.data["region"] = "EMEA"  # someone fixed the source row
+    fixed.data["revenue"] = abs(fixed.data.get("revenue") or 0)
+    fixed.save(update_fields=["data"])
+    client.force_login(role_user("Data Steward"))
+    response = client.post("/admin/quality/quarantinedrow/", {"action": "reprocess_selected",
+                                                              "_selected_action": [r.pk for r in rows]}, follow=True)
+    assert "passed" in response.content.decode()
+    assert QuarantinedRow.objects.exclude(status="quarantined").count() == len(rows)
+    viewer = role_user("Viewer")
+    client.force_login(viewer)
+    assert client.get("/admin/quality/quarantinedrow/").status_code == 403
