@@ -14,6 +14,8 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
+from dataops_site.admin_base import ReadOnlyAdmin
+
 from .backups import BackupStoreError, backup_read_verified, backup_storage
 from .models import CleanupAction, DashboardBackup, DashboardPin, DashboardRestore, LookerDashboard, ProtectedFolder
 from .services import cleanup_restore_request, dashboard_pin_delete, dashboard_pin_save
@@ -220,19 +222,8 @@ class ProtectedFolderAdmin(_AuditedAdmin):
     readonly_fields = ("created_by", "created_at")
 
 
-class _ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-
 @admin.register(CleanupAction)
-class CleanupActionAdmin(_ReadOnlyAdmin):
+class CleanupActionAdmin(ReadOnlyAdmin):
     list_display = (
         "job_run",
         "dashboard",
@@ -255,7 +246,7 @@ class CleanupActionAdmin(_ReadOnlyAdmin):
 
 
 @admin.register(DashboardBackup)
-class DashboardBackupAdmin(_ReadOnlyAdmin):
+class DashboardBackupAdmin(ReadOnlyAdmin):
     list_display = ("dashboard", "created_at", "size_bytes", "has_lookml", "verified_at", "sha_short", "download")
     list_select_related = ("dashboard",)
     list_filter = ("has_lookml", "created_at")
@@ -315,7 +306,7 @@ class DashboardBackupAdmin(_ReadOnlyAdmin):
 
 
 @admin.register(DashboardRestore)
-class DashboardRestoreAdmin(_ReadOnlyAdmin):
+class DashboardRestoreAdmin(ReadOnlyAdmin):
     list_display = (
         "dashboard",
         "status",

@@ -132,7 +132,9 @@ def _claim(job_run_id: int) -> JobRun:
             run.save(update_fields=["status", "started_at", "heartbeat_at", "attempts", "error", "claim_token"])
             audit_log(action="job.started", obj=run, actor=run.actor, job_run_id=run.pk, data={"attempt": run.attempts})
     except IntegrityError as exc:  # lost the race to a concurrent claim
-        raise JobConflict(f"another {job_run_id} claim of the same job won the race; wait for it to finish") from exc
+        raise JobConflict(
+            f"another run of the same job started at the same moment (run {job_run_id} lost the race)"
+        ) from exc
     return run
 
 

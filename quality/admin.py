@@ -9,20 +9,11 @@ from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from dataops_site.admin_base import ReadOnlyAdmin
+
 from .models import CheckResult, QualityRun, QuarantinedRow, ReviewItem
 from .services import ReviewError, quarantine_rows_reprocess, review_item_approve, review_item_reject
 from .suites import SUITES
-
-
-class _ReadOnly(admin.ModelAdmin):
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 class CheckInline(admin.TabularInline):
@@ -37,7 +28,7 @@ class CheckInline(admin.TabularInline):
 
 
 @admin.register(QualityRun)
-class QualityRunAdmin(_ReadOnly):
+class QualityRunAdmin(ReadOnlyAdmin):
     list_display = ("id", "dataset", "gate", "score", "rows", "rows_quarantined", "job_run", "created_at")
     list_select_related = ("job_run",)
     list_filter = ("gate", "dataset")
@@ -64,7 +55,7 @@ class QualityRunAdmin(_ReadOnly):
 
 
 @admin.register(ReviewItem)
-class ReviewItemAdmin(_ReadOnly):
+class ReviewItemAdmin(ReadOnlyAdmin):
     list_display = ("id", "title", "status", "score", "requested_by", "decided_by", "decided_at", "created_at")
     list_select_related = ("quality_run", "requested_by", "decided_by")
     list_filter = ("status",)
@@ -138,7 +129,7 @@ class ReviewItemAdmin(_ReadOnly):
 
 
 @admin.register(QuarantinedRow)
-class QuarantinedRowAdmin(_ReadOnly):
+class QuarantinedRowAdmin(ReadOnlyAdmin):
     list_display = ("id", "dataset", "row_key", "reasons", "status", "quality_run", "created_at", "reprocessed_at")
     list_select_related = ("quality_run",)
     list_filter = ("status", "dataset")

@@ -7,6 +7,8 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
+from dataops_site.admin_base import ReadOnlyAdmin
+
 from .charts import revenue_by_day_svg, revenue_by_region_svg
 from .models import QueryRun, SalesQuery, SalesReport
 
@@ -19,19 +21,8 @@ class SalesQueryAdmin(admin.ModelAdmin):
     readonly_fields = ("source_file", "updated_at")
 
 
-class _ReadOnly(admin.ModelAdmin):
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-
 @admin.register(QueryRun)
-class QueryRunAdmin(_ReadOnly):
+class QueryRunAdmin(ReadOnlyAdmin):
     list_display = (
         "id",
         "query",
@@ -55,7 +46,7 @@ class QueryRunAdmin(_ReadOnly):
 
 
 @admin.register(SalesReport)
-class SalesReportAdmin(_ReadOnly):
+class SalesReportAdmin(ReadOnlyAdmin):
     list_display = ("id", "status", "grain", "row_count", "quality", "published_at", "publish_requests", "created_at")
     list_select_related = ("quality_run", "query_run")
     list_filter = ("status", "grain")
