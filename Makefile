@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: venv demo test test-fast lint bench-looker clean
+.PHONY: venv demo test test-fast lint bench-looker bench-quality clean
 
 venv: $(VENV)/.installed
 
@@ -40,6 +40,12 @@ lint: venv
 
 bench-looker: venv
 	$(BIN)/python bench/looker_cleanup_bench.py
+
+## bench-quality: the quality suite against Great Expectations and pandera (their own venv, .venv-bench)
+bench-quality: venv
+	test -x .venv-bench/bin/python || $(PYTHON) -m venv .venv-bench
+	.venv-bench/bin/python -m pip install -q -r requirements-bench.txt
+	PYTHONPATH=. .venv-bench/bin/python bench/quality_bench.py --rows 1000000 5000000
 
 clean:
 	rm -rf var/ .pytest_cache

@@ -15,16 +15,19 @@ How one run works (and why it is fast):
 2. Every later step is added to ONE lazy query: each transform is a ``with_columns``; each check becomes a
    boolean flag column ``__qc_<n>`` computed on the frame as it is at that check's stage (so a validity check
    sees the cleaned codes and the enrichment columns, a format check sees the raw values). Checks of one stage
-   share one ``with_columns`` so polars evaluates them in parallel. The query is collected once.
+   share one ``with_columns`` so polars evaluates them in parallel. The query is collected once. Set-based
+   checks stay in that query too: dedup compares a sorted key hash (see :func:`duplicate_key`) and confirms
+   its few candidates exactly afterwards (``Check.confirm``).
 3. The failing counts of all checks come from one ``select`` of sums over the flag columns (bit counts); the
    row keys are gathered only for checks that failed, at most ``max_keys_per_check`` each.
 4. Rows failing a check of severity error or critical go to the quarantine with every reason code they
    failed (warnings included); warnings and infos stay in ``cleaned``. The quarantine is gathered by row
-   position (it is small); ``cleaned`` is one filter, after which the flagged frame is released.
+   position (it is small); ``cleaned`` is filtered a few columns at a time, each group of source columns
+   released once copied, so the batch is not held twice (peak memory: see ``bench/quality_bench.py``).
 
 The quality score (0..100) is the severity-weighted share of passing row-checks::
 
-    score = 100 * sum_c w(c) * (rows - failed_c) / sum_c w(c) * rows
+    score = 100 * sum_c(w(c) * (rows - failed_c)) / (rows * sum_c w(c))
 
 over the row checks ``c`` of the suite, with weights info 1, warning 2, error 4, critical 8. A schema failure,
 an unreadable input or an input without rows scores 0. Schema results are all-or-nothing and not in the sum.
@@ -608,12 +611,15 @@ def quarantine_reprocess(
     """Re-run ``suite`` on quarantined rows (typically after a steward corrected them).
 
     Drops ``reason_codes`` and the columns the suite derives itself, and restores the schema's column order,
-    so a quarantine frame (corrected or not) can be passed back as it is.
+    so a quarantine frame (corrected or not) can be passed back as it is. Rows kept as JSON come back with
+    text where the schema wants dates, timestamps or numbers (ISO strings, ``str(Decimal)``): such columns are
+    parsed when every value parses, and otherwise left as they are for the schema stage to report.
     """
     drop = {REASON_CODES_COLUMN, *suite.derived_columns()}
     ordered = [c for c in suite.schema if c in quarantined.columns]
     rest = [c for c in quarantined.columns if c not in suite.schema and c not in drop]
-    return suite_run(suite, quarantined.select(ordered + rest), max_keys_per_check=max_keys_per_check, as_of=as_of)
+    frame = _coerce_text_columns(quarantined.select(ordered + rest), suite)
+    return suite_run(suite, frame, max_keys_per_check=max_keys_per_check, as_of=as_of)
 
 
 def quality_score(suite: Suite, rows: int, failed_counts: Mapping[str, int]) -> float:
@@ -718,6 +724,27 @@ def _schema_result(
     )
 
 
+def _coerce_text_columns(frame: pl.DataFrame, suite: Suite) -> pl.DataFrame:
+    """Parse String columns the schema expects as another type (JSON round trips); unparseable ones stay text."""
+    # On Series, not expressions: polars infers the format (and a UTC offset) only eagerly.
+    parsers: dict[DtypeFamily, Callable[[pl.Series], pl.Series]] = {
+        DtypeFamily.DATE: lambda c: c.str.to_date(),
+        DtypeFamily.DATETIME: lambda c: c.str.to_datetime(time_unit="us"),
+        DtypeFamily.INTEGER: lambda c: c.cast(pl.Int64),
+        DtypeFamily.FLOAT: lambda c: c.cast(pl.Float64),
+        DtypeFamily.NUMERIC: lambda c: c.cast(pl.Float64),
+        DtypeFamily.BOOLEAN: lambda c: c.str.to_lowercase().replace_strict({"true": True, "false": False}),
+    }
+    for column, family in suite.schema.items():
+        if family not in parsers or frame.schema.get(column) != pl.String:
+            continue
+        try:
+            frame = frame.with_columns(parsers[family](frame.get_column(column)).alias(column))
+        except pl.exceptions.PolarsError:
+            continue  # malformed text: the schema stage names the column and both types
+    return frame
+
+
 def _cast_null_columns(lazy: pl.LazyFrame, suite: Suite, schema: pl.Schema) -> pl.LazyFrame:
     """Give all-null columns (dtype ``Null``, e.g. from a small Python-built frame) their expected dtype."""
     casts = [
@@ -755,8 +782,8 @@ def _describe(check: Check, failed: int, share: float, rows: int, status: CheckS
         bound.append(f"{limit.share:.2%}")
     if limit.count is not None:
         bound.append(f"{limit.count} rows")
-    over = f", above {' / '.join(bound)}" if status is not CheckStatus.PASS and bound else ""
-    return f"{failed} of {rows} rows ({share:.2%}) fail: {check.description}{over}"
+    over = f" (over the {status} limit of {' / '.join(bound)})" if status is not CheckStatus.PASS and bound else ""
+    return f"{failed} of {rows} rows ({share:.2%}) break the rule '{check.description}'{over}"
 
 
 @dataclass

@@ -58,7 +58,7 @@ ISO_CURRENCIES: frozenset[str] = frozenset(
 
 EMAIL_PATTERN = r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$"
 CURRENCY_PATTERN = r"^\s*[A-Za-z]{3}\s*$"  # raw value, before cleaning trims and upper-cases it
-SKU_PATTERN = r"^\s*SKU-[A-Za-z]{3}-[0-9]{5}\s*$"  # e.g. SKU-ELE-01234, raw value (cleaning upper-cases it)
+SKU_PATTERN = r"(?i)^\s*SKU-[A-Z]{3}-[0-9]{5}\s*$"  # e.g. SKU-ELE-01234, raw value (cleaning upper-cases it)
 REVENUE_TOLERANCE = 0.01  # revenue may differ from quantity * unit_price * (1 - discount) by at most a cent
 FLOAT_SLACK = 1e-9  # so that a difference of exactly one cent, computed in floating point, still passes
 
@@ -105,10 +105,23 @@ ORDER_LINES_SUITE = Suite(
             severity=Severity.WARNING,
             name="email_format",
             reason_code="EMAIL_MALFORMED",
+            description="customer_email is a well-formed address",
             fail_above=Threshold(share=0.05),
         ),
-        matches("currency", CURRENCY_PATTERN, name="currency_format", reason_code="CURRENCY_MALFORMED"),
-        matches("sku", SKU_PATTERN, name="sku_format", reason_code="SKU_MALFORMED"),
+        matches(
+            "currency",
+            CURRENCY_PATTERN,
+            name="currency_format",
+            reason_code="CURRENCY_MALFORMED",
+            description="currency is three letters",
+        ),
+        matches(
+            "sku",
+            SKU_PATTERN,
+            name="sku_format",
+            reason_code="SKU_MALFORMED",
+            description="sku looks like SKU-ABC-01234",
+        ),
         # cleaning
         strip_upper("region", "country", "currency", "sku", name="codes_strip_upper"),
         # dedup
