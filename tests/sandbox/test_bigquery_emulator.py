@@ -165,7 +165,7 @@ def test_tables_seed_from_the_directory(emulator: BigQueryEmulator) -> None:
     listed = requests.get(f"{emulator.base_url}{API}/datasets/sales/tables", timeout=5).json()
     assert [t["tableReference"]["tableId"] for t in listed["tables"]] == ["order_lines"]
     datasets = requests.get(f"{emulator.base_url}{API}/datasets", timeout=5).json()
-    assert [d["datasetReference"]["datasetId"] for d in datasets["datasets"]] == ["ref", "sales"]
+    assert [d["datasetReference"]["datasetId"] for d in datasets["datasets"]] == ["fx", "ref", "sales"]
 
 
 def test_unknown_table_is_a_bigquery_404(emulator: BigQueryEmulator) -> None:
