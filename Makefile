@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: venv demo test test-fast lint bench-looker bench-quality clean
+.PHONY: venv demo test test-fast lint bench-looker bench-quality clean airflow airflow-stop
 
 venv: $(VENV)/.installed
 
@@ -25,6 +25,8 @@ demo: venv
 		--param end=$$(date -d yesterday +%F) || true
 	@echo ""
 	@echo "Admin: http://$(HOST):$(PORT)/admin/  (users and passwords above; Ctrl-C stops the server)"
+	@echo "Airflow: 'make airflow' starts Airflow 3.3 with this project's DAGs and prints AIRFLOW_API_URL/USERNAME/PASSWORD;"
+	@echo "         export those before 'make demo' and every trigger runs through Airflow ('make airflow-stop' stops it)."
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
 
 ## test: install (venv, chromium), start PostgreSQL/Redis if needed, run the suite on SQLite then on PostgreSQL
@@ -46,6 +48,15 @@ bench-quality: venv
 	test -x .venv-bench/bin/python || $(PYTHON) -m venv .venv-bench
 	.venv-bench/bin/python -m pip install -q -r requirements-bench.txt
 	PYTHONPATH=. .venv-bench/bin/python bench/quality_bench.py --rows 1000000 5000000
+
+## airflow: Airflow 3.3 in .venv-airflow (api-server, scheduler, dag-processor on 127.0.0.1:$${AIRFLOW_PORT:-8080})
+## running dags/ against this project's venv and settings; prints the AIRFLOW_* variables for the control plane
+airflow: venv
+	bash scripts/airflow.sh start
+
+## airflow-stop: SIGTERM each Airflow component started by `make airflow`
+airflow-stop:
+	bash scripts/airflow.sh stop
 
 clean:
 	rm -rf var/ .pytest_cache

@@ -16,7 +16,7 @@ CONTENT_ADMIN = "Content Admin"
 AUDITOR = "Auditor"
 PLATFORM_ADMIN = "Platform Admin"
 
-PROJECT_APPS = ("audit", "orchestration", "cleanup", "quality", "sales")
+PROJECT_APPS = ("audit", "orchestration", "cleanup", "quality", "sales", "sheetsync")
 
 _VIEW_OPERATIONS = [
     "cleanup.view_lookerdashboard",
@@ -31,6 +31,9 @@ _VIEW_OPERATIONS = [
     "sales.view_salesquery",
     "sales.view_queryrun",
     "sales.view_salesreport",
+    "sheetsync.view_synctarget",
+    "sheetsync.view_syncevent",
+    "sheetsync.view_syncspreadsheet",
 ]
 
 ROLE_PERMISSIONS: dict[str, list[str]] = {
@@ -39,13 +42,15 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
     # Runs analytics jobs (the sales report) and reads their results.
     ANALYST: [*_VIEW_OPERATIONS, "orchestration.trigger_jobrun", "sales.run_salesquery", "quality.view_quarantinedrow"],
     # Owns data quality: decides the review queue (four-eyes: never their own request), reads and re-processes
-    # quarantined rows.
+    # quarantined rows. Owns the Sheets sync targets: defines them, syncs them now, and pauses, resumes and
+    # repairs them (pausing stops writes to a sheet people rely on, so it stays with the people who own the data).
     DATA_STEWARD: [
         *_VIEW_OPERATIONS,
         "orchestration.trigger_jobrun",
         "quality.decide_reviewitem",
         "quality.view_quarantinedrow",
         "quality.reprocess_quarantinedrow",
+        "sheetsync.*_synctarget",
     ],
     # Owns Looker content: runs the cleanup, pins dashboards, protects folders, reads backups, restores.
     CONTENT_ADMIN: [
@@ -64,6 +69,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "cleanup.view_*",
         "quality.view_*",
         "sales.view_*",
+        "sheetsync.view_*",
         "auth.view_user",
         "auth.view_group",
     ],  # fmt: skip

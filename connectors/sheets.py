@@ -32,7 +32,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
@@ -312,11 +312,16 @@ class DriveChanges:
     """Files changed since a changes-feed token, and the token to use next time.
 
     ``removed_ids`` (a subset of ``changed_ids``) are files deleted for good or no longer visible.
+    ``versions`` maps a changed file to its Drive ``version`` as of the call (when the feed carried its
+    metadata), and ``trashed_ids`` are the changed files now in the trash: with both, one feed call tells
+    whether a file moved past a version the caller already knows, without a ``files.get`` per file.
     """
 
     changed_ids: frozenset[str]
     new_token: str
     removed_ids: frozenset[str] = frozenset()
+    versions: Mapping[str, int] = field(default_factory=dict, hash=False)
+    trashed_ids: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -865,11 +870,14 @@ class SheetsClient:
         return token
 
     def drive_changes(self, *, token: str) -> DriveChanges:
-        """Every file that changed since ``token`` (usually one request; follows ``nextPageToken``)."""
+        """Every file that changed since ``token``, with its Drive version and trash flag (usually one request;
+        follows ``nextPageToken``)."""
         if not token:
             raise ValueError("token is required")
         changed: set[str] = set()
         removed: set[str] = set()
+        trashed: set[str] = set()
+        versions: dict[str, int] = {}
         page_token = token
         for _page in range(_MAX_CHANGE_PAGES):
             action = f"reading the Drive changes since token {page_token}"
@@ -879,7 +887,7 @@ class SheetsClient:
                 "includeRemoved": "true",
                 "supportsAllDrives": "true",
                 "includeItemsFromAllDrives": "true",
-                "fields": "nextPageToken,newStartPageToken,changes(fileId,removed)",
+                "fields": "nextPageToken,newStartPageToken,changes(fileId,removed,file(version,trashed))",
             }
             data = self._json(
                 action, self._call(action, lambda p=params: self._http.request("get", DRIVE_CHANGES_URL, params=p))
@@ -889,12 +897,31 @@ class SheetsClient:
                 raise _bad(action, "changes is not a list")
             for entry in entries:
                 if isinstance(entry, dict) and isinstance(entry.get("fileId"), str):
-                    changed.add(entry["fileId"])
+                    file_id = entry["fileId"]
+                    changed.add(file_id)
                     if entry.get("removed"):
-                        removed.add(entry["fileId"])
+                        removed.add(file_id)
+                        versions.pop(file_id, None)
+                        continue
+                    meta = entry.get("file")
+                    if isinstance(meta, dict):
+                        try:
+                            versions[file_id] = int(meta["version"])
+                        except (KeyError, TypeError, ValueError):
+                            versions.pop(file_id, None)  # no usable version: the caller must ask files.get
+                        if meta.get("trashed"):
+                            trashed.add(file_id)
+                        else:
+                            trashed.discard(file_id)
             new_start, next_page = data.get("newStartPageToken"), data.get("nextPageToken")
             if isinstance(new_start, str) and new_start:
-                return DriveChanges(changed_ids=frozenset(changed), new_token=new_start, removed_ids=frozenset(removed))
+                return DriveChanges(
+                    changed_ids=frozenset(changed),
+                    new_token=new_start,
+                    removed_ids=frozenset(removed),
+                    versions=versions,
+                    trashed_ids=frozenset(trashed),
+                )
             if not isinstance(next_page, str) or not next_page or next_page == page_token:
                 raise _bad(action, "the reply has neither a usable nextPageToken nor a newStartPageToken")
             page_token = next_page

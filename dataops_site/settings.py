@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "cleanup",
     "quality",
     "sales",
+    "sheetsync",
 ]
 
 MIDDLEWARE = [
@@ -183,6 +184,37 @@ LOOKER_EMULATOR_FIXTURE = env.str("LOOKER_EMULATOR_FIXTURE", default=str(VAR_DIR
 LOOKER_EMULATOR_STATE = env.str("LOOKER_EMULATOR_STATE", default=str(VAR_DIR / "looker_state.json"))
 LOOKER_EMULATOR_DASHBOARDS = env.int("LOOKER_EMULATOR_DASHBOARDS", default=300)
 
+# --- Airflow ----------------------------------------------------------------------------------------------
+# With AIRFLOW_API_URL set (the api-server's base URL, e.g. http://127.0.0.1:8080) every trigger creates a JobRun
+# and triggers the job's DAG with dag_run_id "dataops__<JobRun id>"; unset, jobs run through Celery.
+# Authenticate with AIRFLOW_TOKEN (a ready JWT) or AIRFLOW_USERNAME/AIRFLOW_PASSWORD (exchanged at /auth/token).
+AIRFLOW_API_URL = env.str("AIRFLOW_API_URL", default="")
+AIRFLOW_USERNAME = env.str("AIRFLOW_USERNAME", default="admin")
+AIRFLOW_PASSWORD = env.str("AIRFLOW_PASSWORD", default="")
+AIRFLOW_TOKEN = env.str("AIRFLOW_TOKEN", default="")
+AIRFLOW_TIMEOUT = env.float("AIRFLOW_TIMEOUT", default=10.0)  # seconds per API call
+AIRFLOW_TOKEN_TTL_S = env.int("AIRFLOW_TOKEN_TTL_S", default=12 * 3600)  # renew cached tokens after this
+# The UI link base for task logs when browsers reach Airflow elsewhere than the API URL.
+AIRFLOW_UI_URL = env.str("AIRFLOW_UI_URL", default="") or AIRFLOW_API_URL
+# job name -> DAG id; a job missing here runs through Celery even with Airflow configured.
+AIRFLOW_DAGS = {
+    "looker_cleanup": "looker_cleanup",
+    "sales_report": "sales_report",
+    "sheets_sync": "sheets_sync",
+    "audit_anchor": "audit_anchor",
+}
+# The periodic Celery task (beat) that refreshes JobRuns from their DAG runs, and how far back it looks.
+AIRFLOW_SYNC_INTERVAL_S = env.int("AIRFLOW_SYNC_INTERVAL_S", default=30)
+AIRFLOW_SYNC_MAX_AGE_H = env.int("AIRFLOW_SYNC_MAX_AGE_H", default=48)
+if AIRFLOW_API_URL:
+    CELERY_BEAT_SCHEDULE = {
+        "airflow-sync": {"task": "orchestration.airflow_sync", "schedule": float(AIRFLOW_SYNC_INTERVAL_S)},
+    }
+# DAG side (read by dags/dataops_jobs.py in Airflow's processes, documented here for one place to look):
+# DATAOPS_PYTHON (this project's python), DATAOPS_PROJECT_DIR (where manage.py is), DATAOPS_ENV_FILE (optional
+# file of KEY=VALUE lines sourced before each task: DATABASE_URL, DJANGO_SECRET_KEY, ...), DATAOPS_RETRIES,
+# DATAOPS_RETRY_DELAY_S and DATAOPS_MAX_RETRY_DELAY_S (exponential backoff between tries).
+
 # --- Google APIs ------------------------------------------------------------------------------------------
 GOOGLE_CLOUD_PROJECT = env.str("GOOGLE_CLOUD_PROJECT", default="dataops-local")
 GOOGLE_APPLICATION_CREDENTIALS = env.str("GOOGLE_APPLICATION_CREDENTIALS", default="")
@@ -215,6 +247,30 @@ SALES_SHEET_ID = env.str("SALES_SHEET_ID", default="sales-dashboard" if EMBEDDED
 SALES_MAX_BYTES = env.int("SALES_MAX_BYTES", default=10 * 2**30)  # the cost guard: refuse above this
 SALES_PRICE_PER_TIB_USD = env.float("SALES_PRICE_PER_TIB_USD", default=6.25)  # on-demand list price
 
+# --- sheets sync job -------------------------------------------------------------------------------------
+# After this many consecutive failed cycles a target's owner and the Data Stewards get one email per streak.
+SHEETS_SYNC_FAILURE_ESCALATION = env.int("SHEETS_SYNC_FAILURE_ESCALATION", default=3)
+# Google's per-project Sheets quota, shared by every Sheets client in this process (the per-user one is
+# SHEETS_RATE_LIMIT_PER_MINUTE); 0 disables this budget.
+SHEETS_SYNC_PROJECT_RATE_LIMIT_PER_MINUTE = env.int("SHEETS_SYNC_PROJECT_RATE_LIMIT_PER_MINUTE", default=300)
+# When the client has used up its own retries on 429s, the sync pauses (doubling) and retries the same step.
+SHEETS_SYNC_RATE_LIMIT_ROUNDS = env.int("SHEETS_SYNC_RATE_LIMIT_ROUNDS", default=4)
+SHEETS_SYNC_RATE_LIMIT_PAUSE_S = env.float("SHEETS_SYNC_RATE_LIMIT_PAUSE_S", default=15.0)
+# A sheet whose Drive version moves between our read and our write is re-read and re-diffed at most this often.
+SHEETS_SYNC_MAX_REREADS = env.int("SHEETS_SYNC_MAX_REREADS", default=3)
+SHEETS_SYNC_MAX_ROWS = env.int("SHEETS_SYNC_MAX_ROWS", default=100_000)  # per source; more fails the target
+SHEETS_SYNC_MAX_BYTES = env.int("SHEETS_SYNC_MAX_BYTES", default=2**30)  # BigQuery cost guard per source query
+SHEETS_SYNC_SOURCE_TIMEOUT_S = env.int("SHEETS_SYNC_SOURCE_TIMEOUT_S", default=120)  # database sources
+# File sources outside the backup store ("store:<name>") must lie under one of these directories.
+SHEETS_SYNC_FILE_ROOTS = env.list("SHEETS_SYNC_FILE_ROOTS", default=[str(VAR_DIR / "sheetsync")])
+# Database sources name an alias; its URL (with the password) lives only in the environment variable
+# SHEETS_SYNC_DB_<ALIAS>, e.g. SHEETS_SYNC_DB_CRM=postgres://reader:secret@db:5432/crm or sqlite:////data/x.db.
+SHEETS_SYNC_DATABASES = {
+    name.removeprefix("SHEETS_SYNC_DB_").lower(): url
+    for name, url in env.ENVIRON.items()
+    if name.startswith("SHEETS_SYNC_DB_") and name != "SHEETS_SYNC_DB_" and url
+}
+
 # --- cleanup job ------------------------------------------------------------------------------------------
 CLEANUP_INACTIVE_DAYS = env.int("CLEANUP_INACTIVE_DAYS", default=90)
 CLEANUP_MAX_DELETIONS = env.int("CLEANUP_MAX_DELETIONS", default=100)
@@ -224,7 +280,7 @@ CLEANUP_PAGE_SIZE = env.int("CLEANUP_PAGE_SIZE", default=500)
 CLEANUP_PROTECTED_FOLDERS = env.list("CLEANUP_PROTECTED_FOLDERS", default=[])
 
 # Modules that register jobs in orchestration.registry.
-DATAOPS_JOB_MODULES = ["cleanup.jobs", "sales.jobs"]
+DATAOPS_JOB_MODULES = ["cleanup.jobs", "sales.jobs", "sheetsync.jobs", "audit.jobs"]
 # A running job that has not reported progress for this long is taken as dead (its process crashed).
 JOB_HEARTBEAT_TIMEOUT_S = env.int("JOB_HEARTBEAT_TIMEOUT_S", default=900)
 

@@ -5,18 +5,21 @@ from __future__ import annotations
 import json
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.module_loading import import_string
+
+from connectors.errors import ConnectorError
 
 from .models import JobRun
 from .registry import JobError, JobFailed, JobSpec, job_get, jobs_all
 from .selectors import job_run_summary_text
-from .services import job_run_request
+from .services import job_run_airflow_sync, job_run_airflow_trigger, job_run_request
 
 
 def job_trigger_allowed(user, spec: JobSpec) -> bool:
@@ -83,10 +86,14 @@ class JobRunAdmin(admin.ModelAdmin):
         "celery_task_id",
         "dag_id",
         "dag_run_id",
+        "airflow_state",
+        "airflow_tasks_pretty",
+        "airflow_synced_at",
         "outcomes_link",
         "audit_link",
     )
-    exclude = ("counters", "summary", "error", "details")
+    exclude = ("counters", "summary", "error", "details", "airflow_tasks")
+    actions = ["retry_trigger"]
     change_list_template = "admin/orchestration/jobrun/change_list.html"
 
     def has_add_permission(self, request) -> bool:
@@ -100,7 +107,13 @@ class JobRunAdmin(admin.ModelAdmin):
 
     @admin.display(description="status", ordering="status")
     def status_badge(self, obj: JobRun) -> str:
-        colour = {"succeeded": "#2e7d32", "failed": "#c62828", "running": "#1565c0"}.get(obj.status, "#555")
+        colour = {
+            "succeeded": "#2e7d32",
+            "failed": "#c62828",
+            "failed_to_trigger": "#c62828",
+            "running": "#1565c0",
+            "triggered": "#1565c0",
+        }.get(obj.status, "#555")
         return format_html('<strong style="color:{}">{}</strong>', colour, obj.get_status_display())
 
     @admin.display(description="duration")
@@ -139,6 +152,58 @@ class JobRunAdmin(admin.ModelAdmin):
             ", ".join(changes.get("dropped", [])[:200]) or "-",
         )
 
+    @admin.display(description="Airflow task instances")
+    def airflow_tasks_pretty(self, obj: JobRun) -> str:
+        if not obj.airflow_tasks:
+            return "-"
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><a href='{}' target='_blank' rel='noopener'>logs</a>"
+            "</td></tr>",
+            (
+                (
+                    task["task_id"],
+                    t["try_number"],
+                    t["state"] or "-",
+                    f"{t['duration_s']:.1f}s" if t.get("duration_s") is not None else "-",
+                    t["log_url"],
+                )
+                for task in obj.airflow_tasks
+                for t in task.get("tries", [])
+            ),
+        )
+        return format_html(
+            "<table><tr><th>task</th><th>try</th><th>state</th><th>duration</th><th></th></tr>{}</table>", rows
+        )
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        """Refresh a run that Airflow executes before showing it; say so when Airflow cannot be read."""
+        run = JobRun.objects.filter(pk=object_id).only("dag_run_id", "dag_id", "status", "airflow_state").first()
+        if run and run.follows_airflow and run.airflow_state not in ("success", "failed"):
+            try:
+                job_run_airflow_sync(job_run_id=run.pk)
+            except ConnectorError as exc:
+                self.message_user(request, f"could not refresh from Airflow: {exc}", messages.WARNING)
+        if run and run.status == JobRun.Status.FAILED_TO_TRIGGER and request.method == "GET":
+            self.message_user(request, f"Airflow was not triggered: {run.error}", messages.ERROR)
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    @admin.action(description="Retry triggering in Airflow (same DAG run id: never runs twice)")
+    def retry_trigger(self, request, queryset) -> None:
+        done, failed, skipped = 0, 0, 0
+        for run in queryset.order_by("pk"):
+            spec = job_get(run.job)
+            if run.status != JobRun.Status.FAILED_TO_TRIGGER or not job_trigger_allowed(request.user, spec):
+                skipped += 1
+                continue
+            result = job_run_airflow_trigger(job_run_id=run.pk)
+            if result.status == JobRun.Status.FAILED_TO_TRIGGER:
+                failed += 1
+                self.message_user(request, f"{result}: {result.error}", messages.ERROR)
+            else:
+                done += 1
+        self.message_user(request, f"triggered {done}, still failing {failed}, skipped {skipped}", messages.INFO)
+
     @admin.display(description="per-dashboard outcomes")
     def outcomes_link(self, obj: JobRun) -> str:
         url = reverse("admin:cleanup_cleanupaction_changelist") + f"?job_run__id__exact={obj.pk}"
@@ -156,11 +221,46 @@ class JobRunAdmin(admin.ModelAdmin):
             path(
                 "trigger/<str:job>/", self.admin_site.admin_view(self.trigger_view), name="orchestration_jobrun_trigger"
             ),
+            path("airflow/", self.admin_site.admin_view(self.airflow_view), name="orchestration_jobrun_airflow"),
         ] + super().get_urls()
+
+    def airflow_view(self, request):
+        """Platform Admins: each DAG with its recent runs, and pause/unpause (POST)."""
+        from connectors.airflow import AirflowClient, airflow_configured
+
+        if not request.user.has_perm("orchestration.manage_airflow"):
+            raise PermissionDenied("only Platform Admins manage Airflow DAGs")
+        dags, error = [], ""
+        if not airflow_configured():
+            error = "Airflow is not configured (AIRFLOW_API_URL): jobs run through Celery."
+        else:
+            try:
+                client = AirflowClient()
+                if request.method == "POST" and request.POST.get("dag_id"):
+                    paused = request.POST.get("action") == "pause"
+                    client.dag_pause_set(dag_id=request.POST["dag_id"], paused=paused)
+                    self.message_user(
+                        request, f"{'paused' if paused else 'unpaused'} {request.POST['dag_id']}", messages.SUCCESS
+                    )
+                    return HttpResponseRedirect(reverse("admin:orchestration_jobrun_airflow"))
+                for dag in client.dags_list(tags=["dataops"]):
+                    dags.append({"dag": dag, "runs": client.dag_runs_recent(dag_id=dag.dag_id, limit=10)})
+            except ConnectorError as exc:
+                error = str(exc)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Airflow DAGs",
+            "opts": self.model._meta,
+            "dags": dags,
+            "error": error,
+            "airflow_url": settings.AIRFLOW_UI_URL or settings.AIRFLOW_API_URL,
+        }
+        return TemplateResponse(request, "admin/orchestration/jobrun/airflow.html", context)
 
     def changelist_view(self, request, extra_context=None):
         extra_context = extra_context or {}
         extra_context["triggerable_jobs"] = [s for s in jobs_all() if job_trigger_allowed(request.user, s)]
+        extra_context["can_manage_airflow"] = request.user.has_perm("orchestration.manage_airflow")
         return super().changelist_view(request, extra_context)
 
     def trigger_view(self, request, job: str):
@@ -204,9 +304,15 @@ class JobRunAdmin(admin.ModelAdmin):
                 form.add_error(None, str(exc))
             else:
                 run.refresh_from_db()
-                self.message_user(
-                    request, f"{run} queued" + (f": {run.status}" if run.is_finished else ""), messages.SUCCESS
-                )
+                if run.status == JobRun.Status.FAILED_TO_TRIGGER:
+                    self.message_user(request, f"{run} could not be triggered: {run.error}", messages.ERROR)
+                else:
+                    where = f" in Airflow as {run.dag_id}/{run.dag_run_id}" if run.follows_airflow else ""
+                    self.message_user(
+                        request,
+                        f"{run} queued{where}" + (f": {run.status}" if run.is_finished else ""),
+                        messages.SUCCESS,
+                    )
                 return HttpResponseRedirect(reverse("admin:orchestration_jobrun_change", args=[run.pk]))
         context = {
             **self.admin_site.each_context(request),

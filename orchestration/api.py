@@ -45,6 +45,8 @@ class JobRunOutput(serializers.ModelSerializer):
             "error",
             "dag_id",
             "dag_run_id",
+            "airflow_state",
+            "airflow_tasks",
         ]
 
 

@@ -9,6 +9,10 @@ from django.db import models
 class JobRun(models.Model):
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
+        # Airflow accepted the DAG run; the task has not claimed the JobRun yet.
+        TRIGGERED = "triggered", "Triggered in Airflow"
+        # Airflow could not be asked to run it (down, credentials refused, unknown DAG): see ``error``.
+        FAILED_TO_TRIGGER = "failed_to_trigger", "Failed to trigger"
         RUNNING = "running", "Running"
         SUCCEEDED = "succeeded", "Succeeded"
         FAILED = "failed", "Failed"
@@ -40,13 +44,20 @@ class JobRun(models.Model):
     error = models.TextField(blank=True)
     celery_task_id = models.CharField(max_length=255, blank=True)
     dag_id = models.CharField(max_length=250, blank=True)
-    dag_run_id = models.CharField(max_length=250, blank=True)
+    dag_run_id = models.CharField(max_length=250, blank=True, db_index=True)
+    # What Airflow last said about the DAG run: its state, and each task instance with its tries.
+    airflow_state = models.CharField(max_length=30, blank=True)
+    airflow_tasks = models.JSONField(default=list, blank=True)
+    airflow_synced_at = models.DateTimeField(null=True, blank=True)
     # Set by each claim; a run whose token changed was taken over and must stop writing.
     claim_token = models.CharField(max_length=32, blank=True, editable=False)
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        permissions = [("trigger_jobrun", "Can trigger jobs")]
+        permissions = [
+            ("trigger_jobrun", "Can trigger jobs"),
+            ("manage_airflow", "Can pause and unpause Airflow DAGs"),
+        ]
         indexes = [models.Index(fields=["job", "status"])]
         constraints = [
             # At most one live run per job, enforced by the database: two claims racing cannot both win.
@@ -67,4 +78,9 @@ class JobRun(models.Model):
 
     @property
     def is_finished(self) -> bool:
-        return self.status in (self.Status.SUCCEEDED, self.Status.FAILED)
+        return self.status in (self.Status.SUCCEEDED, self.Status.FAILED, self.Status.FAILED_TO_TRIGGER)
+
+    @property
+    def follows_airflow(self) -> bool:
+        """True when a DAG run executes this JobRun (its state comes from Airflow)."""
+        return bool(self.dag_id and self.dag_run_id)

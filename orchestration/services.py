@@ -57,13 +57,208 @@ def job_run_request(
     trigger: str = JobRun.Trigger.ADMIN,
     actor: Any = None,
 ) -> JobRun:
-    """Create a JobRun and hand it to a Celery worker once the transaction commits."""
+    """Create a JobRun and have it executed: by its Airflow DAG when Airflow is configured, else by Celery.
+
+    With Airflow, the DAG run id is derived from the JobRun (``dataops__<id>``) and the trigger happens after
+    the commit; a retried trigger of the same JobRun can never start a second DAG run.
+    """
     from .tasks import job_run_execute_task
 
+    dag_id = airflow_dag_for(job)
     with transaction.atomic():
         run = job_run_create(job=job, params=params, dry_run=dry_run, trigger=trigger, actor=actor)
-        transaction.on_commit(lambda: _enqueue(run, job_run_execute_task))
+        if dag_id:
+            run.dag_id = dag_id
+            run.dag_run_id = dag_run_id_for(run)
+            run.save(update_fields=["dag_id", "dag_run_id"])
+            transaction.on_commit(lambda: job_run_airflow_trigger(job_run_id=run.pk))
+        else:
+            transaction.on_commit(lambda: _enqueue(run, job_run_execute_task))
     return run
+
+
+# --- Airflow ------------------------------------------------------------------------------------------------
+
+DAG_RUN_ID_PREFIX = "dataops__"
+
+
+def airflow_dag_for(job: str) -> str:
+    """The DAG that runs ``job`` when Airflow is configured, else '' (the job runs through Celery)."""
+    from connectors.airflow import airflow_configured
+
+    if not airflow_configured():
+        return ""
+    return settings.AIRFLOW_DAGS.get(job, "")
+
+
+def dag_run_id_for(run: JobRun) -> str:
+    """The DAG run id of a control-plane-triggered JobRun: stable, so re-triggering it is idempotent."""
+    return f"{DAG_RUN_ID_PREFIX}{run.pk}"
+
+
+def job_run_for_dag_run(
+    *, job: str, params: dict[str, Any] | None, dry_run: bool, dag_id: str, dag_run_id: str
+) -> JobRun:
+    """The JobRun of a DAG run Airflow started on its own (schedule, UI): created by the first try, reused after.
+
+    Keyed on (dag_id, dag_run_id), so a retried task resumes the same JobRun instead of opening another.
+    """
+    existing = JobRun.objects.filter(job=job, dag_id=dag_id, dag_run_id=dag_run_id).order_by("pk").first()
+    if existing is not None:
+        return existing
+    with transaction.atomic():
+        run = job_run_create(job=job, params=params, dry_run=dry_run, trigger=JobRun.Trigger.AIRFLOW)
+        run.dag_id, run.dag_run_id = dag_id, dag_run_id
+        run.save(update_fields=["dag_id", "dag_run_id"])
+    return run
+
+
+def job_run_airflow_trigger(*, job_run_id: int) -> JobRun:
+    """Trigger the JobRun's DAG run and record the outcome: TRIGGERED, or FAILED_TO_TRIGGER with the reason.
+
+    Safe to call again (a retry after a failed trigger, a double click): the DAG run id is fixed, and
+    Airflow's 409 for an existing run id counts as triggered.
+    """
+    from connectors.airflow import AirflowAlreadyTriggered, AirflowClient
+    from connectors.errors import ConnectorAuthError, ConnectorError, ConnectorNotFound
+
+    run = JobRun.objects.get(pk=job_run_id)
+    if run.status not in (JobRun.Status.QUEUED, JobRun.Status.FAILED_TO_TRIGGER) or not run.follows_airflow:
+        return run
+    conf = {"job_run_id": run.pk, "job": run.job, "params": run.params, "dry_run": run.dry_run}
+    reason, state, already = "", "", False
+    try:
+        state = AirflowClient().dag_run_trigger(dag_id=run.dag_id, dag_run_id=run.dag_run_id, conf=conf).state
+    except AirflowAlreadyTriggered:
+        already = True
+    except ConnectorNotFound as exc:
+        reason = f"Airflow has no DAG {run.dag_id!r}: deploy dags/ to Airflow and let it parse them ({exc})"
+    except ConnectorAuthError as exc:
+        reason = f"Airflow refused our credentials: check AIRFLOW_USERNAME/AIRFLOW_PASSWORD or AIRFLOW_TOKEN ({exc})"
+    except ConnectorError as exc:
+        reason = f"could not reach Airflow at {settings.AIRFLOW_API_URL}: {exc}"
+    with transaction.atomic():
+        current = JobRun.objects.select_for_update().get(pk=run.pk)
+        if current.status not in (JobRun.Status.QUEUED, JobRun.Status.FAILED_TO_TRIGGER):
+            return current  # the DAG's task claimed it already: its state is the truth
+        if reason:
+            current.status = JobRun.Status.FAILED_TO_TRIGGER
+            current.error = reason
+            current.finished_at = timezone.now()
+            action = "job.trigger_failed"
+        else:
+            current.status = JobRun.Status.TRIGGERED
+            current.error = ""
+            current.finished_at = None
+            current.airflow_state = state or current.airflow_state
+            action = "job.triggered"
+        current.save(update_fields=["status", "error", "finished_at", "airflow_state"])
+        audit_log(
+            action=action,
+            obj=current,
+            actor=current.actor,
+            job_run_id=current.pk,
+            data={"dag_id": current.dag_id, "dag_run_id": current.dag_run_id, "error": reason, "existing": already},
+        )
+    if reason:
+        logger.warning("JobRun %s: %s", run.pk, reason)
+    return current
+
+
+def job_run_airflow_sync(*, job_run_id: int) -> JobRun:
+    """Refresh a JobRun from its DAG run: Airflow's state, task instances with tries, durations and log links.
+
+    When the DAG run failed while the JobRun still looks alive (its task never claimed it, or was killed),
+    the JobRun is marked failed with what Airflow says. Raises ConnectorError when Airflow cannot be read.
+    """
+    from connectors.airflow import AirflowClient, task_log_url
+    from connectors.errors import ConnectorNotFound
+
+    run = JobRun.objects.get(pk=job_run_id)
+    if not run.follows_airflow or run.status == JobRun.Status.FAILED_TO_TRIGGER:
+        return run
+    client = AirflowClient()
+    ui = settings.AIRFLOW_UI_URL or settings.AIRFLOW_API_URL
+    try:
+        dag_run = client.dag_run_get(dag_id=run.dag_id, dag_run_id=run.dag_run_id)
+        instances = client.task_instances(dag_id=run.dag_id, dag_run_id=run.dag_run_id)
+    except ConnectorNotFound:
+        dag_run, instances = None, []
+    tasks = [
+        {
+            "task_id": ti.task_id,
+            "state": ti.state,
+            "try_number": ti.try_number,
+            "max_tries": ti.max_tries,
+            "duration_s": ti.duration_s,
+            "log_url": task_log_url(base_url=ui, dag_id=run.dag_id, dag_run_id=run.dag_run_id, task_id=ti.task_id),
+            "tries": [
+                {
+                    "try_number": t.try_number,
+                    "state": t.state,
+                    "duration_s": t.duration_s,
+                    "start_date": t.start_date.isoformat() if t.start_date else None,
+                    "end_date": t.end_date.isoformat() if t.end_date else None,
+                    "log_url": task_log_url(
+                        base_url=ui,
+                        dag_id=run.dag_id,
+                        dag_run_id=run.dag_run_id,
+                        task_id=ti.task_id,
+                        try_number=t.try_number,
+                    ),
+                }
+                for t in ti.tries
+            ],
+        }
+        for ti in instances
+    ]
+    with transaction.atomic():
+        current = JobRun.objects.select_for_update().get(pk=run.pk)
+        current.airflow_state = dag_run.state if dag_run else "missing"
+        current.airflow_tasks = tasks
+        current.airflow_synced_at = timezone.now()
+        fields = ["airflow_state", "airflow_tasks", "airflow_synced_at"]
+        alive = (JobRun.Status.QUEUED, JobRun.Status.TRIGGERED, JobRun.Status.RUNNING)
+        if dag_run is not None and dag_run.state == "failed" and current.status in alive:
+            failed = ", ".join(f"{t['task_id']}={t['state']} (try {t['try_number']})" for t in tasks) or "no tasks"
+            current.status = JobRun.Status.FAILED
+            current.finished_at = timezone.now()
+            current.error = f"Airflow DAG run {current.dag_id}/{current.dag_run_id} failed: {failed}; see the task logs"
+            fields += ["status", "finished_at", "error"]
+            audit_log(
+                action="job.failed",
+                obj=current,
+                actor=current.actor,
+                job_run_id=current.pk,
+                data={"dag_run_state": dag_run.state, "error": current.error},
+            )
+        current.save(update_fields=fields)
+    return current
+
+
+def job_runs_airflow_sync() -> dict[str, int]:
+    """Refresh every recent JobRun whose DAG run may still change (the periodic task); returns counts."""
+    from connectors.errors import ConnectorError
+
+    since = timezone.now() - timedelta(hours=settings.AIRFLOW_SYNC_MAX_AGE_H)
+    pending = (
+        JobRun.objects.filter(created_at__gte=since)
+        .exclude(dag_run_id="")
+        .exclude(status=JobRun.Status.FAILED_TO_TRIGGER)
+        .exclude(airflow_state__in=["success", "failed"])
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    counts = {"synced": 0, "errors": 0}
+    for pk in pending:
+        try:
+            job_run_airflow_sync(job_run_id=pk)
+            counts["synced"] += 1
+        except ConnectorError as exc:
+            counts["errors"] += 1
+            logger.warning("could not refresh JobRun %s from Airflow: %s", pk, exc)
+            break  # Airflow is unreachable: the next period tries again
+    return counts
 
 
 def _enqueue(run: JobRun, task: Any) -> None:

@@ -26,9 +26,9 @@ from django.utils import timezone
 
 from accounts.roles import DATA_STEWARD
 from audit.services import audit_log
-from connectors.bigquery import BigQueryClient, QueryTooExpensive, bigquery_client
+from connectors.bigquery import BigQueryClient, QueryTooExpensive
+from connectors.embedded import embedded_bigquery_client, embedded_sheets_client
 from connectors.errors import ConnectorError
-from connectors.sheets import sheets_client
 from orchestration.models import JobRun
 from orchestration.registry import JobFailed, JobResult
 from orchestration.services import job_run_heartbeat
@@ -53,36 +53,6 @@ _POLARS_TYPES = {
     "FLOAT": pl.Float64,
     "FLOAT64": pl.Float64,
 }
-
-
-def sales_bigquery_client() -> BigQueryClient:
-    """The BigQuery client; the embedded default first makes sure the local emulator runs."""
-    if settings.BIGQUERY_EMULATOR_AUTOSTART:
-        from sandbox.runner import ensure_running
-
-        ensure_running(
-            "bigquery",
-            module="sandbox.bigquery",
-            port=settings.BIGQUERY_EMULATOR_PORT,
-            args=["--data-dir", settings.BIGQUERY_EMULATOR_DATA_DIR],
-            log_path=Path(settings.VAR_DIR) / "bigquery_emulator.log",
-        )
-    return bigquery_client()
-
-
-def sales_sheets_client():
-    """The Sheets client; the embedded default first makes sure the local emulator runs."""
-    if settings.SHEETS_EMULATOR_AUTOSTART:
-        from sandbox.runner import ensure_running
-
-        ensure_running(
-            "sheets",
-            module="sandbox.sheets",
-            port=settings.SHEETS_EMULATOR_PORT,
-            args=["--state", settings.SHEETS_EMULATOR_STATE],
-            log_path=Path(settings.VAR_DIR) / "sheets_emulator.log",
-        )
-    return sheets_client()
 
 
 def sales_query_get(*, name: str) -> SalesQuery:
@@ -169,7 +139,7 @@ def sales_cost_estimate(*, params: dict[str, Any], client: BigQueryClient | None
     """Dry-run the query: what it would process and cost, and whether the cost guard would refuse it."""
     prepared = sales_query_prepare(params)
     try:
-        estimate = (client or sales_bigquery_client()).query_dry_run(sql=prepared.sql, params=prepared.params)
+        estimate = (client or embedded_bigquery_client()).query_dry_run(sql=prepared.sql, params=prepared.params)
     except ConnectorError as exc:
         raise JobFailed(f"BigQuery could not estimate the query: {exc}") from exc
     return CostEstimate(estimate.bytes_processed, _cost(estimate.bytes_processed), settings.SALES_MAX_BYTES)
@@ -207,7 +177,7 @@ def _frame(rows: list[dict[str, Any]], schema: tuple[Any, ...]) -> pl.DataFrame:
 def sales_report_run(*, job_run: JobRun, params: dict[str, Any], dry_run: bool) -> JobResult:
     """The on-demand sales job (see the module docstring)."""
     prepared = sales_query_prepare(params)
-    client = sales_bigquery_client()
+    client = embedded_bigquery_client()
     job_run_heartbeat(job_run=job_run, progress="estimating the query (dry run)")
     estimate = sales_cost_estimate(params=params, client=client)
     counters: dict[str, Any] = {
@@ -347,7 +317,7 @@ def sales_report_publish(*, report: SalesReport, approved_by: Any = None) -> str
     ]
     try:
         outcome = report_publish(
-            sheets=sales_sheets_client(), spreadsheet_id=settings.SALES_SHEET_ID, rows=report.rows, status=status
+            sheets=embedded_sheets_client(), spreadsheet_id=settings.SALES_SHEET_ID, rows=report.rows, status=status
         )
     except (PublishError, ConnectorError) as exc:
         return _publish_failed(report, str(exc))

@@ -47,10 +47,10 @@ class Command(BaseCommand):
         """The sales dashboard spreadsheet in the Sheets emulator (created once)."""
         import requests
 
+        from connectors.embedded import embedded_sheets_client
         from connectors.errors import ConnectorNotFound
-        from sales.services import sales_sheets_client
 
-        client = sales_sheets_client()
+        client = embedded_sheets_client()
         try:
             client.spreadsheet_meta(spreadsheet_id=settings.SALES_SHEET_ID)
         except ConnectorNotFound:

@@ -13,7 +13,7 @@ from django.core.management.base import BaseCommand, CommandError
 from orchestration.models import JobRun
 from orchestration.registry import JobError, jobs_all
 from orchestration.selectors import job_run_summary_text
-from orchestration.services import job_run_create, job_run_execute
+from orchestration.services import job_run_create, job_run_execute, job_run_for_dag_run
 
 
 class Command(BaseCommand):
@@ -25,6 +25,12 @@ class Command(BaseCommand):
         parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="job parameter")
         parser.add_argument("--job-run-id", type=int, help="execute this existing JobRun (from Airflow's conf)")
         parser.add_argument("--trigger", default=JobRun.Trigger.CLI, choices=JobRun.Trigger.values)
+        parser.add_argument("--airflow-dag-id", default="", help="the DAG running this (set by dags/)")
+        parser.add_argument(
+            "--airflow-dag-run-id",
+            default="",
+            help="the DAG run: a retried try re-executes the JobRun its first try created instead of a new one",
+        )
 
     def handle(self, *args, **options) -> None:
         params: dict[str, str] = {}
@@ -38,6 +44,14 @@ class Command(BaseCommand):
                 run = JobRun.objects.filter(pk=options["job_run_id"], job=options["job"]).first()
                 if run is None:
                     raise CommandError(f"no {options['job']} JobRun with id {options['job_run_id']}", returncode=2)
+            elif options["airflow_dag_id"] and options["airflow_dag_run_id"]:
+                run = job_run_for_dag_run(
+                    job=options["job"],
+                    params=params,
+                    dry_run=options["dry_run"],
+                    dag_id=options["airflow_dag_id"],
+                    dag_run_id=options["airflow_dag_run_id"],
+                )
             else:
                 run = job_run_create(
                     job=options["job"], params=params, dry_run=options["dry_run"], trigger=options["trigger"]

@@ -1,0 +1,13 @@
+"""Registers the audit anchor job: store the audit chain head outside the database, daily."""
+
+from orchestration.registry import JobSpec, job_register
+
+AUDIT_ANCHOR = job_register(
+    JobSpec(
+        name="audit_anchor",
+        title="Anchor the audit chain head in the backup store",
+        runner="audit.anchor.audit_anchor_run",
+        permission="audit.view_auditevent",
+        supports_dry_run=True,
+    )
+)

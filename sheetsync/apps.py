@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class SheetsyncConfig(AppConfig):
+    name = "sheetsync"
+    verbose_name = "Google Sheets sync"

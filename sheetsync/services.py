@@ -1,0 +1,249 @@
+"""Services of the Sheets sync: the job's entry point, the Sheets client with its quotas, the admin's operations on
+targets (audited edits, pause, resume, repair, sync now) and the alert emails.
+
+How a cycle works (change detection, the diff, the no-lost-edits protocol) is in :mod:`sheetsync.cycle`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.mail import send_mail
+from django.db import transaction
+from django.db.models import QuerySet
+from django.urls import reverse
+
+from accounts.roles import DATA_STEWARD
+from audit.services import audit_log
+from connectors.embedded import embedded_sheets_client
+from connectors.sheets import SheetsClient, SheetsRateLimiter
+from orchestration.models import JobRun
+from orchestration.registry import JobResult
+from orchestration.services import job_run_request
+
+from .cycle import SyncCycle
+from .models import SyncSpreadsheet, SyncTarget
+
+logger = logging.getLogger(__name__)
+
+_TARGET_FIELDS = ("name", "spreadsheet_id", "range", "source_kind", "source_query", "source_database",
+                  "source_file", "key_columns", "protected_columns", "row_order", "owner_id", "enabled")  # fmt: skip
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The Sheets client and its quotas
+# --------------------------------------------------------------------------------------------------------------
+
+
+class ChainedRateLimiter(SheetsRateLimiter):
+    """Takes one slot from each limiter in turn: the project's shared budget, then the user's own."""
+
+    def __init__(self, *limiters: SheetsRateLimiter) -> None:
+        if not limiters:
+            raise ValueError("at least one limiter")
+        super().__init__(per_minute=min(limiter.per_minute for limiter in limiters))
+        self.limiters = limiters
+
+    def acquire(self, kind: str = "read") -> float:
+        """Wait until every limiter has room; the seconds waited in all."""
+        return sum(limiter.acquire(kind) for limiter in self.limiters)
+
+
+_project_lock = threading.Lock()
+_project_limiters: dict[int, SheetsRateLimiter] = {}
+
+
+def _project_limiter(per_minute: int) -> SheetsRateLimiter:
+    """The process-wide project budget (one per configured size, shared by every client of this process)."""
+    with _project_lock:
+        if per_minute not in _project_limiters:
+            _project_limiters[per_minute] = SheetsRateLimiter(per_minute=per_minute)
+        return _project_limiters[per_minute]
+
+
+def sync_sheets_client() -> SheetsClient:
+    """The Sheets client of the sync: per-user limiter (``SHEETS_RATE_LIMIT_PER_MINUTE``) chained with the
+    process-wide project one (``SHEETS_SYNC_PROJECT_RATE_LIMIT_PER_MINUTE``; 0 disables either)."""
+    client = embedded_sheets_client()
+    project = int(settings.SHEETS_SYNC_PROJECT_RATE_LIMIT_PER_MINUTE or 0)
+    limiters = [_project_limiter(project)] if project > 0 else []
+    if client.limiter is not None:
+        limiters.append(client.limiter)
+    client.limiter = ChainedRateLimiter(*limiters) if limiters else None
+    return client
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Admin-side services: edits, pause, resume, repair, sync now
+# --------------------------------------------------------------------------------------------------------------
+
+
+def _target_snapshot(target: SyncTarget) -> dict[str, Any]:
+    return {name: getattr(target, name) for name in _TARGET_FIELDS}
+
+
+def sync_target_save(
+    *, target: SyncTarget, actor: Any, created: bool, changed_fields: Sequence[str] = ()
+) -> SyncTarget:
+    """Create or update a target (validated by the caller's form or ``full_clean``), audited."""
+    with transaction.atomic():
+        target.save()
+        audit_log(
+            action="sheetsync.target_created" if created else "sheetsync.target_changed",
+            obj=target,
+            actor=actor,
+            data={"changed": sorted(changed_fields), "target": _target_snapshot(target)},
+        )
+    return target
+
+
+def sync_target_delete(*, target: SyncTarget, actor: Any) -> None:
+    """Delete a target (its events stay, under its name), audited. The sheet's cells are left as they are."""
+    with transaction.atomic():
+        audit_log(action="sheetsync.target_deleted", obj=target, actor=actor, data=_target_snapshot(target))
+        target.delete()
+
+
+def _locked(targets: Iterable[SyncTarget] | QuerySet[SyncTarget]) -> list[SyncTarget]:
+    ids = sorted({t.pk for t in targets})
+    return list(SyncTarget.objects.select_for_update().filter(pk__in=ids).order_by("pk"))
+
+
+def sync_targets_pause(*, targets: Iterable[SyncTarget], actor: Any, reason: str = "") -> int:
+    """Leave these targets out of every cycle until resumed; returns how many were running."""
+    count = 0
+    with transaction.atomic():
+        for target in _locked(targets):
+            if not target.enabled:
+                continue
+            target.enabled = False
+            target.save(update_fields=["enabled", "updated_at"])
+            audit_log(action="sheetsync.target_paused", obj=target, actor=actor, data={"reason": reason})
+            count += 1
+    return count
+
+
+def sync_targets_resume(*, targets: Iterable[SyncTarget], actor: Any) -> int:
+    """Put paused targets back into the cycles; returns how many were paused."""
+    count = 0
+    with transaction.atomic():
+        for target in _locked(targets):
+            if target.enabled:
+                continue
+            target.enabled = True
+            target.save(update_fields=["enabled", "updated_at"])
+            audit_log(action="sheetsync.target_resumed", obj=target, actor=actor)
+            count += 1
+    return count
+
+
+def sync_targets_repair(*, targets: Iterable[SyncTarget], actor: Any) -> int:
+    """Clear the broken flag and the failure streak after a person fixed the cause; the next cycle checks the
+    spreadsheet afresh and re-reads the range. Returns how many were broken or failing."""
+    count = 0
+    with transaction.atomic():
+        locked = _locked(targets)
+        SyncSpreadsheet.objects.filter(spreadsheet_id__in={t.spreadsheet_id for t in locked}).update(
+            deleted_at=None, trashed=False, drive_version=None
+        )
+        for target in locked:
+            if not (target.broken or target.consecutive_failures):
+                continue
+            audit_log(
+                action="sheetsync.target_repaired",
+                obj=target,
+                actor=actor,
+                data={
+                    "was_broken": target.broken,
+                    "reason": target.broken_reason,
+                    "failures": target.consecutive_failures,
+                },
+            )
+            target.broken = False
+            target.broken_reason = ""
+            target.broken_at = None
+            target.consecutive_failures = 0
+            target.escalated_at = None
+            target.synced_version = None
+            target.save(
+                update_fields=[
+                    "broken",
+                    "broken_reason",
+                    "broken_at",
+                    "consecutive_failures",
+                    "escalated_at",
+                    "synced_version",
+                    "updated_at",
+                ]
+            )
+            count += 1
+    return count
+
+
+def sync_targets_sync_now(*, targets: Iterable[SyncTarget], actor: Any) -> JobRun:
+    """Queue a ``sheets_sync`` run limited to these targets that reads their sheets even if nothing changed."""
+    names = sorted({t.name for t in targets})
+    return job_run_request(
+        job="sheets_sync", params={"targets": names, "force": True}, trigger=str(JobRun.Trigger.ADMIN), actor=actor
+    )
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Alerts
+# --------------------------------------------------------------------------------------------------------------
+
+
+def sync_target_alert_send(*, target_id: int, kind: str) -> int:
+    """Email a target's owner and the Data Stewards that it keeps failing (``kind="escalation"``) or is broken
+    (``kind="broken"``). Returns the number of recipients; mail errors propagate (the task retries them)."""
+    target = SyncTarget.objects.select_related("owner").filter(pk=target_id).first()
+    if target is None:
+        return 0
+    stewards = get_user_model().objects.filter(groups__name=DATA_STEWARD, is_active=True).exclude(email="")
+    recipients = set(stewards.values_list("email", flat=True))
+    if target.owner is not None and target.owner.email:
+        recipients.add(target.owner.email)
+    if not recipients:
+        logger.warning("sync target %s needs attention (%s) but nobody has an email address", target, kind)
+        return 0
+    url = settings.SITE_URL.rstrip("/") + reverse("admin:sheetsync_synctarget_change", args=[target.pk])
+    events = (
+        settings.SITE_URL.rstrip("/")
+        + reverse("admin:sheetsync_syncevent_changelist")
+        + f"?target__id__exact={target.pk}"
+    )
+    if kind == "broken":
+        subject = f"Sheets sync: target {target.name} is broken and no longer synced"
+        lead = (
+            f"The sync target {target.name} (spreadsheet {target.spreadsheet_id}, {target.range}) was marked "
+            f"broken:\n\n    {target.broken_reason}\n\nThe other targets are not affected. Fix the cause (or point "
+            "the target at another spreadsheet), then use the admin action 'Repair' to sync it again."
+        )
+    else:
+        subject = f"Sheets sync: target {target.name} failed {target.consecutive_failures} cycles in a row"
+        lead = (
+            f"The sync target {target.name} (spreadsheet {target.spreadsheet_id}, {target.range}) has failed "
+            f"{target.consecutive_failures} consecutive cycles. The latest error:\n\n    {target.last_error}\n\n"
+            "The sheet keeps its last good values. You get this once per streak of failures."
+        )
+    body = f"{lead}\n\nTarget: {url}\nIts sync events: {events}\n"
+    send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, sorted(recipients))
+    return len(recipients)
+
+
+def sheets_sync_run(*, job_run: JobRun | None, params: dict[str, Any], dry_run: bool) -> JobResult:
+    """One sync cycle over every enabled target (or those in ``params["targets"]``); see :mod:`sheetsync.cycle`.
+
+    ``force`` reads the targets' sheets even when neither side changed. One failing target never stops the
+    others; the run fails only when the changes feed cannot be read or every target failed.
+    """
+    cycle = SyncCycle(job_run=job_run, dry_run=dry_run, force=bool(params.get("force")), client=sync_sheets_client())
+    try:
+        return cycle.run(params.get("targets") or None)
+    finally:
+        cycle.close()

@@ -1,0 +1,24 @@
+"""Celery tasks of the Sheets sync: ids in, one service call, bounded retries of transient mail errors."""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+
+from celery import shared_task
+
+from .services import sync_target_alert_send
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(bind=True, name="sheetsync.target_alert", acks_late=True, max_retries=3)
+def sync_target_alert_task(self, target_id: int, kind: str) -> int:
+    """Email a target's owner and the Data Stewards (escalation or broken); mail outages retry with backoff."""
+    try:
+        return sync_target_alert_send(target_id=target_id, kind=kind)
+    except (OSError, smtplib.SMTPException) as exc:
+        if self.request.is_eager or self.request.retries >= self.max_retries:
+            logger.error("sync target %s: the %s email could not be sent: %s", target_id, kind, exc)
+            return 0
+        raise self.retry(exc=exc, countdown=min(300, 30 * 2**self.request.retries)) from exc

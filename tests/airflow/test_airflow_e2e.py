@@ -1,0 +1,147 @@
+"""End to end with a real Airflow 3.3: the control plane triggers DAGs that run ``manage.py run_job``.
+
+The Airflow task processes use the test database (PostgreSQL pass) and this module's BigQuery and Sheets
+emulators, so the whole path runs: service -> apache-airflow-client -> api-server -> scheduler ->
+LocalExecutor -> bash -> run_job -> emulators -> JobRun.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import date
+
+import pytest
+from django.db import connection
+
+from connectors.airflow import AirflowClient
+from orchestration.models import JobRun
+from orchestration.services import job_run_airflow_sync, job_run_airflow_trigger, job_run_request
+from sandbox.common import FaultRule
+
+pytestmark = [pytest.mark.postgres, pytest.mark.airflow, pytest.mark.django_db(transaction=True)]
+
+PARAMS = {"start": "2026-10-01", "end": "2026-10-31"}
+
+
+@pytest.fixture(scope="module")
+def emulators(tmp_path_factory):
+    """BigQuery (small generated sales set) and Sheets emulators shared by the module (Airflow lives as long)."""
+    from sandbox.bigquery.testing import running_bigquery_emulator
+    from sandbox.salesdata import write_sales_dataset
+    from sandbox.sheets.testing import running_sheets_emulator
+
+    data = tmp_path_factory.mktemp("airflow-sales")
+    write_sales_dataset(data, rows=3_000, seed=5, end=date(2026, 10, 31), dirty_share=0.0)
+    with running_bigquery_emulator(data_dir=data) as bigquery, running_sheets_emulator() as sheets:
+        sheets.store.create_spreadsheet("Sales dashboard", {"Report": [["old"]]}, spreadsheet_id="sales-dash")
+        yield bigquery, sheets
+
+
+@pytest.fixture(scope="module")
+def airflow_task_env(emulators, django_db_setup, django_db_blocker, tmp_path_factory) -> dict[str, str]:
+    """The env of Airflow's task processes: the test database and the emulators."""
+    bigquery, sheets = emulators
+    with django_db_blocker.unblock():
+        db = connection.settings_dict
+    if connection.vendor != "postgresql":
+        return {}
+    return {
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
+        "DJANGO_SECRET_KEY": "test",
+        "BIGQUERY_EMULATOR_HOST": bigquery.base_url,
+        "SHEETS_API_ENDPOINT": sheets.base_url,
+        "SALES_SHEET_ID": "sales-dash",
+        "SHEETS_MAX_ATTEMPTS": "2",
+        "SHEETS_BACKOFF_BASE": "0.01",
+        "LOOKERSDK_BASE_URL": "http://127.0.0.1:9",
+        "BACKUP_STORAGE_URL": f"file://{tmp_path_factory.mktemp('airflow-backups')}",
+        "EMAIL_URL": "dummymail://",
+    }
+
+
+@pytest.fixture
+def airflow(require_postgres, local_airflow, emulators, settings):
+    """The control plane pointed at the module's Airflow, with sales_report unpaused and parsed."""
+    bigquery, sheets = emulators
+    settings.AIRFLOW_API_URL = local_airflow.base_url
+    settings.AIRFLOW_USERNAME = local_airflow.username
+    settings.AIRFLOW_PASSWORD = local_airflow.password
+    settings.AIRFLOW_TOKEN = ""
+    settings.AIRFLOW_UI_URL = ""
+    settings.BIGQUERY_EMULATOR_HOST = bigquery.base_url
+    settings.SHEETS_API_ENDPOINT = sheets.base_url
+    client = AirflowClient()
+    deadline = time.monotonic() + 60
+    while True:  # the dag-processor parses dags/ every few seconds after start
+        dags = {d.dag_id: d for d in client.dags_list(tags=["dataops"])}
+        if "sales_report" in dags or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert "sales_report" in dags, local_airflow.logs("dag-processor")
+    if dags["sales_report"].is_paused:
+        client.dag_pause_set(dag_id="sales_report", paused=False)
+    bigquery.faults.clear()
+    yield local_airflow
+
+
+def wait_finished(run: JobRun, airflow, timeout: float = 90) -> JobRun:
+    """Follow the JobRun through the service (as the periodic task does) until its DAG run is finished."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        run = job_run_airflow_sync(job_run_id=run.pk)
+        if run.airflow_state in ("success", "failed"):
+            return run
+        time.sleep(0.3)
+    raise AssertionError(f"{run} not finished: {run.status} {run.airflow_state}\n{airflow.logs()}")
+
+
+def test_sales_report_runs_in_airflow_and_the_job_run_follows(airflow, role_user, capsys):
+    analyst = role_user("Analyst")
+    started = time.monotonic()
+    run = job_run_request(job="sales_report", params=PARAMS, actor=analyst)
+    run.refresh_from_db()
+    assert run.dag_id == "sales_report" and run.dag_run_id == f"dataops__{run.pk}"
+    assert run.status in (JobRun.Status.TRIGGERED, JobRun.Status.RUNNING, JobRun.Status.SUCCEEDED), run.error
+    run = wait_finished(run, airflow)
+    latency = time.monotonic() - started
+    with capsys.disabled():  # shown in the suite's output, not only with -s
+        print(f"\n[airflow] sales_report trigger-to-success latency: {latency:.2f} s (JobRun {run.pk})")
+    assert run.status == JobRun.Status.SUCCEEDED, f"{run.error}\n{airflow.logs()}"
+    assert run.airflow_state == "success" and run.trigger == "admin" and run.actor == analyst
+    (task,) = run.airflow_tasks
+    assert task["task_id"] == "run_job" and task["state"] == "success" and task["try_number"] == 1
+    assert task["tries"][-1]["duration_s"] > 0 and "/dags/sales_report/runs/dataops__" in task["log_url"]
+    assert run.counters and run.attempts == 1
+
+    # A retried trigger (double click, a retry after a timeout) never starts a second DAG run.
+    JobRun.objects.filter(pk=run.pk).update(status=JobRun.Status.FAILED_TO_TRIGGER)
+    again = job_run_airflow_trigger(job_run_id=run.pk)
+    assert again.status == JobRun.Status.TRIGGERED
+    runs = AirflowClient().dag_runs_recent(dag_id="sales_report", limit=50)
+    assert [r.run_id for r in runs].count(run.dag_run_id) == 1
+
+
+def test_a_task_failing_once_is_retried_and_both_tries_show(airflow, emulators, role_user):
+    bigquery, _ = emulators
+    # The first query job the sales run submits is refused: try 1 fails, Airflow retries, try 2 succeeds.
+    bigquery.faults.add(FaultRule(method="POST", path_pattern="*/jobs", status=403, times=1))
+    run = job_run_request(job="sales_report", params=PARAMS, actor=role_user("Analyst"))
+    run = wait_finished(run, airflow, timeout=120)
+    assert run.status == JobRun.Status.SUCCEEDED, f"{run.error}\n{airflow.logs()}"
+    (task,) = run.airflow_tasks
+    assert task["try_number"] == 2, task
+    assert [t["try_number"] for t in task["tries"]] == [1, 2]
+    assert [t["state"] for t in task["tries"]] == ["failed", "success"]
+    assert run.attempts == 2  # the same JobRun executed by both tries
+
+
+def test_wrong_password_and_unknown_dag_give_failed_to_trigger(airflow, settings, role_user):
+    settings.AIRFLOW_PASSWORD = "wrong"
+    run = job_run_request(job="sales_report", params=PARAMS, actor=role_user("Analyst"))
+    run.refresh_from_db()
+    assert run.status == JobRun.Status.FAILED_TO_TRIGGER and "credentials" in run.error, run.error
+    settings.AIRFLOW_PASSWORD = airflow.password
+    settings.AIRFLOW_DAGS = {**settings.AIRFLOW_DAGS, "sales_report": "no_such_dag"}
+    run = job_run_request(job="sales_report", params=PARAMS, actor=role_user("Analyst"))
+    run.refresh_from_db()
+    assert run.status == JobRun.Status.FAILED_TO_TRIGGER and "no DAG 'no_such_dag'" in run.error, run.error
