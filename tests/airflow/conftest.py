@@ -62,6 +62,8 @@ def local_airflow(request, tmp_path_factory) -> Iterator[LocalAirflow]:
             "AIRFLOW_VENV": str(AIRFLOW_VENV),
             # Scheduled DAGs would start their latest interval at once; the tests unpause what they trigger.
             "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
+            # No scheduled runs at all (sheets_sync's */5 would race the tests' own runs); triggered runs still run.
+            "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
             "DATAOPS_RETRIES": "2",
             "DATAOPS_RETRY_DELAY_S": "1",
             "DATAOPS_MAX_RETRY_DELAY_S": "5",

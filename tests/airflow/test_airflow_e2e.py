@@ -1,14 +1,16 @@
 """End to end with a real Airflow 3.3: the control plane triggers DAGs that run ``manage.py run_job``.
 
-The Airflow task processes use the test database (PostgreSQL pass) and this module's BigQuery and Sheets
-emulators, so the whole path runs: service -> apache-airflow-client -> api-server -> scheduler ->
-LocalExecutor -> bash -> run_job -> emulators -> JobRun.
+The Airflow task processes use the test database (PostgreSQL pass), this module's BigQuery and Sheets
+emulators and its sync file root, so the whole path runs: service -> apache-airflow-client -> api-server ->
+scheduler -> LocalExecutor -> bash -> run_job -> emulators -> JobRun (for ``sales_report`` and ``sheets_sync``).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from datetime import date
+from pathlib import Path
 
 import pytest
 from django.db import connection
@@ -17,6 +19,7 @@ from connectors.airflow import AirflowClient
 from orchestration.models import JobRun
 from orchestration.services import job_run_airflow_sync, job_run_airflow_trigger, job_run_request
 from sandbox.common import FaultRule
+from sheetsync.models import SyncEvent, SyncTarget
 
 pytestmark = [pytest.mark.postgres, pytest.mark.airflow, pytest.mark.django_db(transaction=True)]
 
@@ -38,8 +41,18 @@ def emulators(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def airflow_task_env(emulators, django_db_setup, django_db_blocker, tmp_path_factory) -> dict[str, str]:
-    """The env of Airflow's task processes: the test database and the emulators."""
+def sync_file_root(tmp_path_factory) -> Path:
+    """The directory ``sheets_sync`` file sources may be read from, in this process and in Airflow's tasks."""
+    return tmp_path_factory.mktemp("airflow-sync-files")
+
+
+@pytest.fixture(scope="module")
+def airflow_task_env(emulators, sync_file_root, django_db_setup, django_db_blocker, tmp_path_factory) -> dict[str, str]:
+    """The env of Airflow's task processes: the test database, the emulators and the sync file root.
+
+    DATABASE_URL makes the tasks' settings non-embedded, so SHEETS_EMULATOR_AUTOSTART stays off and
+    SHEETS_API_ENDPOINT (this module's Sheets + Drive emulator) is used as is.
+    """
     bigquery, sheets = emulators
     with django_db_blocker.unblock():
         db = connection.settings_dict
@@ -53,6 +66,10 @@ def airflow_task_env(emulators, django_db_setup, django_db_blocker, tmp_path_fac
         "SALES_SHEET_ID": "sales-dash",
         "SHEETS_MAX_ATTEMPTS": "2",
         "SHEETS_BACKOFF_BASE": "0.01",
+        "SHEETS_RATE_LIMIT_PER_MINUTE": "0",
+        "SHEETS_SYNC_PROJECT_RATE_LIMIT_PER_MINUTE": "0",
+        "SHEETS_SYNC_RATE_LIMIT_PAUSE_S": "0.01",
+        "SHEETS_SYNC_FILE_ROOTS": str(sync_file_root),
         "LOOKERSDK_BASE_URL": "http://127.0.0.1:9",
         "BACKUP_STORAGE_URL": f"file://{tmp_path_factory.mktemp('airflow-backups')}",
         "EMAIL_URL": "dummymail://",
@@ -82,6 +99,22 @@ def airflow(require_postgres, local_airflow, emulators, settings):
         client.dag_pause_set(dag_id="sales_report", paused=False)
     bigquery.faults.clear()
     yield local_airflow
+
+
+@pytest.fixture
+def sheets_sync_dag(airflow, sync_file_root, settings) -> Iterator[AirflowClient]:
+    """sheets_sync unpaused (the scheduler makes no scheduled runs here: only the test's own run syncs), with
+    the control plane's sync settings matching its tasks'; paused again after."""
+    settings.SHEETS_EMULATOR_AUTOSTART = False
+    settings.SHEETS_SYNC_FILE_ROOTS = [str(sync_file_root)]
+    client = AirflowClient()
+    dags = {d.dag_id: d for d in client.dags_list(tags=["dataops"])}
+    assert "sheets_sync" in dags, airflow.logs("dag-processor")
+    client.dag_pause_set(dag_id="sheets_sync", paused=False)
+    try:
+        yield client
+    finally:
+        client.dag_pause_set(dag_id="sheets_sync", paused=True)
 
 
 def wait_finished(run: JobRun, airflow, timeout: float = 90) -> JobRun:
@@ -145,3 +178,53 @@ def test_wrong_password_and_unknown_dag_give_failed_to_trigger(airflow, settings
     run = job_run_request(job="sales_report", params=PARAMS, actor=role_user("Analyst"))
     run.refresh_from_db()
     assert run.status == JobRun.Status.FAILED_TO_TRIGGER and "no DAG 'no_such_dag'" in run.error, run.error
+
+
+def test_sheets_sync_runs_in_airflow_and_fills_the_sheet(
+    sheets_sync_dag, airflow, emulators, sync_file_root, role_user, capsys
+):
+    import polars as pl
+
+    _, sheets = emulators
+    sheets.store.create_spreadsheet("Sync plan", {"Sheet1": []}, spreadsheet_id="sync-plan")
+    source = sync_file_root / "plan" / "plan.parquet"
+    source.parent.mkdir(exist_ok=True)
+    rows = [[1, "EMEA", 10.5], [2, "NA", 20.0], [3, "APAC", 30.25]]
+    pl.DataFrame(rows, schema=["id", "region", "amount"], orient="row").write_parquet(source)
+    target = SyncTarget(
+        name="plan",
+        spreadsheet_id="sync-plan",
+        range="Sheet1!A1",
+        source_kind=SyncTarget.SourceKind.FILE,
+        source_file=str(source),
+        key_columns="id",
+    )
+    target.full_clean()
+    target.save()
+
+    steward = role_user("Data Steward")
+    started = time.monotonic()
+    run = job_run_request(job="sheets_sync", params={"targets": ["plan"]}, actor=steward)
+    run.refresh_from_db()
+    assert run.dag_id == "sheets_sync" and run.dag_run_id == f"dataops__{run.pk}"
+    assert run.status in (JobRun.Status.TRIGGERED, JobRun.Status.RUNNING, JobRun.Status.SUCCEEDED), run.error
+    run = wait_finished(run, airflow)
+    latency = time.monotonic() - started
+    with capsys.disabled():
+        print(f"\n[airflow] sheets_sync trigger-to-success latency: {latency:.2f} s (JobRun {run.pk})")
+    assert run.status == JobRun.Status.SUCCEEDED, f"{run.error}\n{airflow.logs()}"
+    assert run.airflow_state == "success" and run.trigger == "admin" and run.actor == steward
+    (task,) = run.airflow_tasks
+    assert task["task_id"] == "run_job" and task["state"] == "success" and task["try_number"] == 1
+    assert [t["try_number"] for t in task["tries"]] == [1] and task["tries"][-1]["duration_s"] > 0
+    assert "/dags/sheets_sync/runs/dataops__" in task["log_url"] and run.attempts == 1
+
+    assert sheets.store.values("sync-plan", "Sheet1") == [
+        ["id", "region", "amount"],
+        [1, "EMEA", 10.5],
+        [2, "NA", 20],
+        [3, "APAC", 30.25],
+    ]
+    (event,) = SyncEvent.objects.filter(target=target, outcome="changed")
+    assert event.job_run_id == run.pk and (event.cells_written, event.rows_added) == (12, 3)
+    assert event.drive_version_after == sheets.store.version("sync-plan")
