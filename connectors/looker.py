@@ -28,7 +28,6 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
@@ -53,6 +52,7 @@ from connectors.errors import (
     ConnectorRequestError,
     ConnectorTransientError,
 )
+from connectors.http import retry_after_seconds
 
 __all__ = [
     "LookerClient",
@@ -180,24 +180,6 @@ class _NetworkFailure(Exception):
         self.timed_out = timed_out
 
 
-def _retry_after_seconds(value: str | None) -> float | None:
-    """Retry-After as seconds: delta-seconds or an HTTP date; None when absent or unreadable."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max((when - datetime.now(UTC)).total_seconds(), 0.0)
-
-
 def _error_message(resp: requests.Response) -> str:
     """Looker's ``message`` from a JSON error body, else the start of the body."""
     text = resp.text or ""
@@ -307,7 +289,7 @@ class _Transport(requests_transport.RequestsTransport):
                 url=path,
                 status=resp.status_code,
                 message=_error_message(resp),
-                retry_after=_retry_after_seconds(resp.headers.get("Retry-After")),
+                retry_after=retry_after_seconds(resp.headers.get("Retry-After")),
                 is_login=urlsplit(path).path.rstrip("/").endswith("/login"),
             )
         self._on_reply()

@@ -34,7 +34,6 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit
 
@@ -55,6 +54,7 @@ from connectors.errors import (
     ConnectorRequestError,
     ConnectorTransientError,
 )
+from connectors.http import retry_after_seconds
 
 __all__ = [
     "BatchUpdateResult",
@@ -474,24 +474,6 @@ class _HTTPClient(HTTPClient):
         raise _api_error(response)
 
 
-def _retry_after_seconds(value: str | None) -> float | None:
-    """Retry-After as seconds (delta-seconds or an HTTP date); None when absent or unreadable."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max((when - datetime.now(UTC)).total_seconds(), 0.0)
-
-
 def _timestamp(value: Any) -> datetime:
     if not isinstance(value, str):
         raise TypeError(f"expected an RFC 3339 timestamp, got {value!r}")
@@ -676,7 +658,7 @@ class SheetsClient:
         if status == 404:
             return ConnectorNotFound(text, status=status, system=SYSTEM)
         if status == 429:
-            retry_after = _retry_after_seconds(response.headers.get("Retry-After")) if response is not None else None
+            retry_after = retry_after_seconds(response.headers.get("Retry-After")) if response is not None else None
             return ConnectorRateLimited(text, retry_after=retry_after, status=status, system=SYSTEM)
         if status >= 500 or status == 408:
             return ConnectorTransientError(text, status=status, system=SYSTEM)

@@ -23,6 +23,8 @@ import fnmatch
 import json
 import logging
 import os
+import signal
+import sys
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, fields
@@ -532,3 +534,31 @@ class EmulatorServer:
             except ValueError as exc:
                 raise EmulatorHTTPError(400, str(exc)) from exc
         return json_response({"ms": self.latency_ms})
+
+
+def serve_until_signalled(emulator: EmulatorServer, *, host: str, port: int, on_close: Callable[[], None]) -> int:
+    """The emulators' command-line loop: start, print the URL, serve until SIGTERM/SIGINT, then clean up.
+
+    Returns 2 when the port cannot be bound (another emulator has it), 0 after a clean stop.
+    """
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: Any) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        url = emulator.start()
+    except OSError as exc:
+        print(f"{emulator.name} emulator: cannot listen on {host}:{port}: {exc}", file=sys.stderr)
+        on_close()
+        return 2
+    print(url, flush=True)
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        emulator.stop()
+        on_close()
+    return 0

@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import sys
-import threading
-from types import FrameType
 
 from sandbox.bigquery.engine import DEFAULT_LOCATION, DEFAULT_PROJECT
 from sandbox.bigquery.server import BigQueryEmulator
+from sandbox.common import serve_until_signalled
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -52,26 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bigquery emulator: cannot load {args.data_dir}: {exc}", file=sys.stderr)
         return 2
 
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    try:
-        url = emulator.start()
-    except OSError as exc:
-        print(f"bigquery emulator: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
-        emulator.engine.close()
-        return 2
-    print(url, flush=True)
-    try:
-        while not stop.wait(0.5):
-            pass
-    finally:
-        emulator.close()
-    return 0
+    return serve_until_signalled(emulator, host=args.host, port=args.port, on_close=emulator.engine.close)
 
 
 if __name__ == "__main__":

@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import sys
-import threading
 from pathlib import Path
-from types import FrameType
 
+from sandbox.common import serve_until_signalled
 from sandbox.looker.fixtures import generate_fixture
 from sandbox.looker.server import LookerEmulator
 from sandbox.looker.store import LookerStore
@@ -50,26 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     store = LookerStore.open(fixture=fixture, fixture_path=args.fixture, state_path=args.state, fixture_owned=True)
     emulator = LookerEmulator(store, host=args.host, port=args.port, latency_ms=args.latency_ms)
 
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    try:
-        url = emulator.start()
-    except OSError as exc:
-        print(f"looker emulator: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
-        store.close()
-        return 2
-    print(url, flush=True)
-    try:
-        while not stop.wait(0.5):
-            pass
-    finally:
-        emulator.stop()
-    return 0
+    return serve_until_signalled(emulator, host=args.host, port=args.port, on_close=store.close)
 
 
 if __name__ == "__main__":

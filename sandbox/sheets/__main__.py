@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import sys
-import threading
-from types import FrameType
 
+from sandbox.common import serve_until_signalled
 from sandbox.sheets.server import SheetsEmulator
 from sandbox.sheets.store import SheetsStore
 
@@ -48,26 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.quota_per_minute is not None:
         emulator.set_quota(read_per_minute=args.quota_per_minute, write_per_minute=args.quota_per_minute)
 
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    try:
-        url = emulator.start()
-    except OSError as exc:
-        print(f"sheets emulator: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
-        store.close()
-        return 2
-    print(url, flush=True)
-    try:
-        while not stop.wait(0.5):
-            pass
-    finally:
-        emulator.stop()
-    return 0
+    return serve_until_signalled(emulator, host=args.host, port=args.port, on_close=store.close)
 
 
 if __name__ == "__main__":
