@@ -19,7 +19,8 @@ on its first try and later tries re-execute the same one.
 from __future__ import annotations
 
 import os
-import shlex
+import subprocess
+import sys
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -30,17 +31,15 @@ RETRIES = int(os.environ.get("DATAOPS_RETRIES", "3"))
 RETRY_DELAY = timedelta(seconds=float(os.environ.get("DATAOPS_RETRY_DELAY_S", "60")))
 MAX_RETRY_DELAY = timedelta(seconds=float(os.environ.get("DATAOPS_MAX_RETRY_DELAY_S", "1800")))
 START = datetime(2026, 1, 1)
-
-# The shell prelude: read the optional env file, then run the project's command from its directory.
-PRELUDE = (
-    'set -eu; if [ -n "${DATAOPS_ENV_FILE:-}" ]; then set -a; . "$DATAOPS_ENV_FILE"; set +a; fi; '
-    'cd "${DATAOPS_PROJECT_DIR:?set DATAOPS_PROJECT_DIR to the directory holding manage.py}"; '
-    'exec "${DATAOPS_PYTHON:-python3}" manage.py run_job '
-)
+BAD_INPUT_EXIT = 2  # run_job's exit status for bad parameters: retrying cannot help
 
 
-def run_job_command(job: str, *, dag_id: str, run_id: str, conf: dict[str, Any] | None) -> str:
-    """The bash command for one try: execute the conf's JobRun, or the DAG run's own (created on first try)."""
+def run_job_args(job: str, *, dag_id: str, run_id: str, conf: dict[str, Any] | None) -> list[str]:
+    """``run_job``'s arguments for one try: the conf's JobRun, or the DAG run's own (created on the first try).
+
+    An argument list, never a shell string or a template: values from a trigger's conf or run id are passed
+    to the process as they are, so they cannot inject commands or Jinja.
+    """
     conf = conf or {}
     args = [job]
     if conf.get("job_run_id"):
@@ -51,7 +50,38 @@ def run_job_command(job: str, *, dag_id: str, run_id: str, conf: dict[str, Any] 
             args += ["--param", f"{key}={','.join(map(str, value)) if isinstance(value, list) else value}"]
         if conf.get("dry_run"):
             args.append("--dry-run")
-    return PRELUDE + shlex.join(args)
+    return args
+
+
+def env_file_read(path: str) -> dict[str, str]:
+    """``KEY=VALUE`` lines (``#`` comments, optional ``export``, optional quotes), read without a shell."""
+    values: dict[str, str] = {}
+    with open(path, encoding="utf-8") as handle:
+        for raw in handle:
+            line = raw.strip()
+            if not line or line.startswith("#") or "=" not in line:
+                continue
+            key, _, value = line.removeprefix("export ").partition("=")
+            value = value.strip()
+            if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+                value = value[1:-1]
+            values[key.strip()] = value
+    return values
+
+
+def run_job_process(args: list[str]) -> int:
+    """Run ``manage.py run_job`` in the project's directory and interpreter, streaming its output to the log."""
+    project_dir = os.environ.get("DATAOPS_PROJECT_DIR")
+    if not project_dir:
+        raise RuntimeError("set DATAOPS_PROJECT_DIR to the directory holding manage.py")
+    env = dict(os.environ)
+    if os.environ.get("DATAOPS_ENV_FILE"):
+        env.update(env_file_read(os.environ["DATAOPS_ENV_FILE"]))
+    command = [os.environ.get("DATAOPS_PYTHON", "python3"), "manage.py", "run_job", *args]
+    print("running:", " ".join(command), flush=True)
+    completed = subprocess.run(command, cwd=project_dir, env=env, check=False)  # noqa: S603 - an argument list
+    sys.stdout.flush()
+    return completed.returncode
 
 
 def job_dag(*, job: str, schedule: str | None, doc: str, tags: list[str]) -> DAG:
@@ -74,10 +104,16 @@ def job_dag(*, job: str, schedule: str | None, doc: str, tags: list[str]) -> DAG
         },
     ) as dag:
 
-        @task.bash(task_id="run_job")
-        def run_job(**context: Any) -> str:
+        @task(task_id="run_job")
+        def run_job(**context: Any) -> None:
+            from airflow.exceptions import AirflowFailException
+
             dag_run = context["dag_run"]
-            return run_job_command(job, dag_id=dag_run.dag_id, run_id=dag_run.run_id, conf=dag_run.conf)
+            code = run_job_process(run_job_args(job, dag_id=dag_run.dag_id, run_id=dag_run.run_id, conf=dag_run.conf))
+            if code == BAD_INPUT_EXIT:
+                raise AirflowFailException(f"run_job {job} refused its parameters (exit 2): not retrying")
+            if code != 0:
+                raise RuntimeError(f"run_job {job} failed with exit status {code}; Airflow retries it")
 
         run_job()
     return dag

@@ -2,7 +2,7 @@
 
 The Airflow task processes use the test database (PostgreSQL pass), this module's BigQuery and Sheets
 emulators and its sync file root, so the whole path runs: service -> apache-airflow-client -> api-server ->
-scheduler -> LocalExecutor -> bash -> run_job -> emulators -> JobRun (for ``sales_report`` and ``sheets_sync``).
+scheduler -> LocalExecutor -> python task -> run_job -> emulators -> JobRun (for ``sales_report`` and ``sheets_sync``).
 """
 
 from __future__ import annotations

@@ -64,11 +64,11 @@ def test_dag_files_do_no_top_level_work():
             for alias in node.names
         }
         roots = {name.split(".")[0] for name in imported}
-        assert roots <= {"__future__", "os", "shlex", "datetime", "typing", "airflow"}, (path, roots)
+        assert roots <= {"__future__", "os", "subprocess", "sys", "datetime", "typing", "airflow"}, (path, roots)
 
 
-def test_task_command_uses_the_conf_job_run_or_the_dag_run():
-    """The bash command: --job-run-id from the conf, else the DAG run's own JobRun with quoted params."""
+def test_task_arguments_use_the_conf_job_run_or_the_dag_run(tmp_path):
+    """--job-run-id from the conf, else the DAG run's own JobRun; conf values pass as plain arguments."""
     import importlib.util
     import sys
     import types
@@ -89,9 +89,14 @@ def test_task_command_uses_the_conf_job_run_or_the_dag_run():
             del sys.modules["airflow.sdk"]
         else:
             sys.modules["airflow.sdk"] = old
-    cmd = module.run_job_command("sales_report", dag_id="sales_report", run_id="dataops__7", conf={"job_run_id": 7})
-    assert cmd.endswith("manage.py run_job sales_report --job-run-id 7")
-    cmd = module.run_job_command(
-        "sales_report", dag_id="sales_report", run_id="manual__x", conf={"params": {"start": "2026-01-01; rm -rf /"}}
+    args = module.run_job_args("sales_report", dag_id="sales_report", run_id="dataops__7", conf={"job_run_id": 7})
+    assert args == ["sales_report", "--job-run-id", "7"]
+    hostile = "2026-01-01'; touch /tmp/pwned; : {{ var.value.secret }}"
+    args = module.run_job_args(
+        "sales_report", dag_id="sales_report", run_id="manual__{{ 7*7 }}", conf={"params": {"start": hostile}}
     )
-    assert "--airflow-dag-run-id manual__x" in cmd and "'start=2026-01-01; rm -rf /'" in cmd
+    assert args[args.index("--airflow-dag-run-id") + 1] == "manual__{{ 7*7 }}"
+    assert f"start={hostile}" in args  # one argument, as typed: no shell, no template rendering
+    env_file = tmp_path / "dataops.env"
+    env_file.write_text("# comment\nexport DATABASE_URL='postgres://x@h/db'\nDJANGO_SECRET_KEY=\"k=v\"\n")
+    assert module.env_file_read(str(env_file)) == {"DATABASE_URL": "postgres://x@h/db", "DJANGO_SECRET_KEY": "k=v"}
