@@ -20,6 +20,9 @@ from .registry import JobError, JobFailed, job_get
 logger = logging.getLogger(__name__)
 
 
+AIRFLOW_MISSING_GRACE = timedelta(minutes=10)  # a triggered DAG run Airflow cannot find after this is gone
+
+
 class JobConflict(JobError):
     """Another run of the same job is alive: running both would collide."""
 
@@ -127,8 +130,9 @@ def job_run_airflow_trigger(*, job_run_id: int) -> JobRun:
         return run
     conf = {"job_run_id": run.pk, "job": run.job, "params": run.params, "dry_run": run.dry_run}
     reason, state, already = "", "", False
+    client = AirflowClient()
     try:
-        state = AirflowClient().dag_run_trigger(dag_id=run.dag_id, dag_run_id=run.dag_run_id, conf=conf).state
+        state = client.dag_run_trigger(dag_id=run.dag_id, dag_run_id=run.dag_run_id, conf=conf).state
     except AirflowAlreadyTriggered:
         already = True
     except ConnectorNotFound as exc:
@@ -137,6 +141,12 @@ def job_run_airflow_trigger(*, job_run_id: int) -> JobRun:
         reason = f"Airflow refused our credentials: check AIRFLOW_USERNAME/AIRFLOW_PASSWORD or AIRFLOW_TOKEN ({exc})"
     except ConnectorError as exc:
         reason = f"could not reach Airflow at {settings.AIRFLOW_API_URL}: {exc}"
+        # A timeout or 5xx may hide a trigger that did land: ask for the run before calling it failed.
+        try:
+            state = client.dag_run_get(dag_id=run.dag_id, dag_run_id=run.dag_run_id).state
+            reason, already = "", True
+        except ConnectorError:
+            pass
     with transaction.atomic():
         current = JobRun.objects.select_for_update().get(pk=run.pk)
         if current.status not in (JobRun.Status.QUEUED, JobRun.Status.FAILED_TO_TRIGGER):
@@ -219,6 +229,23 @@ def job_run_airflow_sync(*, job_run_id: int) -> JobRun:
         current.airflow_synced_at = timezone.now()
         fields = ["airflow_state", "airflow_tasks", "airflow_synced_at"]
         alive = (JobRun.Status.QUEUED, JobRun.Status.TRIGGERED, JobRun.Status.RUNNING)
+        missing_for = timezone.now() - (current.started_at or current.created_at)
+        if dag_run is None and current.status == JobRun.Status.TRIGGERED and missing_for > AIRFLOW_MISSING_GRACE:
+            # Triggered, never claimed, and Airflow no longer has the run (deleted, or its database reset).
+            current.status = JobRun.Status.FAILED
+            current.finished_at = timezone.now()
+            current.error = (
+                f"Airflow has no DAG run {current.dag_id}/{current.dag_run_id} any more and the job never started: "
+                "trigger it again"
+            )
+            fields += ["status", "finished_at", "error"]
+            audit_log(
+                action="job.failed",
+                obj=current,
+                actor=current.actor,
+                job_run_id=current.pk,
+                data={"dag_run_state": "missing", "error": current.error},
+            )
         if dag_run is not None and dag_run.state == "failed" and current.status in alive:
             failed = ", ".join(f"{t['task_id']}={t['state']} (try {t['try_number']})" for t in tasks) or "no tasks"
             current.status = JobRun.Status.FAILED

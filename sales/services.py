@@ -356,6 +356,10 @@ def sales_report_publish_resume(*, report_id: int, approved_by: Any = None) -> s
     report = SalesReport.objects.select_related("quality_run").get(pk=report_id)
     if report.status == SalesReport.Status.PUBLISHED:
         return "already published"
+    newer = SalesReport.objects.filter(status=SalesReport.Status.PUBLISHED, pk__gt=report.pk).order_by("-pk").first()
+    if newer is not None:
+        # An approval that comes late must not put older figures over a newer published report.
+        return _publish_failed(report, f"not published: the newer report #{newer.pk} is already on the sheet")
     return sales_report_publish(report=report, approved_by=approved_by)
 
 

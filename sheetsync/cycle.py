@@ -114,6 +114,13 @@ class _WriteFailed(Exception):
     """A write failed or did not verify; the message says whether the previous values were put back."""
 
 
+class _Moved(Exception):
+    """The spreadsheet changed while the write waited (a quota pause, a resize): nothing was written."""
+
+
+RECHECK_AFTER_S = 2.0  # a write that starts this long after the last version check checks again first
+
+
 @dataclass(eq=False)
 class _Work:
     """One target's way through a cycle."""
@@ -471,6 +478,7 @@ class SyncCycle:
                 group.version_after = expected
                 return
             check = self.version(spreadsheet_id)
+            checked_at = time.monotonic()
             if check == expected:
                 break
             # A person (or another program) changed the spreadsheet after our read: diff again from fresh values,
@@ -504,7 +512,9 @@ class SyncCycle:
             work.ranges = write_ranges(work.plan.writes, sheet=anchor.sheet, row0=anchor.row, col0=anchor.col)
         unknown = False
         try:
-            self.write(spreadsheet_id, writers)
+            self.write(
+                spreadsheet_id, writers, expected=expected + own_changes, checked_at=checked_at, recheck=own_changes > 0
+            )
             own_changes += 1
             written = list(writers)
         except _Refused as exc:
@@ -516,7 +526,7 @@ class SyncCycle:
                 # back the others.
                 for work in writers:
                     try:
-                        self.write(spreadsheet_id, [work])
+                        self.write(spreadsheet_id, [work], expected=expected + own_changes, checked_at=checked_at)
                         own_changes += 1
                         written.append(work)
                     except _Refused as solo:
@@ -524,6 +534,17 @@ class SyncCycle:
                     except _WriteFailed as solo:
                         work.fail(str(solo))
                         unknown = True  # a write and its restore moved the version by an unknown amount
+                    except _Moved as solo:
+                        work.outcome, work.error = SKIPPED, str(solo)
+                        unknown = True
+        except _Moved as exc:
+            # A person edited while the write waited: write nothing over it; the next cycle re-reads and re-diffs.
+            for work in live:
+                if not work.outcome:
+                    work.outcome, work.error = SKIPPED, str(exc)
+            state.drive_version = None
+            group.version_after = None
+            return
         except _WriteFailed as exc:
             for work in writers:
                 work.fail(str(exc))
@@ -667,27 +688,51 @@ class SyncCycle:
             resized += 1
         return resized
 
-    def write(self, spreadsheet_id: str, writers: list[_Work]) -> None:
+    def write(
+        self, spreadsheet_id: str, writers: list[_Work], *, expected: int, checked_at: float, recheck: bool = False
+    ) -> None:
         """ONE values batchUpdate for these targets, verified from the stored values it returns; the previous
-        values are put back when it fails or does not verify."""
+        values are put back when it fails or does not verify.
+
+        ``expected`` is the Drive version the plan was made for. After a grid resize (``recheck``), after a quota
+        pause, or when the write starts more than ``RECHECK_AFTER_S`` after the last check, the version is checked
+        again first, so a person's edit made in the meantime is never written over (``_Moved``). A 429 that outlasts
+        every retry means nothing was written (``_Refused``): nothing to put back.
+        """
         data = [item for work in writers for item in work.ranges]
-        try:
-            result = self.call(
-                lambda: self.client.values_batch_update(
+        rounds = max(1, int(settings.SHEETS_SYNC_RATE_LIMIT_ROUNDS))
+        for attempt in range(1, rounds + 1):
+            if recheck or attempt > 1 or time.monotonic() - checked_at > RECHECK_AFTER_S:
+                now = self.version(spreadsheet_id)
+                checked_at = time.monotonic()
+                if now != expected:
+                    raise _Moved(
+                        f"the sheet changed (Drive version {expected} -> {now}) while the write waited: nothing "
+                        "was written; the next cycle re-reads it"
+                    )
+            try:
+                result = self.client.values_batch_update(
                     spreadsheet_id=spreadsheet_id,
                     data=data,
                     value_input_option="RAW",
                     include_values_in_response=True,
                     response_value_render_option="UNFORMATTED_VALUE",
                 )
-            )
-        except ConnectorNotFound:
-            raise
-        except (ConnectorRequestError, ConnectorAuthError) as exc:
-            raise _Refused(str(exc)) from exc
-        except ConnectorError as exc:
-            # A timeout or 5xx: the write may or may not have landed. Put the previous values back to be sure.
-            raise _WriteFailed(self.restore(spreadsheet_id, writers, f"the write failed: {exc}")) from exc
+                break
+            except ConnectorRateLimited as exc:
+                if attempt == rounds:
+                    raise _Refused(f"the Sheets quota stayed exhausted: {exc}") from exc
+                wait = max(float(settings.SHEETS_SYNC_RATE_LIMIT_PAUSE_S) * 2 ** (attempt - 1), exc.retry_after or 0)
+                self.counters["rate_limit_pauses"] += 1
+                logger.warning("Sheets quota exhausted (%s); pausing %.1fs before writing again", exc, wait)
+                self._sleep(wait)
+            except ConnectorNotFound:
+                raise
+            except (ConnectorRequestError, ConnectorAuthError) as exc:
+                raise _Refused(str(exc)) from exc
+            except ConnectorError as exc:
+                # A timeout or 5xx: the write may or may not have landed. Put the previous values back to be sure.
+                raise _WriteFailed(self.restore(spreadsheet_id, writers, f"the write failed: {exc}")) from exc
         stored = list(result.values or ())
         if len(stored) != len(data) or not all(
             grids_match(values, got.values) for (_, values), got in zip(data, stored, strict=True)

@@ -18,13 +18,14 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import re
 import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import polars as pl
 from django.conf import settings
@@ -198,14 +199,29 @@ def _postgres_rows(
                 rows = [tuple(r) for r in cursor.fetchmany(max_rows + 1)]
             connection.rollback()
     except psycopg.Error as exc:
-        # psycopg's messages name the host and database, never the password.
-        raise SourceError(f"{label}: the query failed: {str(exc).strip()}") from exc
+        # libpq quotes a malformed URL whole, password included: scrub before the message goes anywhere.
+        raise SourceError(f"{label}: the query failed: {scrub_secrets(str(exc).strip(), url)}") from exc
     return columns, rows
 
 
 # --------------------------------------------------------------------------------------------------------------
 # Files
 # --------------------------------------------------------------------------------------------------------------
+
+
+_CREDENTIALS_IN_URL = re.compile(r"(\w[\w+.-]*://[^:/@\s]*:)[^@\s]+@")
+
+
+def scrub_secrets(message: str, url: str = "") -> str:
+    """The message without the password of ``url`` (or of any ``scheme://user:password@`` in it)."""
+    try:
+        password = urlsplit(url).password if url else None
+    except ValueError:  # a malformed URL (the very case that makes libpq quote it)
+        found = _CREDENTIALS_IN_URL.search(url)
+        password = found.group(0)[len(found.group(1)) : -1] if found else None
+    if password:
+        message = message.replace(password, "***")
+    return _CREDENTIALS_IN_URL.sub(r"\1***@", message)
 
 
 def _file_bytes(spec: str) -> bytes:
@@ -225,7 +241,13 @@ def _file_bytes(spec: str) -> bytes:
             raise
         except Exception as exc:  # noqa: BLE001 - any storage backend's failure (filesystem, GCS)
             raise SourceError(f"source file {name!r} could not be read from the backup store: {exc}") from exc
-    path = Path(spec).expanduser()
+    # Read the path that was checked (resolved), not the name again: a symlink swapped in between the check and
+    # the read cannot lead outside SHEETS_SYNC_FILE_ROOTS.
+    path = Path(spec).expanduser().resolve()
+    try:
+        source_file_check(str(path))
+    except ValueError as exc:
+        raise SourceError(f"source file {spec!r}: {exc}") from exc
     if not path.is_file():
         raise SourceError(f"source file {path} does not exist")
     try:

@@ -59,3 +59,52 @@ def test_airflow_admin_page_is_for_platform_admins_and_says_when_airflow_is_down
     client.force_login(role_user("Platform Admin"))
     page = client.get("/admin/orchestration/jobrun/airflow/")
     assert page.status_code == 200 and b"unreachable" in page.content
+
+
+def test_a_timed_out_trigger_that_landed_counts_as_triggered(
+    airflow_down, role_user, monkeypatch, django_capture_on_commit_callbacks
+):
+    """The trigger's reply was lost (timeout), but the DAG run exists: triggered, not failed-to-trigger."""
+    from connectors import airflow
+    from connectors.errors import ConnectorTransientError
+
+    def lost_reply(self, **kwargs):
+        raise ConnectorTransientError("Airflow: triggering timed out")
+
+    monkeypatch.setattr(airflow.AirflowClient, "dag_run_trigger", lost_reply)
+    monkeypatch.setattr(
+        airflow.AirflowClient,
+        "dag_run_get",
+        lambda self, dag_id, dag_run_id: airflow.AirflowDagRun(dag_id, dag_run_id, "queued"),
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        run = job_run_request(job="audit_anchor", actor=role_user("Auditor"))
+    run.refresh_from_db()
+    assert run.status == JobRun.Status.TRIGGERED and not run.error
+
+
+def test_a_triggered_run_that_airflow_lost_is_failed_after_a_grace_period(airflow_down, role_user, monkeypatch):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from connectors import airflow
+    from connectors.errors import ConnectorNotFound
+    from orchestration.services import job_run_airflow_sync
+
+    def gone(self, **kwargs):
+        raise ConnectorNotFound("Airflow: no such DAG run")
+
+    monkeypatch.setattr(airflow.AirflowClient, "dag_run_get", gone)
+    monkeypatch.setattr(airflow.AirflowClient, "task_instances", gone)
+    run = JobRun.objects.create(
+        job="audit_anchor",
+        trigger="admin",
+        status=JobRun.Status.TRIGGERED,
+        dag_id="audit_anchor",
+        dag_run_id="dataops__1",
+    )
+    assert job_run_airflow_sync(job_run_id=run.pk).status == JobRun.Status.TRIGGERED  # young: could still appear
+    JobRun.objects.filter(pk=run.pk).update(created_at=timezone.now() - timedelta(hours=1))
+    synced = job_run_airflow_sync(job_run_id=run.pk)
+    assert synced.status == JobRun.Status.FAILED and "no DAG run" in synced.error

@@ -59,8 +59,9 @@ def test_query_over_the_byte_limit_is_refused_before_it_runs(bigquery, sheet, se
     assert report_values(sheet) == OLD_SHEET
 
 
-def test_dirty_run_waits_for_review_and_approval_publishes(dirty_bigquery, sheet, client, role_user,
-                                                           django_capture_on_commit_callbacks):
+def test_dirty_run_waits_for_review_and_approval_publishes(
+    dirty_bigquery, sheet, client, role_user, django_capture_on_commit_callbacks
+):
     analyst = role_user("Analyst")
     steward = role_user("Data Steward")
     from orchestration.services import job_run_create, job_run_execute
@@ -106,10 +107,15 @@ def test_rejected_review_never_publishes(dirty_bigquery, sheet, client, role_use
 
 
 def test_failed_gate_leaves_the_sheet_as_it_was(bigquery, sheet):
-    SalesQuery.objects.create(name="drifted", title="drifted", sql=(
-        "SELECT DATE(order_ts) AS day, region, COUNT(*) AS orders FROM `sales.order_lines` "
-        "WHERE order_ts >= TIMESTAMP(@start) AND order_ts < TIMESTAMP(@end) AND (@all_regions OR region IN "
-        "UNNEST(@regions)) GROUP BY day, region"))
+    SalesQuery.objects.create(
+        name="drifted",
+        title="drifted",
+        sql=(
+            "SELECT DATE(order_ts) AS day, region, COUNT(*) AS orders FROM `sales.order_lines` "
+            "WHERE order_ts >= TIMESTAMP(@start) AND order_ts < TIMESTAMP(@end) AND (@all_regions OR region IN "
+            "UNNEST(@regions)) GROUP BY day, region"
+        ),
+    )
     code, out = run_job(*OCTOBER, "--param", "query=drifted")
     assert code == 1 and "quality gate failed" in out and "revenue" in out
     assert SalesReport.objects.get().status == "blocked"
@@ -147,10 +153,15 @@ def test_empty_result_fails_the_gate_readably(bigquery, sheet):
 
 
 def test_changed_column_type_fails_the_gate_readably(bigquery, sheet):
-    SalesQuery.objects.create(name="stringly", title="revenue as text", sql=(
-        "SELECT DATE(order_ts) AS day, region, COUNT(*) AS orders, CAST(SUM(revenue) AS STRING) AS revenue "
-        "FROM `sales.order_lines` WHERE order_ts >= TIMESTAMP(@start) AND order_ts < TIMESTAMP(@end) "
-        "AND (@all_regions OR region IN UNNEST(@regions)) GROUP BY day, region"))
+    SalesQuery.objects.create(
+        name="stringly",
+        title="revenue as text",
+        sql=(
+            "SELECT DATE(order_ts) AS day, region, COUNT(*) AS orders, CAST(SUM(revenue) AS STRING) AS revenue "
+            "FROM `sales.order_lines` WHERE order_ts >= TIMESTAMP(@start) AND order_ts < TIMESTAMP(@end) "
+            "AND (@all_regions OR region IN UNNEST(@regions)) GROUP BY day, region"
+        ),
+    )
     code, out = run_job(*OCTOBER, "--param", "query=stringly")
     assert code == 1 and "revenue changed type" in out
     assert report_values(sheet) == OLD_SHEET
@@ -168,10 +179,32 @@ def test_quarantined_rows_can_be_reprocessed_from_the_admin(dirty_bigquery, shee
     fixed.data["revenue"] = abs(fixed.data.get("revenue") or 0)
     fixed.save(update_fields=["data"])
     client.force_login(role_user("Data Steward"))
-    response = client.post("/admin/quality/quarantinedrow/", {"action": "reprocess_selected",
-                                                              "_selected_action": [r.pk for r in rows]}, follow=True)
+    response = client.post(
+        "/admin/quality/quarantinedrow/",
+        {"action": "reprocess_selected", "_selected_action": [r.pk for r in rows]},
+        follow=True,
+    )
     assert "passed" in response.content.decode()
     assert QuarantinedRow.objects.exclude(status="quarantined").count() == len(rows)
     viewer = role_user("Viewer")
     client.force_login(viewer)
     assert client.get("/admin/quality/quarantinedrow/").status_code == 403
+
+
+def test_a_late_approval_never_puts_older_figures_over_a_newer_report(
+    dirty_bigquery, sheet, role_user, django_capture_on_commit_callbacks
+):
+    from quality.services import review_item_approve
+
+    run_job(*OCTOBER)
+    run_job("sales_report", "--param", "start=2026-10-15", "--param", "end=2026-10-31")
+    older, newer = ReviewItem.objects.order_by("pk")
+    steward = role_user("Data Steward")
+    with django_capture_on_commit_callbacks(execute=True):
+        review_item_approve(item_id=newer.pk, actor=steward)
+    published = report_values(sheet)
+    with django_capture_on_commit_callbacks(execute=True):
+        review_item_approve(item_id=older.pk, actor=steward)
+    older_report = SalesReport.objects.order_by("pk").first()
+    assert older_report.status == "publish_failed" and "newer report" in older_report.error
+    assert report_values(sheet) == published

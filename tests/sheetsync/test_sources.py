@@ -119,3 +119,25 @@ def test_file_sources_stay_inside_the_allowed_roots(files):
         target(name="range", source_kind="file", source_file=str(files / "x.csv"), range="Sheet1!A1:C9")
     with pytest.raises(ValidationError, match="a key column cannot be protected"):
         target(name="keys", source_kind="file", source_file=str(files / "x.csv"), protected_columns="id")
+
+
+def test_a_database_password_never_reaches_a_message():
+    from sheetsync.sources import scrub_secrets
+
+    url = "postgres://reader:s3cretpw@[::1:5432/crm"
+    leaked = f'invalid connection option: "{url}"'
+    assert "s3cretpw" not in scrub_secrets(leaked, url)
+    assert scrub_secrets("at postgres://u:p4ss@db:5432/x failed") == "at postgres://u:***@db:5432/x failed"
+
+
+def test_a_symlink_cannot_lead_a_file_source_out_of_its_roots(files, tmp_path):
+    import pytest
+
+    from sheetsync.sources import SourceError, _file_bytes
+
+    outside = tmp_path / "outside.csv"
+    outside.write_text("id,region\n1,secret\n")
+    link = files / "innocent.csv"
+    link.symlink_to(outside)
+    with pytest.raises(SourceError, match="outside SHEETS_SYNC_FILE_ROOTS"):
+        _file_bytes(str(link))

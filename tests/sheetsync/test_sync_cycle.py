@@ -147,6 +147,34 @@ def test_a_429_storm_is_ridden_out_without_losing_the_cycle(make_target, sheets,
     assert JobRun.objects.order_by("-pk")[0].counters["rate_limit_pauses"] >= 2
 
 
+def test_an_edit_during_a_quota_pause_before_the_write_is_never_overwritten(make_target, sheets, settings,
+                                                                            monkeypatch):
+    """The write waits out a 429; meanwhile a person types a note in a row the write would move: write nothing."""
+    from sheetsync import cycle
+
+    target = make_target("t", ROWS, protected="note")
+    run_cycle()
+    set_source(target, [[2, "NA", 20.0], [3, "APAC", 30.25]])  # id 1 removed: ids 2 and 3 move up
+    sheets.faults.add(FaultRule(method="POST", path_pattern="*values:batchUpdate", status=429,
+                                times=settings.SHEETS_MAX_ATTEMPTS))
+    real_sleep = cycle.time.sleep
+
+    def someone_types_during_the_pause(seconds: float) -> None:
+        sheets.store.set_values("s1", "Sheet1!D4", [["urgent"]])
+        real_sleep(min(seconds, 0.01))
+
+    monkeypatch.setattr(cycle.time, "sleep", someone_types_during_the_pause)
+    code, out = run_cycle()
+    assert code == 0, out
+    skipped = events(target, "skipped")
+    assert skipped and "changed" in skipped[0].error and "nothing was written" in skipped[0].error
+    assert values(sheets)[3][3] == "urgent"  # the person's note, untouched
+    monkeypatch.setattr(cycle.time, "sleep", real_sleep)
+    code, out = run_cycle()  # the next cycle re-reads and moves the note with its row
+    assert code == 0, out
+    assert values(sheets) == [[*HEADER, "note"], [2, "NA", 20], [3, "APAC", 30.25, "urgent"]]
+
+
 def test_a_failing_source_fails_its_target_only(make_target, sheets, files):
     broken = make_target("broken", ROWS, spreadsheet_id="s1")
     fine = make_target("fine", ROWS, spreadsheet_id="s2")
