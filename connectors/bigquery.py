@@ -293,7 +293,7 @@ def map_error(action: str, exc: BaseException) -> ConnectorError:
         cause = exc.cause
         if cause is not None:
             error = map_error(action, cause)
-            return _with_suffix(error, " (retries exhausted)")
+            return error.with_suffix(" (retries exhausted)")
         return ConnectorTransientError(f"{prefix}: {exc.message}", system=SYSTEM)
     if isinstance(exc, api_exceptions.GoogleAPICallError):
         reason, message = _reason_and_message(exc)
@@ -332,17 +332,6 @@ def map_error(action: str, exc: BaseException) -> ConnectorError:
     if isinstance(exc, requests.exceptions.RequestException):
         return ConnectorTransientError(f"{prefix}: {exc}", system=SYSTEM)
     return ConnectorBadResponse(f"{prefix}: unexpected reply ({type(exc).__name__}: {exc})", system=SYSTEM)
-
-
-def _with_suffix(error: ConnectorError, suffix: str) -> ConnectorError:
-    message = f"{error}{suffix}"
-    if isinstance(error, QueryTooExpensive):
-        return QueryTooExpensive(
-            message, limit=error.limit, required=error.required, status=error.status, system=error.system
-        )
-    if isinstance(error, ConnectorRateLimited):
-        return ConnectorRateLimited(message, retry_after=error.retry_after, status=error.status, system=error.system)
-    return type(error)(message, status=error.status, system=error.system)
 
 
 # --------------------------------------------------------------------------------------------
@@ -454,7 +443,7 @@ class BigQueryClient:
         ) as exc:
             error = map_error(action, exc)
             if retried[0]:
-                error = _with_suffix(error, f" (after {retried[0] + 1} attempts)")
+                error = error.with_suffix(f" (after {retried[0] + 1} attempts)")
             raise error from exc
         except (KeyError, ValueError, TypeError, AttributeError) as exc:
             # The library chokes on a reply it cannot read (missing or malformed fields).

@@ -15,6 +15,13 @@ class ConnectorError(Exception):
         self.status = status
         self.system = system
 
+    def with_suffix(self, suffix: str) -> ConnectorError:
+        """The same error (same class, same attributes) with ``suffix`` added to its message."""
+        clone = type(self).__new__(type(self))
+        clone.__dict__.update(self.__dict__)
+        clone.args = (f"{self}{suffix}", *self.args[1:])
+        return clone
+
 
 class ConnectorAuthError(ConnectorError):
     """Credentials refused (401/403): retrying will not help."""

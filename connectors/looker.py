@@ -52,7 +52,7 @@ from connectors.errors import (
     ConnectorRequestError,
     ConnectorTransientError,
 )
-from connectors.http import retry_after_seconds
+from connectors.http import backoff_delay, retry_after_seconds
 
 __all__ = [
     "LookerClient",
@@ -505,23 +505,17 @@ class LookerClient:
             except SDKError as exc:  # e.g. "Required auth credentials not found."
                 raise ConnectorAuthError(f"Looker: {action} failed: {exc.message}", system=SYSTEM) from exc
 
-            delay = self._retry_delay(attempt, error) if retryable and attempt < self.max_attempts else None
+            delay = (
+                backoff_delay(attempt=attempt, error=error, base=self.backoff_base, cap=self.backoff_max, rng=self._rng)
+                if retryable and attempt < self.max_attempts
+                else None
+            )
             if delay is None:
                 if attempt > 1:
-                    error = self._with_suffix(error, f" (after {attempt} attempts)")
+                    error = error.with_suffix(f" (after {attempt} attempts)")
                 raise error from cause
             logger.warning("%s; retrying in %.2fs (attempt %d of %d)", error, delay, attempt + 1, self.max_attempts)
             self._sleep(delay)
-
-    def _retry_delay(self, attempt: int, error: ConnectorError) -> float | None:
-        """Exponential backoff with jitter; at least Retry-After; None to stop retrying now."""
-        delay = min(self.backoff_max, self.backoff_base * (2 ** (attempt - 1)))
-        delay *= self._rng.uniform(0.5, 1.0)
-        if isinstance(error, ConnectorRateLimited) and error.retry_after is not None:
-            if error.retry_after > self.backoff_max:
-                return None  # the server asks for a longer pause than we wait inline: let the caller reschedule
-            delay = max(delay, error.retry_after)
-        return delay
 
     @staticmethod
     def _map_http(action: str, failure: _HttpFailure) -> ConnectorError:
@@ -544,15 +538,6 @@ class LookerClient:
         if status >= 500 or status == 408:
             return ConnectorTransientError(message, status=status, system=SYSTEM)
         return ConnectorRequestError(message, status=status, system=SYSTEM)
-
-    @staticmethod
-    def _with_suffix(error: ConnectorError, suffix: str) -> ConnectorError:
-        message = f"{error}{suffix}"
-        if isinstance(error, ConnectorRateLimited):
-            return ConnectorRateLimited(
-                message, retry_after=error.retry_after, status=error.status, system=error.system
-            )
-        return type(error)(message, status=error.status, system=error.system)
 
     @staticmethod
     def _expect_list(value: Any, action: str) -> list[Any]:
@@ -841,7 +826,7 @@ class LookerClient:
                 note = f"; the partial copy {new_id} was deleted"
             except ConnectorError as cleanup_exc:
                 note = f"; the partial copy {new_id} could not be deleted: {cleanup_exc}"
-            raise self._with_suffix(exc, note) from exc
+            raise exc.with_suffix(note) from exc
         return new_id
 
     def _recreate_contents(self, backup: dict[str, Any], *, old_id: str, new_id: str) -> None:

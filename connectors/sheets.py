@@ -54,7 +54,7 @@ from connectors.errors import (
     ConnectorRequestError,
     ConnectorTransientError,
 )
-from connectors.http import retry_after_seconds
+from connectors.http import backoff_delay, retry_after_seconds
 
 __all__ = [
     "BatchUpdateResult",
@@ -625,23 +625,17 @@ class SheetsClient:
                 cause = exc
 
             retryable = isinstance(error, ConnectorTransientError)
-            delay = self._retry_delay(attempt, error) if retryable and attempt < self.max_attempts else None
+            delay = (
+                backoff_delay(attempt=attempt, error=error, base=self.backoff_base, cap=self.backoff_max, rng=self._rng)
+                if retryable and attempt < self.max_attempts
+                else None
+            )
             if delay is None:
                 if attempt > 1:
-                    error = self._with_suffix(error, f" (after {attempt} attempts)")
+                    error = error.with_suffix(f" (after {attempt} attempts)")
                 raise error from cause
             logger.warning("%s; retrying in %.2fs (attempt %d of %d)", error, delay, attempt + 1, self.max_attempts)
             self._sleep(delay)
-
-    def _retry_delay(self, attempt: int, error: ConnectorError) -> float | None:
-        """Exponential backoff with jitter; at least Retry-After; None to stop retrying now."""
-        delay = min(self.backoff_max, self.backoff_base * (2 ** (attempt - 1)))
-        delay *= self._rng.uniform(0.5, 1.0)
-        if isinstance(error, ConnectorRateLimited) and error.retry_after is not None:
-            if error.retry_after > self.backoff_max:
-                return None  # longer than we wait inline: let the caller reschedule
-            delay = max(delay, error.retry_after)
-        return delay
 
     @staticmethod
     def _map_api_error(action: str, exc: APIError) -> ConnectorError:
@@ -663,15 +657,6 @@ class SheetsClient:
         if status >= 500 or status == 408:
             return ConnectorTransientError(text, status=status, system=SYSTEM)
         return ConnectorRequestError(text, status=status, system=SYSTEM)
-
-    @staticmethod
-    def _with_suffix(error: ConnectorError, suffix: str) -> ConnectorError:
-        message = f"{error}{suffix}"
-        if isinstance(error, ConnectorRateLimited):
-            return ConnectorRateLimited(
-                message, retry_after=error.retry_after, status=error.status, system=error.system
-            )
-        return type(error)(message, status=error.status, system=error.system)
 
     def _json(self, action: str, response: requests.Response) -> dict[str, Any]:
         try:
