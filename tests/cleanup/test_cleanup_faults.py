@@ -4,6 +4,7 @@ without repeating a deletion, a backup or an email."""
 from __future__ import annotations
 
 import itertools
+import time
 from datetime import timedelta
 
 import pytest
@@ -120,6 +121,12 @@ def test_timeout_on_delete_that_looker_performed_is_reconciled(looker, settings)
     assert code == 1
     assert CleanupAction.objects.get(dashboard__looker_id="106").status == "failed"
     looker.faults.clear()
+    # The emulator finishes the last late PATCH a moment after the client gave up on it: wait for Looker to
+    # have performed the delete, which is the situation this test is about.
+    deadline = time.monotonic() + 5
+    while not looker.store.dashboard("106")["deleted"] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert looker.store.dashboard("106")["deleted"] is True
     patches = patch_count(looker)
     code, out = run_job("looker_cleanup")
     assert code == 0, out
