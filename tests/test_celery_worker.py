@@ -17,7 +17,8 @@ from orchestration.services import job_run_request
 pytestmark = [pytest.mark.redis, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 ROOT = Path(__file__).resolve().parent.parent
-BROKER = "redis://127.0.0.1:6379/15"
+# A Redis database of its own (override when several checkouts run the suite on one machine).
+BROKER = os.environ.get("DATAOPS_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 
 def _producer_use(app, *, broker_url: str, eager: bool) -> None:
