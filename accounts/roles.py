@@ -16,7 +16,7 @@ CONTENT_ADMIN = "Content Admin"
 AUDITOR = "Auditor"
 PLATFORM_ADMIN = "Platform Admin"
 
-PROJECT_APPS = ("audit", "orchestration", "cleanup", "quality", "sales", "sheetsync")
+PROJECT_APPS = ("audit", "orchestration", "cleanup", "quality", "sales", "sheetsync", "approvals")
 
 _VIEW_OPERATIONS = [
     "cleanup.view_lookerdashboard",
@@ -34,6 +34,8 @@ _VIEW_OPERATIONS = [
     "sheetsync.view_synctarget",
     "sheetsync.view_syncevent",
     "sheetsync.view_syncspreadsheet",
+    "approvals.view_approvalrequest",
+    "approvals.view_destinationwriter",
 ]
 
 ROLE_PERMISSIONS: dict[str, list[str]] = {
@@ -70,6 +72,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "quality.view_*",
         "sales.view_*",
         "sheetsync.view_*",
+        "approvals.view_*",
         "auth.view_user",
         "auth.view_group",
     ],  # fmt: skip

@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "quality",
     "sales",
     "sheetsync",
+    "approvals",
 ]
 
 MIDDLEWARE = [
@@ -206,9 +207,23 @@ AIRFLOW_DAGS = {
 # The periodic Celery task (beat) that refreshes JobRuns from their DAG runs, and how far back it looks.
 AIRFLOW_SYNC_INTERVAL_S = env.int("AIRFLOW_SYNC_INTERVAL_S", default=30)
 AIRFLOW_SYNC_MAX_AGE_H = env.int("AIRFLOW_SYNC_MAX_AGE_H", default=48)
+# --- approvals (approvals/) ----------------------------------------------------------------------------
+# A request nobody decided within this many hours expires: it never runs and its requester is told.
+APPROVALS_EXPIRY_HOURS = env.float("APPROVALS_EXPIRY_HOURS", default=72)
+# The sweeper (Celery beat every APPROVALS_SWEEP_INTERVAL_S, or `manage.py approvals_sweep`) runs an approved
+# action still not started this long after its approval, and takes over one "running" for APPROVALS_STUCK_AFTER_S.
+APPROVALS_SWEEP_INTERVAL_S = env.int("APPROVALS_SWEEP_INTERVAL_S", default=60)
+APPROVALS_SWEEP_GRACE_S = env.int("APPROVALS_SWEEP_GRACE_S", default=120)
+APPROVALS_STUCK_AFTER_S = env.int("APPROVALS_STUCK_AFTER_S", default=1800)
+# The Django user a scheduled run (no person behind it) is attributed to: the four-eyes rule applies to them.
+DATAOPS_SCHEDULE_PRINCIPAL = env.str("DATAOPS_SCHEDULE_PRINCIPAL", default="")
+CELERY_BEAT_SCHEDULE = {
+    "approvals-sweep": {"task": "approvals.sweep", "schedule": float(APPROVALS_SWEEP_INTERVAL_S)},
+}
 if AIRFLOW_API_URL:
-    CELERY_BEAT_SCHEDULE = {
-        "airflow-sync": {"task": "orchestration.airflow_sync", "schedule": float(AIRFLOW_SYNC_INTERVAL_S)},
+    CELERY_BEAT_SCHEDULE["airflow-sync"] = {
+        "task": "orchestration.airflow_sync",
+        "schedule": float(AIRFLOW_SYNC_INTERVAL_S),
     }
 # DAG side (read by dags/dataops_jobs.py in Airflow's processes, documented here for one place to look):
 # DATAOPS_PYTHON (this project's python), DATAOPS_PROJECT_DIR (where manage.py is), DATAOPS_ENV_FILE (optional
@@ -245,6 +260,8 @@ SHEETS_EMULATOR_STATE = env.str("SHEETS_EMULATOR_STATE", default=str(VAR_DIR / "
 # --- sales job --------------------------------------------------------------------------------------------
 SALES_SHEET_ID = env.str("SALES_SHEET_ID", default="sales-dashboard" if EMBEDDED else "")
 SALES_MAX_BYTES = env.int("SALES_MAX_BYTES", default=10 * 2**30)  # the cost guard: refuse above this
+# Between this and SALES_MAX_BYTES a query runs only once another Analyst approves it.
+SALES_APPROVAL_BYTES = env.int("SALES_APPROVAL_BYTES", default=2**30)
 SALES_PRICE_PER_TIB_USD = env.float("SALES_PRICE_PER_TIB_USD", default=6.25)  # on-demand list price
 
 # --- sheets sync job -------------------------------------------------------------------------------------
@@ -274,6 +291,10 @@ SHEETS_SYNC_DATABASES = {
 # --- cleanup job ------------------------------------------------------------------------------------------
 CLEANUP_INACTIVE_DAYS = env.int("CLEANUP_INACTIVE_DAYS", default=90)
 CLEANUP_MAX_DELETIONS = env.int("CLEANUP_MAX_DELETIONS", default=100)
+# A real run whose plan soft-deletes more dashboards than this waits for a second Content Admin's approval.
+CLEANUP_APPROVAL_THRESHOLD = env.int("CLEANUP_APPROVAL_THRESHOLD", default=25)
+# Jobs that delete things: pausing, unpausing or triggering their DAGs from the admin needs a second Platform Admin.
+DESTRUCTIVE_JOBS = env.list("DESTRUCTIVE_JOBS", default=["looker_cleanup"])
 CLEANUP_CONCURRENCY = env.int("CLEANUP_CONCURRENCY", default=4)
 CLEANUP_PAGE_SIZE = env.int("CLEANUP_PAGE_SIZE", default=500)
 # Folder ids or names whose dashboards are never touched (also managed in the admin).
