@@ -7,6 +7,7 @@ process. A re-run after a crash finds that JobRun and finishes it instead of sta
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -18,6 +19,30 @@ from approvals.registry import ApprovalAction, ApprovalExecutionFailed, approval
 from .models import JobRun
 
 DAG_CHANGE_ACTION = "orchestration.dag_change"
+_CONFIRMATIONS: dict[str, Callable[..., Any]] = {}
+
+
+def job_confirmation_register(job: str, preview: Callable[..., Any]) -> None:
+    """A job whose real runs show a preview and ask for confirmation in the admin: ``preview(params=...)`` returns
+    an object with ``text``, ``planned``, ``plan_sha256`` and ``needs_approval`` (reasons, or [])."""
+    _CONFIRMATIONS[job] = preview
+
+
+def job_confirmation(job: str) -> Callable[..., Any] | None:
+    return _CONFIRMATIONS.get(job)
+
+
+def dag_change_request(*, dag_id: str, operation: str, actor: Any, reason: str) -> Any:
+    """Ask a second Platform Admin to pause or unpause a destructive DAG."""
+    from approvals.services import approval_request_create
+
+    return approval_request_create(
+        action=DAG_CHANGE_ACTION,
+        inputs={"dag_id": dag_id, "operation": operation},
+        reason=reason,
+        requested_by=actor,
+        title=f"{operation.capitalize()} the destructive DAG {dag_id}",
+    )
 
 
 def job_run_approved_execute(*, request: Any) -> str:

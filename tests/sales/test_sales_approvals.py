@@ -193,3 +193,18 @@ def test_a_costly_query_whose_sql_changed_after_approval_does_not_run(
     assert approval.execution == "failed" and "another query" in approval.execution_outcome
     assert not SalesReport.objects.exists()
     assert timezone.now() >= approval.execution_finished_at
+
+
+def test_a_review_of_a_run_without_a_requester_cannot_be_approved_by_whoever_started_it(
+    dirty_bigquery, sheet, role_user
+):
+    stella = role_user("Data Steward", username="stella")
+    code, _ = run_job("sales_report", "--param", "start=2026-10-01", "--param", "end=2026-10-31",
+                      "--principal", "cli:stella")  # fmt: skip
+    assert code == 0
+    item = ReviewItem.objects.get()
+    assert JobRun.objects.get().principal == stella and item.approval.requested_by == stella
+    with pytest.raises(ApprovalError, match="other than the requester"):
+        approval_approve(request_id=item.approval_id, actor=stella)
+    approval_approve(request_id=item.approval_id, actor=role_user("Data Steward", username="sam"))
+    assert ReviewItem.objects.get().status == "approved"
