@@ -382,6 +382,13 @@ def destination_writer_of(*, spreadsheet_id: str, sheet: str) -> str:
     return row.writer if row else ""
 
 
+def destination_writers_map() -> dict[tuple[str, str], str]:
+    """(spreadsheet id, sheet) -> writer for every registration and reservation (one query)."""
+    found = {(r.spreadsheet_id, r.sheet): r.writer for r in DestinationWriter.objects.all()}
+    found.update(destination_reservations())
+    return found
+
+
 def destination_check(*, spreadsheet_id: str, sheet: str, writer: str) -> None:
     """Raise ``DestinationTaken`` naming the first writer when another one holds the sheet."""
     first = destination_writer_of(spreadsheet_id=spreadsheet_id, sheet=sheet)
