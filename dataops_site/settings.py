@@ -278,6 +278,8 @@ SHEETS_SYNC_MAX_REREADS = env.int("SHEETS_SYNC_MAX_REREADS", default=3)
 SHEETS_SYNC_MAX_ROWS = env.int("SHEETS_SYNC_MAX_ROWS", default=100_000)  # per source; more fails the target
 SHEETS_SYNC_MAX_BYTES = env.int("SHEETS_SYNC_MAX_BYTES", default=2**30)  # BigQuery cost guard per source query
 SHEETS_SYNC_SOURCE_TIMEOUT_S = env.int("SHEETS_SYNC_SOURCE_TIMEOUT_S", default=120)  # database sources
+# A database source whose result is larger than this (text as it is, other values 8 bytes each) is refused.
+SHEETS_SYNC_SOURCE_MAX_BYTES = env.int("SHEETS_SYNC_SOURCE_MAX_BYTES", default=64 * 2**20)
 # File sources outside the backup store ("store:<name>") must lie under one of these directories.
 SHEETS_SYNC_FILE_ROOTS = env.list("SHEETS_SYNC_FILE_ROOTS", default=[str(VAR_DIR / "sheetsync")])
 # Database sources name an alias; its URL (with the password) lives only in the environment variable

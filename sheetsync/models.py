@@ -154,6 +154,13 @@ class SyncTarget(models.Model):
                 errors["source_database"] = (
                     f"no environment variable SHEETS_SYNC_DB_{alias.upper()} is set (known aliases: {known})"
                 )
+            elif "source_query" not in errors:
+                from .sources import SourceError, database_query_check
+
+                try:
+                    database_query_check(alias=alias, sql=self.source_query)
+                except SourceError as exc:
+                    errors["source_query"] = str(exc)
         if self.source_kind == self.SourceKind.FILE:
             try:
                 source_file_check(self.source_file)
