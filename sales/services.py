@@ -403,7 +403,7 @@ def sales_report_publish(*, report: SalesReport, approved_by: Any = None, stuck_
     if not sheet_id:
         return _publish_failed(report, "SALES_SHEET_ID is not set: nowhere to publish")
     with transaction.atomic():
-        current = SalesReport.objects.select_for_update().select_related("quality_run").get(pk=report.pk)
+        current = SalesReport.objects.select_for_update(of=("self",)).select_related("quality_run").get(pk=report.pk)
         if current.status == SalesReport.Status.PUBLISHED:
             return "already published"
         resumed = current.status == SalesReport.Status.PUBLISHING
