@@ -152,3 +152,9 @@ audit_anchor = job_dag(
     doc="Daily: store the audit chain head in the backup store, so tampering with the database shows.",
     tags=["audit"],
 )
+approvals_sweep = job_dag(
+    job="approvals_sweep",
+    schedule="*/15 * * * *",
+    doc="Every 15 minutes: expire overdue approvals, run approved actions a crash left unrun, reconcile publishes.",
+    tags=["approvals"],
+)

@@ -203,6 +203,7 @@ AIRFLOW_DAGS = {
     "sales_report": "sales_report",
     "sheets_sync": "sheets_sync",
     "audit_anchor": "audit_anchor",
+    "approvals_sweep": "approvals_sweep",
 }
 # The periodic Celery task (beat) that refreshes JobRuns from their DAG runs, and how far back it looks.
 AIRFLOW_SYNC_INTERVAL_S = env.int("AIRFLOW_SYNC_INTERVAL_S", default=30)
@@ -303,7 +304,7 @@ CLEANUP_PAGE_SIZE = env.int("CLEANUP_PAGE_SIZE", default=500)
 CLEANUP_PROTECTED_FOLDERS = env.list("CLEANUP_PROTECTED_FOLDERS", default=[])
 
 # Modules that register jobs in orchestration.registry.
-DATAOPS_JOB_MODULES = ["cleanup.jobs", "sales.jobs", "sheetsync.jobs", "audit.jobs"]
+DATAOPS_JOB_MODULES = ["cleanup.jobs", "sales.jobs", "sheetsync.jobs", "audit.jobs", "approvals.jobs"]
 # A running job that has not reported progress for this long is taken as dead (its process crashed).
 JOB_HEARTBEAT_TIMEOUT_S = env.int("JOB_HEARTBEAT_TIMEOUT_S", default=900)
 
