@@ -72,6 +72,8 @@ class JobRunAdmin(admin.ModelAdmin):
         "job",
         "trigger",
         "actor",
+        "principal_label",
+        "approval_link",
         "params",
         "dry_run",
         "status",
@@ -94,7 +96,7 @@ class JobRunAdmin(admin.ModelAdmin):
         "outcomes_link",
         "audit_link",
     )
-    exclude = ("counters", "summary", "error", "details", "airflow_tasks")
+    exclude = ("counters", "summary", "error", "details", "airflow_tasks", "principal", "approval")
     actions = ["retry_trigger"]
     change_list_template = "admin/orchestration/jobrun/change_list.html"
 
@@ -117,6 +119,13 @@ class JobRunAdmin(admin.ModelAdmin):
             "triggered": "#1565c0",
         }.get(obj.status, "#555")
         return format_html('<strong style="color:{}">{}</strong>', colour, obj.get_status_display())
+
+    @admin.display(description="carries out")
+    def approval_link(self, obj: JobRun) -> str:
+        if obj.approval_id is None:
+            return "-"
+        url = reverse("admin:approvals_approvalrequest_change", args=[obj.approval_id])
+        return format_html('<a href="{}">approval #{}</a>', url, obj.approval_id)
 
     @admin.display(description="duration")
     def duration(self, obj: JobRun) -> str:

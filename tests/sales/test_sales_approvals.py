@@ -208,3 +208,22 @@ def test_a_review_of_a_run_without_a_requester_cannot_be_approved_by_whoever_sta
         approval_approve(request_id=item.approval_id, actor=stella)
     approval_approve(request_id=item.approval_id, actor=role_user("Data Steward", username="sam"))
     assert ReviewItem.objects.get().status == "approved"
+
+
+def test_an_expired_review_never_publishes_and_its_requester_is_told(
+    dirty_bigquery, sheet, role_user, django_capture_on_commit_callbacks
+):
+    from datetime import timedelta
+
+    from django.core import mail
+
+    analyst, item = _dirty_review(role_user, django_capture_on_commit_callbacks)
+    ApprovalRequest.objects.filter(pk=item.approval_id).update(expires_at=timezone.now() - timedelta(minutes=1))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert approvals_sweep()["expired"] == 1
+    assert ReviewItem.objects.get().status == "expired"
+    report = SalesReport.objects.get()
+    assert report.status == "blocked" and "expired" in report.error and report_values(sheet) == OLD_SHEET
+    assert any(m.to == [analyst.email] and "expired" in m.subject for m in mail.outbox)
+    with pytest.raises(ApprovalError, match="already expired"):
+        approval_approve(request_id=item.approval_id, actor=role_user("Data Steward"))
