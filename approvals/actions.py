@@ -77,7 +77,7 @@ def roles_grant_execute(*, request: Any) -> str:
     approvers = [d.actor for d in request.decisions.select_related("actor")]
     seam = getattr(account_services, "user_roles_set", None)
     if seam is not None:
-        seam(user=user, roles=roles, actor=approvers[-1] if approvers else None)
+        seam(user=user, roles=roles, actor=approvers[-1] if approvers else None, approval=request)
         return f"{user.get_username()} now has {', '.join(roles)}"
     with transaction.atomic():
         before = sorted(user.groups.values_list("name", flat=True))
@@ -93,15 +93,20 @@ def roles_grant_execute(*, request: Any) -> str:
 
 def api_token_write_execute(*, request: Any) -> str:
     """Issue the approved token (once: an existing token of the user is kept, not replaced)."""
+    from rest_framework.authtoken.models import Token
+
     from accounts import services as account_services
 
     user, scopes = _user(request), request.inputs["scopes"]
+    if Token.objects.filter(user=user).exists():
+        if request.execution_attempts > 1:  # an earlier attempt of this approval issued it before a crash
+            return f"token already issued to {user.get_username()}"
+        raise ApprovalExecutionFailed(f"{user.get_username()} already has an API token: revoke it, then ask again")
+    approvers = [d.actor for d in request.decisions.select_related("actor")]
     seam = getattr(account_services, "api_token_create", None)
     if seam is not None:
-        seam(user=user, scopes=scopes, actor=None, approval=request)
+        seam(user=user, scopes=scopes, actor=approvers[-1] if approvers else None, approval=request)
         return f"token with scope(s) {', '.join(scopes)} issued to {user.get_username()}"
-    from rest_framework.authtoken.models import Token
-
     with transaction.atomic():
         token, created = Token.objects.get_or_create(user=user)
         if created:

@@ -165,7 +165,7 @@ def sales_cost_estimate(*, params: dict[str, Any], client: BigQueryClient | None
     return CostEstimate(estimate.bytes_processed, _cost(estimate.bytes_processed), settings.SALES_MAX_BYTES)
 
 
-def _sql_sha256(prepared: Prepared) -> str:
+def _prepared_sql_sha256(prepared: Prepared) -> str:
     return hashlib.sha256(prepared.sql.encode()).hexdigest()
 
 
@@ -180,7 +180,7 @@ def _costly_query_approved(job_run: JobRun, prepared: Prepared, estimate: CostEs
     if approval is None or approval.action != COSTLY_QUERY_ACTION or approval.status != "approved":
         return False
     pinned = approval.inputs
-    if pinned.get("params") != job_run.params or pinned.get("sql_sha256") != _sql_sha256(prepared):
+    if pinned.get("params") != job_run.params or pinned.get("sql_sha256") != _prepared_sql_sha256(prepared):
         raise JobFailed(f"approval #{approval.pk} was for another query or parameters: nothing ran; ask again")
     if estimate.bytes_processed > int(pinned.get("bytes_estimated", 0) * 1.1):
         raise JobFailed(
@@ -258,7 +258,7 @@ def sales_report_run(*, job_run: JobRun, params: dict[str, Any], dry_run: bool) 
         request = approval_request_create(
             action=COSTLY_QUERY_ACTION,
             inputs={"job": "sales_report", "params": job_run.params, "query": prepared.query.name,
-                    "sql_sha256": _sql_sha256(prepared), "bytes_estimated": estimate.bytes_processed},
+                    "sql_sha256": _prepared_sql_sha256(prepared), "bytes_estimated": estimate.bytes_processed},
             reason=f"the query {estimate.text()}, above SALES_APPROVAL_BYTES ({_size(settings.SALES_APPROVAL_BYTES)})",
             requested_by=job_run.principal,
             requested_by_label=job_run.principal_label or str(job_run.trigger),
