@@ -15,6 +15,10 @@ class ApprovalExecutionFailed(Exception):
     """The approved action ran and failed in a way a person can act on; the message says what happened."""
 
 
+class ApprovalStillRunning(Exception):
+    """The action is still running elsewhere (a live job run, a publish under way): not an outcome yet."""
+
+
 @dataclass(frozen=True)
 class ApprovalAction:
     """A guarded action.

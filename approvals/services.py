@@ -31,6 +31,7 @@ from .models import ApprovalDecision, ApprovalRequest, DestinationWriter
 from .registry import (
     ApprovalAction,
     ApprovalExecutionFailed,
+    ApprovalStillRunning,
     approval_action_get,
     approval_sweepers,
     destination_reservations,
@@ -308,6 +309,11 @@ def approval_execute(*, request_id: int, stuck_before: Any = None) -> ApprovalRe
         if inputs_sha256(request.inputs) != request.inputs_sha256:
             raise ApprovalExecutionFailed("the stored inputs no longer match what was approved; nothing ran")
         outcome, failed = spec.execute(request=request), False
+    except ApprovalStillRunning as exc:
+        # A taken-over execution whose work is still alive elsewhere: leave it running, look again later.
+        logger.info("approval %s is still running: %s", request.pk, exc)
+        ApprovalRequest.objects.filter(pk=request.pk).update(execution_started_at=timezone.now())
+        return ApprovalRequest.objects.get(pk=request.pk)
     except ApprovalExecutionFailed as exc:
         outcome, failed = str(exc), True
     except Exception as exc:  # noqa: BLE001 - a bug: the traceback goes to the log, a short reason to the page

@@ -8,13 +8,15 @@ process. A re-run after a crash finds that JobRun and finishes it instead of sta
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
 from django.urls import reverse
+from django.utils import timezone
 
-from approvals.registry import ApprovalAction, ApprovalExecutionFailed, approval_action_register
+from approvals.registry import ApprovalAction, ApprovalExecutionFailed, ApprovalStillRunning, approval_action_register
 
 from .models import JobRun
 
@@ -65,6 +67,9 @@ def job_run_approved_execute(*, request: Any) -> str:
                 )
             except JobError as exc:
                 raise ApprovalExecutionFailed(f"the job could not be started: {exc}") from exc
+    alive_after = timezone.now() - timedelta(seconds=settings.JOB_HEARTBEAT_TIMEOUT_S)
+    if run.status == JobRun.Status.RUNNING and run.heartbeat_at and run.heartbeat_at > alive_after:
+        raise ApprovalStillRunning(f"{run} is still running (heartbeat {run.heartbeat_at:%H:%M:%S})")
     if not run.is_finished:
         try:
             run = job_run_execute(job_run_id=run.pk)

@@ -15,6 +15,7 @@ from django.utils import timezone
 from approvals.registry import (
     ApprovalAction,
     ApprovalExecutionFailed,
+    ApprovalStillRunning,
     approval_action_register,
     approval_sweeper_register,
     destination_reserve,
@@ -49,6 +50,8 @@ def report_publish_approved(*, request: Any) -> str:
         stuck_before = timezone.now() - timedelta(seconds=float(settings.APPROVALS_STUCK_AFTER_S))
     outcome = sales_report_publish(report=report, approved_by=None, stuck_before=stuck_before)
     report.refresh_from_db(fields=["status", "error"])
+    if report.status == SalesReport.Status.PUBLISHING:
+        raise ApprovalStillRunning(outcome)
     if report.status != SalesReport.Status.PUBLISHED:
         raise ApprovalExecutionFailed(outcome if outcome.startswith("publish failed") else f"not published: {outcome}")
     return outcome

@@ -97,3 +97,27 @@ def test_a_scheduled_run_answers_to_the_schedule_owner(looker, role_user, settin
     assert run.principal == olga and run.principal_label == "schedule:olga"
     with pytest.raises(ApprovalError, match="other than the requester"):
         approval_approve(request_id=ApprovalRequest.objects.get().pk, actor=olga)
+
+
+def test_the_sweeper_leaves_an_approved_cleanup_that_is_still_running_alone(looker, role_user, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    settings.CLEANUP_APPROVAL_THRESHOLD = 3
+    settings.APPROVALS_STUCK_AFTER_S = 60
+    role_user("Content Admin", username="carol")
+    run_job("looker_cleanup", "--principal", "cli:carol")
+    request = ApprovalRequest.objects.get()
+    approval_approve(request_id=request.pk, actor=role_user("Content Admin", username="dave"))
+    # Its worker claimed it long ago and the cleanup run it started is still alive (fresh heartbeat).
+    long_ago = timezone.now() - timedelta(hours=1)
+    ApprovalRequest.objects.filter(pk=request.pk).update(
+        execution="running", execution_attempts=1, execution_started_at=long_ago
+    )
+    JobRun.objects.create(job="looker_cleanup", trigger="approval", approval=request, status="running",
+                          heartbeat_at=timezone.now(), started_at=long_ago)  # fmt: skip
+    approvals_sweep()
+    request.refresh_from_db()
+    assert request.execution == "running" and request.execution_started_at > long_ago  # not failed, not re-run
+    assert JobRun.objects.filter(approval=request).count() == 1 and _deleted(looker) == []
