@@ -121,3 +121,22 @@ def test_the_sweeper_leaves_an_approved_cleanup_that_is_still_running_alone(look
     request.refresh_from_db()
     assert request.execution == "running" and request.execution_started_at > long_ago  # not failed, not re-run
     assert JobRun.objects.filter(approval=request).count() == 1 and _deleted(looker) == []
+
+
+def test_a_real_cleanup_through_the_api_needs_the_plan_it_read(
+    looker, client, role_user, django_capture_on_commit_callbacks
+):
+    from rest_framework.authtoken.models import Token
+
+    user = role_user("Content Admin", username="carol")
+    auth = {"HTTP_AUTHORIZATION": f"Token {Token.objects.create(user=user).key}"}
+    first = client.post("/api/job-runs/", {"job": "looker_cleanup"}, content_type="application/json", **auth)
+    assert first.status_code == 409 and first.json()["planned"] == len(EXPECTED_PLAN) and not JobRun.objects.exists()
+    with django_capture_on_commit_callbacks(execute=True):
+        ok = client.post(
+            "/api/job-runs/",
+            {"job": "looker_cleanup", "plan_sha256": first.json()["plan_sha256"]},
+            content_type="application/json",
+            **auth,
+        )
+    assert ok.status_code == 202 and _deleted(looker) == EXPECTED_PLAN
