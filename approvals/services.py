@@ -308,6 +308,8 @@ def approval_execute(*, request_id: int, stuck_before: Any = None) -> ApprovalRe
         spec: ApprovalAction = approval_action_get(request.action)
         if inputs_sha256(request.inputs) != request.inputs_sha256:
             raise ApprovalExecutionFailed("the stored inputs no longer match what was approved; nothing ran")
+        if _audited_inputs_sha256(request) != request.inputs_sha256:
+            raise ApprovalExecutionFailed("the inputs differ from those the audit trail recorded; nothing ran")
         outcome, failed = spec.execute(request=request), False
     except ApprovalStillRunning as exc:
         # A taken-over execution whose work is still alive elsewhere: leave it running, look again later.
@@ -320,6 +322,21 @@ def approval_execute(*, request_id: int, stuck_before: Any = None) -> ApprovalRe
         logger.exception("approval %s: running %s crashed", request.pk, request.action)
         outcome, failed = f"the action crashed ({type(exc).__name__}); see the server log", True
     return _record_execution(request.pk, outcome=outcome or "done", failed=failed)
+
+
+def _audited_inputs_sha256(request: ApprovalRequest) -> str:
+    """The inputs hash the hash-chained audit trail recorded when the request was opened (a row edited in the
+    database, inputs and hash together, no longer matches it)."""
+    from audit.models import AuditEvent
+
+    event = (
+        AuditEvent.objects.filter(
+            action="approval.requested", object_type="approvals.approvalrequest", object_id=str(request.pk)
+        )
+        .order_by("seq")
+        .first()
+    )
+    return (event.data or {}).get("inputs_sha256", "") if event else ""
 
 
 def _record_execution(request_id: int, *, outcome: str, failed: bool) -> ApprovalRequest:

@@ -41,6 +41,17 @@ def pending_reviews_to_approvals(apps, schema_editor):
             expires_at=timezone.now() + timedelta(hours=float(getattr(settings, "APPROVALS_EXPIRY_HOURS", 72))),
         )
         item.save(update_fields=["approval"])
+        # The request's opening goes into the hash chain like any other (its execution checks the inputs hash
+        # against this event). Live code, reached only when a database holds pending reviews.
+        from audit.services import audit_log
+
+        audit_log(
+            action="approval.requested",
+            object_type="approvals.approvalrequest",
+            object_id=str(item.approval.pk),
+            data={"action": "sales.review_publish", "inputs_sha256": item.approval.inputs_sha256,
+                  "quorum": item.approval.quorum, "migrated_from_review_item": item.pk},
+        )  # fmt: skip
 
 
 class Migration(migrations.Migration):

@@ -156,6 +156,18 @@ def test_inputs_changed_after_approval_never_run(people):
     assert RUNS == [{"decided": "approved", "reason": ""}]
 
 
+def test_inputs_and_hash_rewritten_together_are_caught_by_the_audit_trail(people):
+    from approvals.services import inputs_sha256
+
+    request = _request(people, inputs={"n": 11})
+    forged = {"n": 12}
+    ApprovalRequest.objects.filter(pk=request.pk).update(inputs=forged, inputs_sha256=inputs_sha256(forged))
+    approval_approve(request_id=request.pk, actor=people["a1"])
+    request = approval_execute(request_id=request.pk)
+    assert request.execution == "failed" and "audit trail" in request.execution_outcome
+    assert [r for r in RUNS if "n" in r] == []
+
+
 def test_sweeper_runs_an_approval_a_crash_left_unrun_and_takes_over_a_stuck_one(people, settings):
     settings.APPROVALS_SWEEP_GRACE_S = 0
     settings.APPROVALS_STUCK_AFTER_S = 60
