@@ -137,9 +137,15 @@ class CostEstimate:
 
     def text(self) -> str:
         verdict = "ABOVE the limit" if self.over_limit else "within the limit"
+        guarded = ""
+        if not self.over_limit and self.bytes_processed > settings.SALES_APPROVAL_BYTES:
+            guarded = (
+                f", but above SALES_APPROVAL_BYTES ({_size(settings.SALES_APPROVAL_BYTES)}): it runs once a "
+                "Platform Admin approves it"
+            )
         return (
             f"would process {_size(self.bytes_processed)} (~${self.cost_usd:.4f} at "
-            f"${settings.SALES_PRICE_PER_TIB_USD}/TiB), {verdict} of {_size(self.limit_bytes)}"
+            f"${settings.SALES_PRICE_PER_TIB_USD}/TiB), {verdict} of {_size(self.limit_bytes)}{guarded}"
         )
 
 
@@ -259,7 +265,7 @@ def sales_report_run(*, job_run: JobRun, params: dict[str, Any], dry_run: bool) 
             action=COSTLY_QUERY_ACTION,
             inputs={"job": "sales_report", "params": job_run.params, "query": prepared.query.name,
                     "sql_sha256": _prepared_sql_sha256(prepared), "bytes_estimated": estimate.bytes_processed},
-            reason=f"the query {estimate.text()}, above SALES_APPROVAL_BYTES ({_size(settings.SALES_APPROVAL_BYTES)})",
+            reason=f"the query {estimate.text()}",
             requested_by=job_run.principal,
             requested_by_label=job_run.principal_label or str(job_run.trigger),
             shapers=_shapers(job_run, prepared.query),
@@ -276,8 +282,7 @@ def sales_report_run(*, job_run: JobRun, params: dict[str, Any], dry_run: bool) 
         )
         counters["approval_request"] = request.pk
         return JobResult(
-            summary=f"NOT RUN: the query {estimate.text()}, above SALES_APPROVAL_BYTES. Approval #{request.pk} was "
-            "requested; the query runs once it is approved.",
+            summary=f"NOT RUN: the query {estimate.text()}. Approval #{request.pk} was requested.",
             counters=counters,
         )
 
