@@ -229,7 +229,7 @@ def fallback_note(*, job: str) -> str:
 
 def incident_timeline(*, incident: Incident) -> list[Any]:
     """The incident's events, oldest first, with their actors."""
-    return list(incident.events.select_related("actor").order_by("at", "pk"))
+    return list(incident.events.select_related("actor").order_by("pk"))
 
 
 # --------------------------------------------------------------------------------------------------------------

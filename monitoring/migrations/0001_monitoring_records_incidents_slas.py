@@ -138,7 +138,7 @@ class Migration(migrations.Migration):
                 ('incident', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='events', to='monitoring.incident')),
             ],
             options={
-                'ordering': ['at', 'pk'],
+                'ordering': ['pk'],
             },
         ),
         migrations.CreateModel(
