@@ -9,6 +9,7 @@ import pytest
 from django.core import mail
 
 from tests.sales.conftest import bigquery, sales_dirs, sheet  # noqa: F401 - fixtures shared with the sales tests
+from tests.sheetsync.conftest import files, make_target, sheets  # noqa: F401 - and with the sync tests
 
 INCIDENT_PREFIX = "[DataOps incident"
 
