@@ -451,11 +451,11 @@ def performance_figures(*, start: datetime, end: datetime) -> dict[str, Any]:
     resolved = [i.time_to_resolve_s for i in opened if i.resolved_at]
     by_class = dict(opened.values_list("failure_class").annotate(n=Count("pk")).values_list("failure_class", "n"))
     usage = {
-        r["system"]: {"requests": r["requests"], "errors": r["errors"], "throttled": r["throttled"],
-                      "bytes_billed": r["bytes_billed"], "peak_per_minute": r["peak"]}
+        r["system"]: {"requests": r["n"], "errors": r["n_errors"], "throttled": r["n_throttled"],
+                      "bytes_billed": r["n_bytes"], "peak_per_minute": r["peak"]}
         for r in ApiUsage.objects.filter(minute__gte=start, minute__lt=end).values("system").annotate(
-            requests=Sum("requests"), errors=Sum("errors"), throttled=Sum("throttled"),
-            bytes_billed=Sum("bytes_billed"), peak=Max("requests"),
+            n=Sum("requests"), n_errors=Sum("errors"), n_throttled=Sum("throttled"), n_bytes=Sum("bytes_billed"),
+            peak=Max("requests"),
         )
     }  # fmt: skip
     quality = {

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import socket
 import threading
 import time
@@ -134,11 +135,21 @@ def job_run_finished(*, job_run: JobRun, exc: BaseException | None = None, now: 
         return record
     if record.status == JobRun.Status.SUCCEEDED:
         incidents_resolve_after_success(job_run=job_run, now=now)
-    else:
+    elif not _failure_delegated(job_run):
         incident_failure_report(job_run=job_run, failure_class=record.failure_class, exc=exc, now=now)
     if job_run.job == "sheets_sync":
         sync_target_incidents_refresh(now=now, job_run=job_run)
     return record
+
+
+# Failures a job escalates at a finer grain itself: a sync cycle whose every target failed ("N targets: ...") is
+# followed by one incident per target (sync_target_incident_raise), so the run opens no job-level incident too.
+_DELEGATED_FAILURES = {"sheets_sync": re.compile(r"^(DRY RUN: )?\d+ targets: ")}
+
+
+def _failure_delegated(job_run: JobRun) -> bool:
+    pattern = _DELEGATED_FAILURES.get(job_run.job)
+    return bool(pattern and pattern.match(job_run.error or ""))
 
 
 # Counters that measure a run's volume, per figure (summed when a job reports several).
@@ -410,7 +421,7 @@ def incident_retries_due(*, now: datetime | None = None) -> int:
     due = Incident.objects.filter(status__in=UNRESOLVED, next_retry_at__lte=now).order_by("next_retry_at", "pk")
     for incident_id in list(due.values_list("pk", flat=True)):
         with transaction.atomic():
-            incident = Incident.objects.select_for_update().select_related("last_job_run").get(pk=incident_id)
+            incident = Incident.objects.select_for_update(of=("self",)).select_related("last_job_run").get(pk=incident_id)
             if incident.next_retry_at is None or incident.next_retry_at > now or incident.is_resolved:
                 continue
             failed = incident.last_job_run
@@ -646,7 +657,7 @@ def incident_escalate_check(*, incident_id: int, now: datetime | None = None) ->
     planned: list[int] = []
     fired = 0
     with transaction.atomic():
-        incident = Incident.objects.select_for_update().select_related("owner", "last_job_run").get(pk=incident_id)
+        incident = Incident.objects.select_for_update(of=("self",)).select_related("owner", "last_job_run").get(pk=incident_id)
         if incident.status not in ESCALATING or _hold_escalation(incident):
             return 0
         age_min = (now - incident.detected_at).total_seconds() / 60
@@ -870,7 +881,7 @@ def incident_verify_and_resume(*, incident: Incident, actor: Any, now: datetime 
     now = _now(now)
     publish_report_id = None
     with transaction.atomic():
-        incident = Incident.objects.select_for_update().select_related("last_job_run").get(pk=incident.pk)
+        incident = Incident.objects.select_for_update(of=("self",)).select_related("last_job_run").get(pk=incident.pk)
         if incident.status not in (IncidentStatus.OPEN, IncidentStatus.ACKNOWLEDGED, IncidentStatus.FIXED):
             raise IncidentError(f"incident #{incident.pk} is {incident.get_status_display().lower()}")
         if incident.status != IncidentStatus.FIXED:
