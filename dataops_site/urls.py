@@ -1,8 +1,8 @@
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
-from monitoring.admin import operations_view
 
+from monitoring.admin import operations_view
 from monitoring.views import feedback, metrics
 
 from .views import health

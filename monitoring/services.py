@@ -24,7 +24,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.contenttypes.models import ContentType
 from django.core.mail import send_mail
-from django.db import models, transaction
+from django.db import IntegrityError, models, transaction
 from django.db.models import Max, Q
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -308,6 +308,15 @@ def incident_failure_report(
     Transient and quota failures are retried with backoff (by Airflow for runs it executes, else by the tick), bad
     data keeps the last good output, and the rest (and retries used up) go up the escalation ladder.
     """
+    try:
+        return _incident_failure_report(job_run=job_run, failure_class=failure_class, exc=exc, now=now)
+    except IntegrityError:  # a concurrent failure of the same job opened the incident first: count on it
+        return _incident_failure_report(job_run=job_run, failure_class=failure_class, exc=exc, now=now)
+
+
+def _incident_failure_report(
+    *, job_run: JobRun, failure_class: str, exc: BaseException | None, now: datetime | None
+) -> Incident:
     now = _now(now)
     failure_class = failure_class or failure_classify_text(job_run.error)
     handling = FAILURE_HANDLING.get(failure_class, Handling.ESCALATE)
@@ -421,7 +430,9 @@ def incident_retries_due(*, now: datetime | None = None) -> int:
     due = Incident.objects.filter(status__in=UNRESOLVED, next_retry_at__lte=now).order_by("next_retry_at", "pk")
     for incident_id in list(due.values_list("pk", flat=True)):
         with transaction.atomic():
-            incident = Incident.objects.select_for_update(of=("self",)).select_related("last_job_run").get(pk=incident_id)
+            incident = (
+                Incident.objects.select_for_update(of=("self",)).select_related("last_job_run").get(pk=incident_id)
+            )
             if incident.next_retry_at is None or incident.next_retry_at > now or incident.is_resolved:
                 continue
             failed = incident.last_job_run
@@ -657,7 +668,9 @@ def incident_escalate_check(*, incident_id: int, now: datetime | None = None) ->
     planned: list[int] = []
     fired = 0
     with transaction.atomic():
-        incident = Incident.objects.select_for_update(of=("self",)).select_related("owner", "last_job_run").get(pk=incident_id)
+        incident = (
+            Incident.objects.select_for_update(of=("self",)).select_related("owner", "last_job_run").get(pk=incident_id)
+        )
         if incident.status not in ESCALATING or _hold_escalation(incident):
             return 0
         age_min = (now - incident.detected_at).total_seconds() / 60
