@@ -495,6 +495,22 @@ def _publish_failed(report: SalesReport, error: str) -> str:
     return f"publish failed: {error}"
 
 
+def sales_report_publish_resume(*, report_id: int, approved_by: Any = None) -> str:
+    """Publish again a report whose publish failed (e.g. "verify and resume" on its incident).
+
+    Only a report that already passed its gate or its approval and then failed to publish (or whose publish a
+    crash interrupted) can be resumed: a report blocked, waiting for its review or rejected goes through the
+    approvals instead. The same rows are written; a newer published report is never overwritten.
+    """
+    report = SalesReport.objects.select_related("quality_run").get(pk=report_id)
+    if report.status == SalesReport.Status.PUBLISHED:
+        return "already published"
+    if report.status not in (SalesReport.Status.PUBLISH_FAILED, SalesReport.Status.PUBLISHING):
+        return f"not published: report #{report.pk} is {report.get_status_display().lower()}, not a failed publish"
+    stuck_before = timezone.now() - timedelta(seconds=float(settings.APPROVALS_STUCK_AFTER_S))
+    return sales_report_publish(report=report, approved_by=approved_by, stuck_before=stuck_before)
+
+
 def sales_publishes_reconcile() -> dict[str, int]:
     """The sweeper's part for sales: settle publishes a crash left in PUBLISHING (no approval is running them)."""
     stuck_before = timezone.now() - timedelta(seconds=float(settings.APPROVALS_STUCK_AFTER_S))
