@@ -227,3 +227,15 @@ def test_an_expired_review_never_publishes_and_its_requester_is_told(
     assert any(m.to == [analyst.email] and "expired" in m.subject for m in mail.outbox)
     with pytest.raises(ApprovalError, match="already expired"):
         approval_approve(request_id=item.approval_id, actor=role_user("Data Steward"))
+
+
+def test_resuming_a_publish_never_bypasses_the_review(
+    dirty_bigquery, sheet, role_user, django_capture_on_commit_callbacks
+):
+    from sales.services import sales_report_publish_resume
+
+    _dirty_review(role_user, django_capture_on_commit_callbacks)
+    report = SalesReport.objects.get()
+    outcome = sales_report_publish_resume(report_id=report.pk)
+    assert outcome.startswith("not published") and "waiting for a quality review" in outcome
+    assert SalesReport.objects.get().status == "pending_review" and report_values(sheet) == OLD_SHEET
