@@ -16,7 +16,7 @@ CONTENT_ADMIN = "Content Admin"
 AUDITOR = "Auditor"
 PLATFORM_ADMIN = "Platform Admin"
 
-PROJECT_APPS = ("audit", "orchestration", "cleanup", "quality", "sales", "sheetsync", "monitoring")
+PROJECT_APPS = ("audit", "orchestration", "cleanup", "quality", "sales", "sheetsync", "monitoring", "approvals")
 
 _VIEW_OPERATIONS = [
     "cleanup.view_lookerdashboard",
@@ -34,6 +34,8 @@ _VIEW_OPERATIONS = [
     "sheetsync.view_synctarget",
     "sheetsync.view_syncevent",
     "sheetsync.view_syncspreadsheet",
+    "approvals.view_approvalrequest",
+    "approvals.view_destinationwriter",
     # Monitoring: incidents and their timelines are visible to every role; "was this useful?" on reports/reviews.
     "monitoring.view_incident",
     "monitoring.view_incidentevent",
@@ -83,6 +85,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "quality.view_*",
         "sales.view_*",
         "sheetsync.view_*",
+        "approvals.view_*",
         "monitoring.view_*",  # the operations page, metrics, incidents, SLAs, reports: read-only
         "auth.view_user",
         "auth.view_group",

@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "sales",
     "sheetsync",
     "monitoring",
+    "approvals",
 ]
 
 MIDDLEWARE = [
@@ -206,11 +207,24 @@ AIRFLOW_DAGS = {
     "sheets_sync": "sheets_sync",
     "audit_anchor": "audit_anchor",
     "monitoring_weekly_report": "monitoring_weekly_report",
+    "approvals_sweep": "approvals_sweep",
 }
 # The periodic Celery task (beat) that refreshes JobRuns from their DAG runs, and how far back it looks.
 AIRFLOW_SYNC_INTERVAL_S = env.int("AIRFLOW_SYNC_INTERVAL_S", default=30)
 AIRFLOW_SYNC_MAX_AGE_H = env.int("AIRFLOW_SYNC_MAX_AGE_H", default=48)
-CELERY_BEAT_SCHEDULE: dict[str, dict] = {}
+# --- approvals (approvals/) ----------------------------------------------------------------------------
+# A request nobody decided within this many hours expires: it never runs and its requester is told.
+APPROVALS_EXPIRY_HOURS = env.float("APPROVALS_EXPIRY_HOURS", default=72)
+# The sweeper (Celery beat every APPROVALS_SWEEP_INTERVAL_S, or `manage.py approvals_sweep`) runs an approved
+# action still not started this long after its approval, and takes over one "running" for APPROVALS_STUCK_AFTER_S.
+APPROVALS_SWEEP_INTERVAL_S = env.int("APPROVALS_SWEEP_INTERVAL_S", default=60)
+APPROVALS_SWEEP_GRACE_S = env.int("APPROVALS_SWEEP_GRACE_S", default=120)
+APPROVALS_STUCK_AFTER_S = env.int("APPROVALS_STUCK_AFTER_S", default=1800)
+# The Django user a scheduled run (no person behind it) is attributed to: the four-eyes rule applies to them.
+DATAOPS_SCHEDULE_PRINCIPAL = env.str("DATAOPS_SCHEDULE_PRINCIPAL", default="")
+CELERY_BEAT_SCHEDULE: dict[str, dict] = {
+    "approvals-sweep": {"task": "approvals.sweep", "schedule": float(APPROVALS_SWEEP_INTERVAL_S)},
+}
 if AIRFLOW_API_URL:
     CELERY_BEAT_SCHEDULE["airflow-sync"] = {
         "task": "orchestration.airflow_sync",
@@ -251,6 +265,8 @@ SHEETS_EMULATOR_STATE = env.str("SHEETS_EMULATOR_STATE", default=str(VAR_DIR / "
 # --- sales job --------------------------------------------------------------------------------------------
 SALES_SHEET_ID = env.str("SALES_SHEET_ID", default="sales-dashboard" if EMBEDDED else "")
 SALES_MAX_BYTES = env.int("SALES_MAX_BYTES", default=10 * 2**30)  # the cost guard: refuse above this
+# Between this and SALES_MAX_BYTES a query runs only once another Analyst approves it.
+SALES_APPROVAL_BYTES = env.int("SALES_APPROVAL_BYTES", default=2**30)
 SALES_PRICE_PER_TIB_USD = env.float("SALES_PRICE_PER_TIB_USD", default=6.25)  # on-demand list price
 
 # --- sheets sync job -------------------------------------------------------------------------------------
@@ -267,6 +283,8 @@ SHEETS_SYNC_MAX_REREADS = env.int("SHEETS_SYNC_MAX_REREADS", default=3)
 SHEETS_SYNC_MAX_ROWS = env.int("SHEETS_SYNC_MAX_ROWS", default=100_000)  # per source; more fails the target
 SHEETS_SYNC_MAX_BYTES = env.int("SHEETS_SYNC_MAX_BYTES", default=2**30)  # BigQuery cost guard per source query
 SHEETS_SYNC_SOURCE_TIMEOUT_S = env.int("SHEETS_SYNC_SOURCE_TIMEOUT_S", default=120)  # database sources
+# A database source whose result is larger than this (text as it is, other values 8 bytes each) is refused.
+SHEETS_SYNC_SOURCE_MAX_BYTES = env.int("SHEETS_SYNC_SOURCE_MAX_BYTES", default=64 * 2**20)
 # File sources outside the backup store ("store:<name>") must lie under one of these directories.
 SHEETS_SYNC_FILE_ROOTS = env.list("SHEETS_SYNC_FILE_ROOTS", default=[str(VAR_DIR / "sheetsync")])
 # Database sources name an alias; its URL (with the password) lives only in the environment variable
@@ -280,13 +298,24 @@ SHEETS_SYNC_DATABASES = {
 # --- cleanup job ------------------------------------------------------------------------------------------
 CLEANUP_INACTIVE_DAYS = env.int("CLEANUP_INACTIVE_DAYS", default=90)
 CLEANUP_MAX_DELETIONS = env.int("CLEANUP_MAX_DELETIONS", default=100)
+# A real run whose plan soft-deletes more dashboards than this waits for a second Content Admin's approval.
+CLEANUP_APPROVAL_THRESHOLD = env.int("CLEANUP_APPROVAL_THRESHOLD", default=25)
+# Jobs that delete things: pausing, unpausing or triggering their DAGs from the admin needs a second Platform Admin.
+DESTRUCTIVE_JOBS = env.list("DESTRUCTIVE_JOBS", default=["looker_cleanup"])
 CLEANUP_CONCURRENCY = env.int("CLEANUP_CONCURRENCY", default=4)
 CLEANUP_PAGE_SIZE = env.int("CLEANUP_PAGE_SIZE", default=500)
 # Folder ids or names whose dashboards are never touched (also managed in the admin).
 CLEANUP_PROTECTED_FOLDERS = env.list("CLEANUP_PROTECTED_FOLDERS", default=[])
 
 # Modules that register jobs in orchestration.registry.
-DATAOPS_JOB_MODULES = ["cleanup.jobs", "sales.jobs", "sheetsync.jobs", "audit.jobs", "monitoring.jobs"]
+DATAOPS_JOB_MODULES = [
+    "cleanup.jobs",
+    "sales.jobs",
+    "sheetsync.jobs",
+    "audit.jobs",
+    "monitoring.jobs",
+    "approvals.jobs",
+]
 # A running job that has not reported progress for this long is taken as dead (its process crashed).
 JOB_HEARTBEAT_TIMEOUT_S = env.int("JOB_HEARTBEAT_TIMEOUT_S", default=900)
 

@@ -15,6 +15,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import QuerySet
 
+from approvals.services import destination_register, destination_release
 from audit.services import audit_log
 from connectors.embedded import embedded_sheets_client
 from connectors.sheets import SheetsClient, SheetsRateLimiter
@@ -23,7 +24,7 @@ from orchestration.registry import JobResult
 from orchestration.services import job_run_request
 
 from .cycle import SyncCycle
-from .models import SyncSpreadsheet, SyncTarget
+from .models import SyncSpreadsheet, SyncTarget, target_writer
 
 logger = logging.getLogger(__name__)
 
@@ -86,9 +87,17 @@ def _target_snapshot(target: SyncTarget) -> dict[str, Any]:
 def sync_target_save(
     *, target: SyncTarget, actor: Any, created: bool, changed_fields: Sequence[str] = ()
 ) -> SyncTarget:
-    """Create or update a target (validated by the caller's form or ``full_clean``), audited."""
+    """Create or update a target (validated by the caller's form or ``full_clean``), audited; the target becomes
+    the registered writer of its sheet (a sheet another writer holds is refused with that writer's name)."""
+    previous = SyncTarget.objects.filter(pk=target.pk).values_list("name", flat=True).first() if target.pk else None
     with transaction.atomic():
         target.save()
+        if previous and previous != target.name:
+            destination_release(writer=f"sync target {previous}", actor=actor)
+        writer = target_writer(target)
+        sheet = target.anchor.sheet
+        destination_register(spreadsheet_id=target.spreadsheet_id, sheet=sheet, writer=writer, actor=actor)
+        destination_release(writer=writer, actor=actor, keep=[(target.spreadsheet_id, sheet)])
         audit_log(
             action="sheetsync.target_created" if created else "sheetsync.target_changed",
             obj=target,
@@ -102,6 +111,7 @@ def sync_target_delete(*, target: SyncTarget, actor: Any) -> None:
     """Delete a target (its events stay, under its name), audited. The sheet's cells are left as they are."""
     with transaction.atomic():
         audit_log(action="sheetsync.target_deleted", obj=target, actor=actor, data=_target_snapshot(target))
+        destination_release(writer=target_writer(target), actor=actor)
         target.delete()
 
 
