@@ -279,6 +279,20 @@ CLEANUP_PAGE_SIZE = env.int("CLEANUP_PAGE_SIZE", default=500)
 # Folder ids or names whose dashboards are never touched (also managed in the admin).
 CLEANUP_PROTECTED_FOLDERS = env.list("CLEANUP_PROTECTED_FOLDERS", default=[])
 
+# --- audit ------------------------------------------------------------------------------------------------
+# The key that signs every audit event, the chain head and each anchor (HMAC-SHA256). Someone with only database
+# access cannot produce a valid signature, so a rewritten, re-hashed or forged event and a head moved back are
+# named by audit_verify. Keep it outside the database (secret store); unset, it is derived from DJANGO_SECRET_KEY.
+# Rotating it: move the old value to AUDIT_HMAC_OLD_KEYS (comma-separated) so older events still verify.
+AUDIT_HMAC_KEY = env.str("AUDIT_HMAC_KEY", default="")
+AUDIT_HMAC_OLD_KEYS = env.list("AUDIT_HMAC_OLD_KEYS", default=[])
+# A payload is capped at this many bytes of JSON; longer values are cut with a marker (length and SHA-256 kept).
+AUDIT_PAYLOAD_MAX_BYTES = env.int("AUDIT_PAYLOAD_MAX_BYTES", default=16 * 1024)
+AUDIT_VALUE_MAX_CHARS = env.int("AUDIT_VALUE_MAX_CHARS", default=1000)  # per string value in a payload
+AUDIT_VALUE_MAX_ITEMS = env.int("AUDIT_VALUE_MAX_ITEMS", default=100)  # per list or object in a payload
+# How long the audit list's chain banner reuses a verification (seconds); "Verify now" always runs a fresh one.
+AUDIT_BANNER_CACHE_S = env.int("AUDIT_BANNER_CACHE_S", default=60)
+
 # Modules that register jobs in orchestration.registry.
 DATAOPS_JOB_MODULES = ["cleanup.jobs", "sales.jobs", "sheetsync.jobs", "audit.jobs"]
 # A running job that has not reported progress for this long is taken as dead (its process crashed).
