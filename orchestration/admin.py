@@ -19,7 +19,7 @@ from connectors.errors import ConnectorError
 from .models import JobRun
 from .registry import JobError, JobFailed, JobSpec, job_get, jobs_all
 from .selectors import job_run_summary_text
-from .services import job_run_airflow_sync, job_run_airflow_trigger, job_run_request
+from .services import airflow_dag_pause_set, job_run_airflow_sync, job_run_airflow_trigger, job_run_request
 
 
 def job_trigger_allowed(user, spec: JobSpec) -> bool:
@@ -238,7 +238,7 @@ class JobRunAdmin(admin.ModelAdmin):
                 client = AirflowClient()
                 if request.method == "POST" and request.POST.get("dag_id"):
                     paused = request.POST.get("action") == "pause"
-                    client.dag_pause_set(dag_id=request.POST["dag_id"], paused=paused)
+                    airflow_dag_pause_set(dag_id=request.POST["dag_id"][:250], paused=paused, actor=request.user)
                     self.message_user(
                         request, f"{'paused' if paused else 'unpaused'} {request.POST['dag_id']}", messages.SUCCESS
                     )
