@@ -122,6 +122,7 @@ def audit_log(
     obj: models.Model | None = None,
     object_type: str = "",
     object_id: str = "",
+    object_repr: str = "",
     data: dict[str, Any] | None = None,
     actor: Any = None,
     job_run_id: int | None = None,
@@ -140,9 +141,8 @@ def audit_log(
     if obj is not None:
         object_type = object_type or obj._meta.label_lower
         object_id = object_id or str(obj.pk)
-        object_repr = str(obj)[:255]
-    else:
-        object_repr = ""
+        object_repr = object_repr or str(obj)
+    object_repr = object_repr[:255]
     job_run_id = job_run_id if job_run_id is not None else ctx.job_run_id
     payload = audit_payload_bound(data)
     signer = AuditSigner.from_settings()

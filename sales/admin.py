@@ -11,6 +11,7 @@ from dataops_site.admin_base import ReadOnlyAdmin
 
 from .charts import revenue_by_day_svg, revenue_by_region_svg
 from .models import QueryRun, SalesQuery, SalesReport
+from .services import sales_query_delete, sales_query_save
 
 
 @admin.register(SalesQuery)
@@ -19,6 +20,16 @@ class SalesQueryAdmin(admin.ModelAdmin):
     list_filter = ("active",)
     search_fields = ("name", "title", "sql")
     readonly_fields = ("source_file", "updated_at")
+
+    def save_model(self, request, obj: SalesQuery, form, change: bool) -> None:
+        sales_query_save(query=obj, actor=request.user, created=not change, changed_fields=form.changed_data)
+
+    def delete_model(self, request, obj: SalesQuery) -> None:
+        sales_query_delete(query=obj, actor=request.user)
+
+    def delete_queryset(self, request, queryset) -> None:
+        for query in queryset.order_by("pk"):
+            sales_query_delete(query=query, actor=request.user)
 
 
 @admin.register(QueryRun)
