@@ -28,7 +28,7 @@ CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 SITE_URL = env.str("DATAOPS_SITE_URL", default="http://127.0.0.1:8000")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "accounts.apps.DataOpsAdminConfig",  # django.contrib.admin with the audited own-password change
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

@@ -188,7 +188,12 @@ class JobRunAdmin(admin.ModelAdmin):
             self.message_user(request, f"Airflow was not triggered: {run.error}", messages.ERROR)
         return super().change_view(request, object_id, form_url, extra_context)
 
-    @admin.action(description="Retry triggering in Airflow (same DAG run id: never runs twice)")
+    def has_trigger_permission(self, request) -> bool:
+        return request.user.has_perm("orchestration.trigger_jobrun")
+
+    @admin.action(
+        description="Retry triggering in Airflow (same DAG run id: never runs twice)", permissions=["trigger"]
+    )
     def retry_trigger(self, request, queryset) -> None:
         done, failed, skipped = 0, 0, 0
         for run in queryset.order_by("pk"):

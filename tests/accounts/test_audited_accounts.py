@@ -245,3 +245,18 @@ def test_every_admin_that_writes_goes_through_a_service(admin_user):
                 if any(getattr(cls, name) is getattr(base, name) for base in stock):
                     missing.append(f"{model._meta.label}: {name}")
     assert not missing, missing
+
+
+def test_changing_ones_own_password_is_audited(client, role_user):
+    viewer = role_user("Viewer")
+    client.force_login(viewer)
+    response = client.post(
+        "/admin/password_change/",
+        {"old_password": "pw-viewer", "new_password1": "Fresh-0wn-pass", "new_password2": "Fresh-0wn-pass"},
+    )
+    assert response.status_code == 302
+    viewer.refresh_from_db()
+    assert viewer.check_password("Fresh-0wn-pass")
+    assert _events(action="accounts.user_password_changed") == [
+        ("accounts.user_password_changed", viewer.pk, {"username": "viewer", "usable": True})
+    ]
