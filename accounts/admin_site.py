@@ -9,7 +9,7 @@ from django.urls import reverse
 
 
 class AuditedOwnPasswordChangeForm(OwnPasswordChangeForm):
-    """"Change password" for oneself (old password required), saved by ``user_password_set``."""
+    """ "Change password" for oneself (old password required), saved by ``user_password_set``."""
 
     def save(self, commit: bool = True):
         from .services import user_password_set

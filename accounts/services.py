@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -150,11 +150,12 @@ def user_delete(*, user: Any, actor: Any) -> None:
         user.delete()
 
 
-def user_roles_set(*, user: Any, roles: Iterable[str | Group], actor: Any) -> RoleChange:
+def user_roles_set(*, user: Any, roles: Iterable[str | Group], actor: Any, approval: Any = None) -> RoleChange:
     """Give the user exactly these roles (groups); returns what was granted and revoked.
 
     The one place group memberships change: the admin, ``demo_setup`` and user creation all come here, so a
-    rule on grants (roles above Viewer needing a second Platform Admin's approval) is added in one place.
+    rule on grants (roles above Viewer, ``roles.PRIVILEGED_ROLES``, needing a second Platform Admin's approval)
+    is added in one place. ``approval``: the approved request this applies, recorded in the audit event.
     """
     wanted = [r if isinstance(r, Group) else Group.objects.get(name=r) for r in roles]
     with transaction.atomic():
@@ -178,6 +179,7 @@ def user_roles_set(*, user: Any, roles: Iterable[str | Group], actor: Any) -> Ro
                     "granted": list(change.granted),
                     "revoked": list(change.revoked),
                     "roles": list(change.roles),
+                    **({"approval": approval.pk} if approval is not None else {}),
                 },
             )
     return change
@@ -286,11 +288,11 @@ def token_fingerprint(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()[:12]
 
 
-def api_token_create(*, user: Any, actor: Any) -> Token:
+def api_token_create(*, user: Any, actor: Any, scopes: Sequence[str] = (), approval: Any = None) -> Token:
     """Issue the user's API token (one per user), audited with its fingerprint; the key is shown once by the caller.
 
     A token acts as its user, so issuing one for someone else is recorded with both names. A write-scoped token
-    is a guarded action (it will need an approval): this is where that rule goes.
+    is a guarded action (it needs an approval): ``scopes`` and the approved request (``approval``) are recorded.
     """
     with transaction.atomic():
         if Token.objects.select_for_update().filter(user=user).exists():
@@ -302,7 +304,12 @@ def api_token_create(*, user: Any, actor: Any) -> Token:
             object_id=token_fingerprint(token.key),
             object_repr=f"API token of {user.get_username()}",
             actor=actor,
-            data={"user": user.get_username(), "fingerprint": token_fingerprint(token.key)},
+            data={
+                "user": user.get_username(),
+                "fingerprint": token_fingerprint(token.key),
+                "scopes": sorted(scopes),
+                **({"approval": approval.pk} if approval is not None else {}),
+            },
         )
     return token
 

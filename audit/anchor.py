@@ -1,11 +1,12 @@
 """Anchoring the audit chain outside the database, and reading the anchors back.
 
-An anchor is the chain head (sequence number and hash) at a moment, signed with ``AUDIT_HMAC_KEY``, written to
-the backup store (``storages["backups"]``: the filesystem by default, a GCS bucket in production) under
-``audit-anchors/YYYY/MM/DD/``. ``audit_verify`` reads every anchor back: a chain that lost events still has
-anchors beyond its end (truncation, tail loss), and a chain rewritten and re-hashed no longer has the anchored
-hash at the anchored seq. In production the bucket has a retention policy (README, "Audit trail"), so not
-even someone with the bucket's credentials can delete or overwrite an anchor before it expires.
+An anchor is the chain head (sequence number and hash) at a moment, signed with ``AUDIT_HMAC_KEY``, written
+under ``audit-anchors/YYYY/MM/DD/`` to the backup store (``storages["backups"]``: the filesystem by default, a
+GCS bucket in production), or to a store of its own when ``AUDIT_ANCHOR_STORAGE_URL`` is set. ``audit_verify``
+reads every anchor back: a chain that lost events still has anchors beyond its end (truncation, tail loss), and
+a chain rewritten and re-hashed no longer has the anchored hash at the anchored seq. In production the anchors'
+bucket has a locked retention policy (README, "Audit trail"), so not even someone with the bucket's credentials
+can delete or overwrite an anchor before it expires.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import Storage, storages
 from django.utils import timezone
@@ -49,6 +51,11 @@ class AnchorSet:
     def last(self) -> Anchor | None:
         dated = [a for a in self.anchors if a.anchored_at is not None]
         return max(dated, key=lambda a: (a.anchored_at, a.seq)) if dated else None
+
+
+def anchor_storage() -> Storage:
+    """Where anchors live: ``storages["audit_anchors"]`` when AUDIT_ANCHOR_STORAGE_URL is set, else the backup store."""
+    return storages["audit_anchors"] if "audit_anchors" in settings.STORAGES else storages["backups"]
 
 
 def anchor_document(*, seq: int, digest: str, anchored_at: datetime, job_run_id: int | None) -> dict[str, Any]:
@@ -98,7 +105,7 @@ def anchor_parse(*, name: str, raw: bytes, signer: AuditSigner) -> Anchor:
 
 def anchors_read(*, storage: Storage | None = None) -> AnchorSet:
     """Every anchor in the backup store, with the ones that cannot be trusted set apart."""
-    storage = storage or storages["backups"]
+    storage = storage or anchor_storage()
     signer = AuditSigner.from_settings()
     anchors: list[Anchor] = []
     invalid: list[tuple[str, str]] = []
@@ -138,7 +145,7 @@ def audit_anchor_run(*, job_run: Any, params: dict[str, Any], dry_run: bool) -> 
     name = f"{ANCHOR_PREFIX}/{now:%Y/%m/%d}/{now:%Y%m%dT%H%M%S%f}-seq{seq}.json"
     if dry_run:
         return JobResult(summary=f"DRY RUN: would anchor audit chain head #{seq} {digest[:16]} as {name}")
-    storage = storages["backups"]
+    storage = anchor_storage()
     stored_name = storage.save(name, ContentFile(payload))
     with storage.open(stored_name, "rb") as fh:
         read_back = fh.read()

@@ -42,7 +42,7 @@ _declare("accounts.role_user_reset", "demo_setup reset a role user's password an
 _declare(
     "accounts.user_created",
     "a user account was created",
-    "username", "email", "is_active", "is_staff", "is_superuser", "roles", "permissions", "password_usable",
+    "username", "email", "is_active", "is_staff", "is_superuser", "password_usable",
 )  # fmt: skip
 _declare("accounts.user_changed", "a user's profile fields changed: {field: [before, after]}", "changes")
 _declare("accounts.user_activated", "a user account was (re)activated", "username")
@@ -51,8 +51,10 @@ _declare("accounts.user_flags_changed", "a user's staff or superuser flag change
 _declare("accounts.user_password_changed", "a user's password was set by an administrator", "username", "usable")
 _declare("accounts.user_deleted", "a user account was deleted", "username", "email", "roles")
 _declare(
-    "accounts.user_roles_changed", "roles (groups) were granted or revoked", "username", "granted", "revoked", "roles"
-)
+    "accounts.user_roles_changed",
+    "roles (groups) were granted or revoked (approval: the approved request it applies)",
+    "username", "granted", "revoked", "roles", "approval",
+)  # fmt: skip
 _declare(
     "accounts.user_permissions_changed",
     "per-user permissions were granted or revoked",
@@ -67,7 +69,7 @@ _declare(
 )  # fmt: skip
 _declare("accounts.group_deleted", "a group was deleted", "name", "members", "permissions")
 _declare("accounts.api_token_created", "an API token was issued (its fingerprint, never the key)", "user",
-         "fingerprint")  # fmt: skip
+         "fingerprint", "scopes", "approval")  # fmt: skip
 _declare("accounts.api_token_revoked", "an API token was deleted", "user", "fingerprint")
 
 # --- audit -------------------------------------------------------------------------------------------------------

@@ -130,6 +130,11 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     "backups": _backup_storage(BACKUP_STORAGE_URL),
 }
+# Audit anchors go to the backup store unless AUDIT_ANCHOR_STORAGE_URL names their own (file:// or gs://): in
+# production a bucket with a locked retention policy, so no one can delete or overwrite an anchor (README).
+AUDIT_ANCHOR_STORAGE_URL = env.str("AUDIT_ANCHOR_STORAGE_URL", default="")
+if AUDIT_ANCHOR_STORAGE_URL:
+    STORAGES["audit_anchors"] = _backup_storage(AUDIT_ANCHOR_STORAGE_URL)
 
 # --- email ------------------------------------------------------------------------------------------------
 # EMAIL_URL=smtp+tls://user:pass@host:587; the embedded default writes each message to var/mail/.
