@@ -31,6 +31,10 @@ class JobResult:
     details: dict[str, Any] = field(default_factory=dict)
 
 
+class ParamOutOfBounds(ValueError):
+    """A well-typed value outside its declared range, length or choices."""
+
+
 RAW_MAX_CHARS = 10_000  # no raw parameter value is even looked at beyond this (a 2 MB value is refused at once)
 
 
@@ -131,34 +135,34 @@ class ParamSpec:
             raise ValueError(f"a list parameter needs item_max_length ({self.help})")
 
     def parse(self, raw: Any) -> Any:
-        """The typed, checked value; ValueError with a short reason (no echo of the value)."""
+        """The typed, checked value; ValueError (ParamOutOfBounds for a bound) with a short reason, never the value."""
         if isinstance(raw, str) and len(raw) > RAW_MAX_CHARS:
-            raise ValueError(f"is {len(raw)} characters long; the limit is {self.max_length or RAW_MAX_CHARS}")
+            raise ParamOutOfBounds(f"is {len(raw)} characters long; the limit is {self.max_length or RAW_MAX_CHARS}")
         if isinstance(raw, list | tuple) and len(raw) > RAW_MAX_CHARS:
-            raise ValueError(f"has {len(raw)} items; the limit is {self.max_length}")
-        value = PARAM_TYPES[self.type](raw)
+            raise ParamOutOfBounds(f"has {len(raw)} items; the limit is {self.max_length}")
+        value = PARAM_TYPES[self.type](raw)  # ValueError: not of its type
         low, high = _resolve(self.min), _resolve(self.max)
         if self.type in ("int", "date"):
             if value < low:
-                raise ValueError(f"must be at least {low}")
+                raise ParamOutOfBounds(f"must be at least {low}")
             if value > high:
-                raise ValueError(f"must be at most {high}")
+                raise ParamOutOfBounds(f"must be at most {high}")
         if self.type == "str":
             self._check_word(value, self.max_length)
         if self.type == "list":
             if len(value) > self.max_length:
-                raise ValueError(f"has {len(value)} items; the limit is {self.max_length}")
+                raise ParamOutOfBounds(f"has {len(value)} items; the limit is {self.max_length}")
             for item in value:
                 self._check_word(item, self.item_max_length)
         return value
 
     def _check_word(self, value: str, limit: int | None) -> None:
         if limit is not None and len(value) > limit:
-            raise ValueError(f"is {len(value)} characters long; the limit is {limit}")
+            raise ParamOutOfBounds(f"is {len(value)} characters long; the limit is {limit}")
         if self.choices and value not in self.choices:
-            raise ValueError(f"must be one of {', '.join(self.choices)}")
+            raise ParamOutOfBounds(f"must be one of {', '.join(self.choices)}")
         if self.pattern and not re.fullmatch(self.pattern, value):
-            raise ValueError(f"may only contain {self.pattern}")
+            raise ParamOutOfBounds(f"may only contain {self.pattern}")
 
     def default_value(self) -> Any:
         return self.default() if callable(self.default) else self.default
@@ -228,6 +232,8 @@ class JobSpec:
                 continue
             try:
                 parsed[name] = spec.parse(raw[name])
+            except ParamOutOfBounds as exc:
+                raise JobError(f"{self.name}: parameter {name}={_preview(raw[name])} is out of bounds: {exc}") from None
             except (TypeError, ValueError, OverflowError) as exc:
                 raise JobError(
                     f"{self.name}: parameter {name}={_preview(raw[name])} is not a valid {spec.type}: {exc}"
