@@ -107,6 +107,11 @@ _declare(
     "a dashboard was soft-deleted in Looker (reconciled: found deleted after a crash)",
     "looker_id", "backup_sha256", "owner_email", "inactive_days", "reconciled", "planned_by_run",
 )  # fmt: skip
+_declare(
+    "cleanup.action_superseded",
+    "an unfinished action of an earlier run was taken over by a later run (which plans the dashboard afresh)",
+    "looker_id", "planned_by_run", "taken_over_by", "previous_status",
+)  # fmt: skip
 _declare("cleanup.dashboard_failed", "a dashboard's backup or soft delete failed", "looker_id", "step", "error")
 _declare("cleanup.owner_notified", "an owner was told about their deleted dashboards", "looker_ids", "sent")
 _declare("cleanup.restore_requested", "a restore was requested", "looker_id", "restore_id", "backup_sha256")

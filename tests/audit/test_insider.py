@@ -281,3 +281,16 @@ def test_tamper_helpers_change_what_they_say():
     assert after[0] == before[0] and after[1] != before[1] and after[2] != before[2]
     row = AuditEvent.objects.filter(seq=3).values(*FIELDS).get()
     assert event_hash(**row) == after[2] and head().hash == after[2]
+
+
+def test_anchors_written_before_signing_are_still_compared():
+    """Anchors from before this change (version 1, unsigned) keep their use: a rewrite still contradicts them."""
+    _events(3)
+    three = AuditEvent.objects.get(seq=3)
+    legacy = {"seq": 3, "hash": three.hash, "anchored_at": "2026-11-30T00:00:00+00:00", "job_run_id": 1}
+    storages["backups"].save(f"{ANCHOR_PREFIX}/2026/11/30/legacy-seq3.json", ContentFile(json.dumps(legacy).encode()))
+    verdict = audit_chain_verify()
+    assert verdict.ok and verdict.anchors_checked == 1 and "weaker" in verdict.warnings[0]
+    tamper("UPDATE audit_auditevent SET object_id = %s WHERE seq = %s", ["edited", 3])
+    rehash_from(3, signer=AuditSigner.from_settings())  # even with the key
+    _verify_fails("rehashed", 3)
