@@ -81,7 +81,7 @@ class RoleUserAdmin(UserAdmin):
         if not change:
             user_create(user=obj, actor=request.user)
         else:
-            user_update(user=obj, actor=request.user)
+            user_update(user=obj, actor=request.user, fields=form.changed_data)
 
     def save_related(self, request: HttpRequest, form, formsets, change: bool) -> None:
         # Instead of form.save_m2m(): roles and per-user permissions each through their audited service.
@@ -107,10 +107,10 @@ class RoleGroupAdmin(GroupAdmin):
     """Groups: the roles are read-only here (``accounts/roles.py`` is their one source); other groups are
     created, edited and deleted through audited services (superusers only: no role holds auth.*_group but view)."""
 
-    def get_readonly_fields(self, request, obj=None):
+    def has_change_permission(self, request, obj=None) -> bool:
         if obj is not None and obj.name in ROLE_PERMISSIONS:
-            return ["name", "permissions"]
-        return super().get_readonly_fields(request, obj)
+            return False  # shown, never saved: a role's permissions come from roles.py
+        return super().has_change_permission(request, obj)
 
     def has_delete_permission(self, request, obj=None) -> bool:
         if obj is not None and obj.name in ROLE_PERMISSIONS:

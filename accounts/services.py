@@ -82,21 +82,24 @@ def user_create(*, user: Any, actor: Any, roles: Iterable[str | Group] = ()) -> 
     return user
 
 
-def user_update(*, user: Any, actor: Any) -> dict[str, list[Any]]:
+def user_update(*, user: Any, actor: Any, fields: Sequence[str] | None = None) -> dict[str, list[Any]]:
     """Save an edited user (fields set by the caller's form), with one audit event per kind of change.
 
     Compared with the row as stored: profile fields -> ``user_changed``; ``is_active`` -> ``user_activated`` or
     ``user_deactivated``; ``is_staff``/``is_superuser`` -> ``user_flags_changed``; a new password hash ->
-    ``user_password_changed``. Returns ``{field: [before, after]}``.
+    ``user_password_changed``. ``fields``: only these (a form's ``changed_data``; a form re-renders datetimes to
+    the second, so fields it did not change are neither saved nor reported). Returns ``{field: [before, after]}``.
     """
+    known = (*PROFILE_FIELDS, "is_active", *FLAG_FIELDS)
+    candidates = known if fields is None else [f for f in known if f in fields]
     with transaction.atomic():
         stored = _locked(user)
         changes = {
             f: [_value(getattr(stored, f)), _value(getattr(user, f))]
-            for f in (*PROFILE_FIELDS, "is_active", *FLAG_FIELDS)
+            for f in candidates
             if getattr(stored, f) != getattr(user, f)
         }
-        password_changed = stored.password != user.password
+        password_changed = (fields is None or "password" in fields) and stored.password != user.password
         fields = [*changes, *(["password"] if password_changed else [])]
         if not fields:
             return {}

@@ -142,9 +142,12 @@ def test_role_groups_are_read_only_and_other_groups_are_audited(admin_client, ad
     viewer_group = Group.objects.get(name="Viewer")
     before = set(viewer_group.permissions.values_list("pk", flat=True))
     run_cleanup = Permission.objects.get(codename="run_cleanup")
-    admin_client.post(
+    page = admin_client.get(f"/admin/auth/group/{viewer_group.pk}/change/")
+    assert page.status_code == 200 and b'name="_save"' not in page.content  # shown, never saved
+    refused = admin_client.post(
         f"/admin/auth/group/{viewer_group.pk}/change/", {"name": "Viewer", "permissions": [run_cleanup.pk]}
     )
+    assert refused.status_code == 403
     assert set(viewer_group.permissions.values_list("pk", flat=True)) == before
     assert admin_client.get(f"/admin/auth/group/{viewer_group.pk}/delete/").status_code == 403
     response = admin_client.post("/admin/auth/group/add/", {"name": "Night shift", "permissions": [run_cleanup.pk]})
@@ -260,3 +263,32 @@ def test_changing_ones_own_password_is_audited(client, role_user):
     assert _events(action="accounts.user_password_changed") == [
         ("accounts.user_password_changed", viewer.pk, {"username": "viewer", "usable": True})
     ]
+
+
+def test_a_superuser_saving_a_user_unchanged_records_nothing(admin_client, role_user):
+    """The form re-renders last_login/date_joined to the second: an untouched save is not a change."""
+    from django.utils import timezone
+
+    viewer = role_user("Viewer")
+    type(viewer).objects.filter(pk=viewer.pk).update(last_login=timezone.now())
+    viewer.refresh_from_db()
+    before = AuditEvent.objects.count()
+    response = admin_client.post(
+        f"{USERS}{viewer.pk}/change/",
+        _change_form(
+            viewer,
+            last_login_0=viewer.last_login.date().isoformat(),
+            last_login_1=viewer.last_login.time().strftime("%H:%M:%S"),
+            date_joined_0=viewer.date_joined.date().isoformat(),
+            date_joined_1=viewer.date_joined.time().strftime("%H:%M:%S"),
+            # date_joined has a callable default: the browser posts its rendered initial value too
+            **{
+                "initial-date_joined_0": viewer.date_joined.date().isoformat(),
+                "initial-date_joined_1": viewer.date_joined.time().strftime("%H:%M:%S"),
+            },
+        ),
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert AuditEvent.objects.count() == before
+    stored = type(viewer).objects.get(pk=viewer.pk)
+    assert stored.last_login == viewer.last_login  # not truncated to the second either
