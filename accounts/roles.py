@@ -17,7 +17,7 @@ CONTENT_ADMIN = "Content Admin"
 AUDITOR = "Auditor"
 PLATFORM_ADMIN = "Platform Admin"
 
-PROJECT_APPS = ("audit", "orchestration", "cleanup", "quality", "sales", "sheetsync")
+PROJECT_APPS = ("audit", "orchestration", "cleanup", "quality", "sales", "sheetsync", "monitoring")
 
 _VIEW_OPERATIONS = [
     "cleanup.view_lookerdashboard",
@@ -35,13 +35,23 @@ _VIEW_OPERATIONS = [
     "sheetsync.view_synctarget",
     "sheetsync.view_syncevent",
     "sheetsync.view_syncspreadsheet",
+    # Monitoring: incidents and their timelines are visible to every role; "was this useful?" on reports/reviews.
+    "monitoring.view_incident",
+    "monitoring.view_incidentevent",
+    "monitoring.add_feedback",
 ]
 
 ROLE_PERMISSIONS: dict[str, list[str]] = {
     # Sees the estate and the runs; changes nothing.
     VIEWER: _VIEW_OPERATIONS,
     # Runs analytics jobs (the sales report) and reads their results.
-    ANALYST: [*_VIEW_OPERATIONS, "orchestration.trigger_jobrun", "sales.run_salesquery", "quality.view_quarantinedrow"],
+    ANALYST: [
+        *_VIEW_OPERATIONS,
+        "orchestration.trigger_jobrun",
+        "sales.run_salesquery",
+        "quality.view_quarantinedrow",
+        "monitoring.acknowledge_incident",  # owners of the runs they request are the first rung of the ladder
+    ],
     # Owns data quality: decides the review queue (four-eyes: never their own request), reads and re-processes
     # quarantined rows. Owns the Sheets sync targets: defines them, syncs them now, and pauses, resumes and
     # repairs them (pausing stops writes to a sheet people rely on, so it stays with the people who own the data).
@@ -52,6 +62,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "quality.view_quarantinedrow",
         "quality.reprocess_quarantinedrow",
         "sheetsync.*_synctarget",
+        "monitoring.acknowledge_incident",  # the second rung of the escalation ladder
+        "monitoring.resume_incident",
     ],
     # Owns Looker content: runs the cleanup, pins dashboards, protects folders, reads backups, restores.
     CONTENT_ADMIN: [
@@ -62,6 +74,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "cleanup.view_dashboardbackup",
         "cleanup.*_dashboardpin",
         "cleanup.*_protectedfolder",
+        "monitoring.acknowledge_incident",
     ],
     # Reads everything, the audit trail included; changes nothing.
     AUDITOR: [
@@ -71,6 +84,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "quality.view_*",
         "sales.view_*",
         "sheetsync.view_*",
+        "monitoring.view_*",  # the operations page, metrics, incidents, SLAs, reports: read-only
         "auth.view_user",
         "auth.view_group",
     ],  # fmt: skip
@@ -82,15 +96,18 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
 # What each role is for, in words: the README's table says exactly this.
 ROLE_DESCRIPTIONS: dict[str, str] = {
     VIEWER: "see dashboards, pins, protected folders, cleanup actions, restores, job runs, quality runs and reviews, "
-    "sales queries, runs and reports, sync targets and events",
-    ANALYST: "Viewer + run sales reports (with the dry-run cost estimate), see quarantined rows",
+    "sales queries, runs and reports, sync targets and events, incidents (and say whether a report was useful)",
+    ANALYST: "Viewer + run sales reports (with the dry-run cost estimate), see quarantined rows, acknowledge incidents",
     DATA_STEWARD: "Viewer + approve or reject quality reviews (never their own request), re-process quarantined rows, "
-    "define, sync now, pause, resume and repair Sheets sync targets",
+    "define, sync now, pause, resume and repair Sheets sync targets, acknowledge incidents, mark them fixed and "
+    "verify and resume",
     CONTENT_ADMIN: "Viewer + run the cleanup (and preview its plan), pin dashboards, protect folders, read and "
-    "download backups, **restore** dashboards",
-    AUDITOR: "read everything, the audit trail and its chain state included (verify it now); change nothing",
+    "download backups, **restore** dashboards, acknowledge incidents",
+    AUDITOR: "read everything, the audit trail and its chain state included (verify it now), the operations page "
+    "and `/metrics`; change nothing",
     PLATFORM_ADMIN: "every permission of the project's apps (audit events stay read-only), users and their roles "
-    "(not superusers, not per-user permissions), Airflow DAGs; API tokens are issued by superusers only",
+    "(not superusers, not per-user permissions), Airflow DAGs, the operations page, SLAs and escalation ladders; "
+    "API tokens are issued by superusers only",
 }
 # Roles above Viewer: granting one gives the power to change things (a guarded action, see user_roles_set).
 PRIVILEGED_ROLES = tuple(r for r in (ANALYST, DATA_STEWARD, CONTENT_ADMIN, AUDITOR, PLATFORM_ADMIN))

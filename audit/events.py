@@ -174,3 +174,41 @@ _declare(
 _declare("sheetsync.target_broken", "a target was marked broken (its sheet or range is gone)", "reason")
 _declare("sheetsync.target_escalated", "a failing target's streak was escalated by email", "failures", "event",
          "error")  # fmt: skip
+
+# --- monitoring: incidents, SLAs, escalation ladders, feedback, reports --------------------------------------------
+_declare(
+    "incident.opened",
+    "a failure opened an incident (a job run, a sync target or an SLA breach)",
+    "key", "class", "handling", "job_run", "target", "kind", "sla", "subject",
+)  # fmt: skip
+_declare(
+    "incident.recurred",
+    "an open incident failed again",
+    "job_run", "class", "target", "kind", "sla", "subject",
+)  # fmt: skip
+_declare("incident.verification_failed", "the run that was to verify a fix failed", "job_run", "class", "outcome")
+_declare("incident.retry_scheduled", "an automatic retry was scheduled (with backoff)", "at", "retry")
+_declare("incident.retried", "an automatic retry started a new run", "job_run")
+_declare("incident.fallback", "the job fell back to its degraded behaviour", "note")
+_declare("incident.escalated", "an incident climbed a rung of its escalation ladder", "level", "audience", "recipients")
+_declare("incident.notified", "an incident notification was delivered", "notification", "channel", "error")
+_declare("incident.notify_failed", "an incident notification could not be delivered", "notification", "channel",
+         "error")  # fmt: skip
+_declare("incident.acknowledged", "someone acknowledged an incident", "note", "time_to_acknowledge_s", "level")
+_declare("incident.fixed", "someone marked an incident fixed", "note")
+_declare("incident.resume_requested", "someone asked to verify a fix and resume", "job_run", "report")
+_declare(
+    "incident.resolved",
+    "an incident was closed (fixed, verified, resumed)",
+    "job_run", "time_to_acknowledge_s", "time_to_resolve_s", "how",
+)  # fmt: skip
+_SLA_FIELDS = ("job", "kind", "within_minutes", "day_of_month", "objective_percent", "enabled")
+_declare("sla.created", "an SLA was defined", *_SLA_FIELDS)
+_declare("sla.changed", "an SLA was edited", *_SLA_FIELDS)
+_declare("sla.breached", "an SLA was missed", "sla", "subject", "detail")
+_LADDER_FIELDS = ("job", "level", "audience", "after_minutes", "after_occurrences")
+_declare("escalation.step_created", "a rung was added to an escalation ladder", *_LADDER_FIELDS)
+_declare("escalation.step_changed", "a rung of an escalation ladder was edited", *_LADDER_FIELDS)
+_declare("feedback.recorded", "someone said whether a report or review was useful", "useful", "comment", "changed")
+_declare("monitoring.report_created", "the weekly performance report was built", "start", "end", "recipients")
+_declare("monitoring.report_sent", "the weekly performance report was mailed", "recipients")

@@ -137,6 +137,12 @@ sheets_sync = job_dag(
     doc="Google Sheets sync every five minutes: detect changes, refresh from sources, write only what changed.",
     tags=["sheets", "sync"],
 )
+monitoring_weekly_report = job_dag(
+    job="monitoring_weekly_report",
+    schedule="0 6 * * 1",
+    doc="Mondays: the weekly performance report (runs, durations, SLAs, incidents, quotas), kept and mailed.",
+    tags=["monitoring"],
+)
 audit_anchor = job_dag(
     job="audit_anchor",
     schedule="@daily",

@@ -435,14 +435,16 @@ def job_run_execute(*, job_run_id: int) -> JobRun:
         refused = JobRun.objects.get(pk=job_run_id)
         if refused.status != JobRun.Status.QUEUED:
             raise
-        return _finish(refused, status=JobRun.Status.FAILED, error=error_short(str(exc)))
+        return _finish(refused, status=JobRun.Status.FAILED, error=error_short(str(exc)), exc=exc)
+    from monitoring.services import job_run_observed
+
     spec = job_get(run.job)
     label = run.actor.get_username() if run.actor else f"{run.trigger}"
     try:
-        with audit_context(user=run.actor, label=label, job_run_id=run.pk):
+        with audit_context(user=run.actor, label=label, job_run_id=run.pk), job_run_observed(job_run=run):
             result = spec.run(job_run=run, params=run.params, dry_run=run.dry_run)
     except JobFailed as exc:
-        return _finish(run, status=JobRun.Status.FAILED, error=error_short(str(exc)))
+        return _finish(run, status=JobRun.Status.FAILED, error=error_short(str(exc)), exc=exc)
     except Exception as exc:  # a bug or an unmapped failure: the traceback goes to the log, never to the run
         ref = _error_ref()
         logger.exception("job run %s crashed [ref %s]", run.pk, ref)
@@ -453,6 +455,7 @@ def job_run_execute(*, job_run_id: int) -> JobRun:
                 f"the job stopped on an internal error ({type(exc).__name__}); nothing more was changed. "
                 f"Tell the platform team, quoting log reference {ref}."
             ),
+            exc=exc,
         )
     return _finish(
         run,
@@ -471,6 +474,7 @@ def _finish(
     summary: str = "",
     counters: dict[str, Any] | None = None,
     details: dict[str, Any] | None = None,
+    exc: BaseException | None = None,
 ) -> JobRun:
     with transaction.atomic():
         current = JobRun.objects.select_for_update().get(pk=run.pk)
@@ -498,4 +502,15 @@ def _finish(
             job_run_id=run.pk,
             data={"counters": run.counters, "error": error.splitlines()[0] if error else ""},
         )
+    _monitoring_finished(run, exc)
     return run
+
+
+def _monitoring_finished(run: JobRun, exc: BaseException | None) -> None:
+    """Tell monitoring (metrics, incidents); its failure is logged and never changes the run's outcome."""
+    from monitoring.services import job_run_finished
+
+    try:
+        job_run_finished(job_run=run, exc=exc)
+    except Exception:  # noqa: BLE001 - monitoring must not fail the job it watches
+        logger.exception("monitoring could not follow up %s", run)

@@ -41,11 +41,16 @@ def _action_patterns(node: ast.expr, module: ast.Module) -> list[re.Pattern]:
     if isinstance(node, ast.IfExp):
         return _action_patterns(node.body, module) + _action_patterns(node.orelse, module)
     if isinstance(node, ast.Name):
-        assigned = [
-            a.value
-            for a in ast.walk(module)
-            if isinstance(a, ast.Assign) and any(getattr(t, "id", None) == node.id for t in a.targets)
-        ]
+        assigned = []
+        for a in ast.walk(module):
+            if not isinstance(a, ast.Assign):
+                continue
+            for target in a.targets:
+                if getattr(target, "id", None) == node.id:
+                    assigned.append(a.value)
+                elif isinstance(target, ast.Tuple) and isinstance(a.value, ast.Tuple):  # kind, action = X, "a.b"
+                    pairs = zip(target.elts, a.value.elts, strict=True)
+                    assigned += [v for t, v in pairs if getattr(t, "id", None) == node.id]
         assert assigned, f"audit action variable {node.id} is never assigned a literal"
         return [p for value in assigned for p in _action_patterns(value, module)]
     if isinstance(node, ast.JoinedStr):

@@ -32,6 +32,10 @@ class Probe:
     ok: tuple[int, ...] = (200,)
     public: bool = False  # anyone, not logged in included
     label: str = ""
+    # "token": an API client (``Authorization: Token``; not logged in -> 401). "session": a browser logged in to
+    # the admin (form-encoded POST; not logged in -> ``anonymous``, a redirect to the login page by default).
+    auth: str = "token"
+    anonymous: tuple[int, ...] = (302,)
 
 
 def _obj(label: str, attr: str = "pk") -> Callable[[dict[str, Any]], dict[str, Any]]:
@@ -67,6 +71,30 @@ def admin_url_probes() -> dict[str, list[Probe]]:
                 kwargs=_obj("cleanup.dashboardbackup"),
                 ok=(200, 404),
             )
+        ],
+        # The incident page's buttons (the walk's incident is about audit_anchor, so resuming needs its rights).
+        "monitoring_incident_act": [
+            Probe(
+                method="POST",
+                needs=[("monitoring.acknowledge_incident",)],
+                kwargs=lambda objects: {"pk": objects["monitoring.incident"].pk, "action": "acknowledge"},
+                ok=(302,),
+                label="acknowledge",
+            ),
+            Probe(
+                method="POST",
+                needs=[("monitoring.resume_incident",)],
+                kwargs=lambda objects: {"pk": objects["monitoring.incident"].pk, "action": "fix"},
+                ok=(302,),
+                label="fix",
+            ),
+            Probe(
+                method="POST",
+                needs=[("monitoring.resume_incident",), ("orchestration.trigger_jobrun",), ("audit.view_auditevent",)],
+                kwargs=lambda objects: {"pk": objects["monitoring.incident"].pk, "action": "resume"},
+                ok=(302,),
+                label="resume",
+            ),
         ],
         # POST without a decision: allowed -> back to the item with "choose approve or reject"; refused -> 403.
         "quality_reviewitem_decide": [
@@ -117,6 +145,19 @@ def api_probes() -> dict[str, list[Probe]]:
                 needs=[("cleanup.restore_lookerdashboard",)],
                 kwargs=lambda objects: {"looker_id": objects["cleanup.lookerdashboard"].looker_id},
                 ok=(202, 409),
+            )
+        ],
+        # Monitoring pages outside the admin's own URLs.
+        "monitoring-operations": [Probe(needs=[("monitoring.view_operations",)], auth="session")],
+        "metrics": [Probe(needs=[("monitoring.view_metrics",)], auth="session", anonymous=(401,))],
+        "monitoring-feedback": [
+            Probe(
+                method="POST",
+                needs=[("monitoring.add_feedback",)],
+                kwargs=lambda objects: {"label": "sales.salesreport", "object_id": objects["sales.salesreport"].pk},
+                data={"useful": "yes"},
+                ok=(302,),
+                auth="session",
             )
         ],
         "api-schema": [Probe(public=True)],
