@@ -292,3 +292,19 @@ def test_a_superuser_saving_a_user_unchanged_records_nothing(admin_client, role_
     assert AuditEvent.objects.count() == before
     stored = type(viewer).objects.get(pk=viewer.pk)
     assert stored.last_login == viewer.last_login  # not truncated to the second either
+
+
+def test_removing_an_escalation_rung_is_audited(client, role_user):
+    """Found by the test above after monitoring merged: a ladder rung deleted in the admin left no trace."""
+    from monitoring.models import EscalationStep
+    from tests.rolewalk.objects import build
+
+    platform = role_user("Platform Admin")
+    # The default ladder comes with a migration (a transactional test's flush may have emptied it).
+    step = EscalationStep.objects.order_by("pk").first() or build(EscalationStep)
+    client.force_login(platform)
+    url = f"/admin/monitoring/escalationstep/{step.pk}/delete/"
+    assert client.post(url, {"post": "yes"}).status_code == 302
+    assert not EscalationStep.objects.filter(pk=step.pk).exists()
+    [(action, actor, data)] = _events(action="escalation.step_deleted")
+    assert actor == platform.pk and data["level"] == step.level and data["audience"] == step.audience
