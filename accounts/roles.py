@@ -1,8 +1,9 @@
-"""Roles are Django groups; this is the one place that says which permissions each role has.
+"""Roles are Django groups; this is the one place that says which permissions each role has and what it means.
 
 Patterns are ``app_label.codename`` with shell wildcards. A migration applies them (``roles_sync``), so a
 fresh database has every role, and a later migration re-applies them when a new app adds permissions.
-The README's roles table is this mapping in words.
+The README's roles table is generated from here (``manage.py roles_table --write``; a test fails when it
+differs), and the role-walk test (``tests/rolewalk``) checks every admin page and API endpoint against it.
 """
 
 from __future__ import annotations
@@ -95,6 +96,25 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
     PLATFORM_ADMIN: [f"{app}.*" for app in PROJECT_APPS] + ["auth.*_user", "auth.view_group"],
 }
 
+# What each role is for, in words: the README's table says exactly this.
+ROLE_DESCRIPTIONS: dict[str, str] = {
+    VIEWER: "see dashboards, pins, protected folders, cleanup actions, restores, job runs, quality runs and reviews, "
+    "sales queries, runs and reports, sync targets and events, incidents (and say whether a report was useful)",
+    ANALYST: "Viewer + run sales reports (with the dry-run cost estimate), see quarantined rows, acknowledge incidents",
+    DATA_STEWARD: "Viewer + approve or reject quality reviews (never their own request), re-process quarantined rows, "
+    "define, sync now, pause, resume and repair Sheets sync targets, acknowledge incidents, mark them fixed and "
+    "verify and resume",
+    CONTENT_ADMIN: "Viewer + run the cleanup (and preview its plan), pin dashboards, protect folders, read and "
+    "download backups, **restore** dashboards, acknowledge incidents",
+    AUDITOR: "read everything, the audit trail and its chain state included (verify it now), the operations page "
+    "and `/metrics`; change nothing",
+    PLATFORM_ADMIN: "every permission of the project's apps (audit events stay read-only), users and their roles "
+    "(not superusers, not per-user permissions), Airflow DAGs, the operations page, SLAs and escalation ladders; "
+    "API tokens are issued by superusers only",
+}
+# Roles above Viewer: granting one gives the power to change things (a guarded action, see user_roles_set).
+PRIVILEGED_ROLES = tuple(r for r in (ANALYST, DATA_STEWARD, CONTENT_ADMIN, AUDITOR, PLATFORM_ADMIN))
+
 # Nobody may change or delete audit events, whatever a pattern above says.
 FORBIDDEN = ["audit.add_auditevent", "audit.change_auditevent", "audit.delete_auditevent", "audit.*_auditchainhead"]
 
@@ -124,3 +144,38 @@ def roles_sync(apps) -> None:
     for role in ROLE_PERMISSIONS:
         group, _ = Group.objects.get_or_create(name=role)
         group.permissions.set([by_name[name] for name in permissions_for_role(role, list(by_name))])
+
+
+def _compact(patterns: list[str]) -> str:
+    """``cleanup.view_a``, ``cleanup.view_b`` -> ``cleanup.view_{a,b}``; wildcards as they are."""
+    grouped: dict[str, list[str]] = {}
+    for pattern in patterns:
+        head, _, model = pattern.rpartition("_")
+        if "*" in pattern or not head or "." not in head:
+            grouped.setdefault(pattern, [])
+        else:
+            grouped.setdefault(head, []).append(model)
+    parts = []
+    for head, models in grouped.items():
+        if not models:
+            parts.append(f"`{head}`")
+        elif len(models) == 1:
+            parts.append(f"`{head}_{models[0]}`")
+        else:
+            parts.append(f"`{head}_{{{','.join(models)}}}`")
+    return ", ".join(parts)
+
+
+def roles_table_markdown() -> str:
+    """The README's roles table, generated from ROLE_DESCRIPTIONS and ROLE_PERMISSIONS."""
+    rows = ["| Role | Can | Permissions (`accounts/roles.py`) |", "|---|---|---|"]
+    for role, patterns in ROLE_PERMISSIONS.items():
+        if role != VIEWER and set(_VIEW_OPERATIONS) <= set(patterns):
+            granted = "Viewer's + " + _compact([p for p in patterns if p not in _VIEW_OPERATIONS])
+        else:
+            granted = _compact(patterns)
+        rows.append(f"| {role} | {ROLE_DESCRIPTIONS[role]} | {granted} |")
+    forbidden = ", ".join(f"`{f}`" for f in FORBIDDEN)
+    rows.append("")
+    rows.append(f"Never granted to any role, whatever a pattern says: {forbidden}.")
+    return "\n".join(rows)

@@ -1,4 +1,4 @@
-"""Registers the audit anchor job: store the audit chain head outside the database, daily."""
+"""Registers the audit anchor job: verify the chain, then store its head (signed) outside the database, daily."""
 
 from orchestration.registry import JobSpec, job_register
 
@@ -9,5 +9,6 @@ AUDIT_ANCHOR = job_register(
         runner="audit.anchor.audit_anchor_run",
         permission="audit.view_auditevent",
         supports_dry_run=True,
+        params={},  # no parameters: it anchors the verified head, nothing a caller could steer
     )
 )

@@ -1,8 +1,11 @@
-"""Append-only, hash-chained audit events.
+"""Append-only, hash-chained, signed audit events.
 
 Each event stores the hash of the one before it, so editing or removing any row breaks every hash after
-it and ``manage.py audit_verify`` names the first broken link. On PostgreSQL a trigger also refuses UPDATE
-and DELETE outright (see migration 0002).
+it and ``manage.py audit_verify`` names the first broken link. Each event and the head also carry an HMAC
+under a key kept outside the database (``audit.signing``), so a chain re-hashed after an edit, a forged row or
+a head moved back is named too; anchors in the backup store (``audit.anchor``) catch removed events. On
+PostgreSQL triggers refuse UPDATE, DELETE and TRUNCATE of events, and keep the head moving forward onto the
+newest event only (migrations 0002 and 0004).
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ class AuditChainHead(models.Model):
 
     seq = models.PositiveBigIntegerField(default=0)
     hash = models.CharField(max_length=64, default="0" * 64)
+    # HMAC of (seq, hash) under AUDIT_HMAC_KEY: a head moved back by hand has no valid signature.
+    mac = models.CharField(max_length=64, blank=True, default="")
 
     class Meta:
         verbose_name = "audit chain head"
@@ -50,6 +55,8 @@ class AuditEvent(models.Model):
     data = models.JSONField(default=dict, blank=True, editable=False)
     prev_hash = models.CharField(max_length=64, editable=False)
     hash = models.CharField(max_length=64, unique=True, editable=False)
+    # HMAC of (seq, hash) under AUDIT_HMAC_KEY: a re-hashed or inserted row has no valid signature.
+    mac = models.CharField(max_length=64, blank=True, default="", editable=False)
 
     class Meta:
         ordering = ["-seq"]

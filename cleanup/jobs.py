@@ -16,9 +16,15 @@ LOOKER_CLEANUP = job_register(
                 "int",
                 "days without a view or access before a dashboard is inactive",
                 default=lambda: settings.CLEANUP_INACTIVE_DAYS,
+                min=1,
+                max=3650,  # ten years: Looker's own history is younger than that
             ),
             "max_deletions": ParamSpec(
-                "int", "most dashboards one run may soft-delete", default=lambda: settings.CLEANUP_MAX_DELETIONS
+                "int",
+                "most dashboards one run may soft-delete",
+                default=lambda: settings.CLEANUP_MAX_DELETIONS,
+                min=1,
+                max=10_000,
             ),
         },
     )

@@ -191,8 +191,19 @@ def cleanup_reconcile(*, job_run: JobRun) -> dict[str, int]:
                 )
                 settled["reconciled_deleted"] += 1
             elif action.status != CleanupAction.Status.FAILED:
+                previous = action.status
                 action.status = CleanupAction.Status.SUPERSEDED
                 action.save(update_fields=["status", "updated_at"])
+                audit_log(
+                    action="cleanup.action_superseded",
+                    obj=d,
+                    data={
+                        "looker_id": d.looker_id,
+                        "planned_by_run": action.job_run_id,
+                        "taken_over_by": job_run.pk,
+                        "previous_status": previous,
+                    },
+                )
                 settled["superseded"] += 1
     return dict(settled)
 

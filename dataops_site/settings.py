@@ -29,7 +29,7 @@ CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 SITE_URL = env.str("DATAOPS_SITE_URL", default="http://127.0.0.1:8000")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "accounts.apps.DataOpsAdminConfig",  # django.contrib.admin with the audited own-password change
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -134,6 +134,11 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     "backups": _backup_storage(BACKUP_STORAGE_URL),
 }
+# Audit anchors go to the backup store unless AUDIT_ANCHOR_STORAGE_URL names their own (file:// or gs://): in
+# production a bucket with a locked retention policy, so no one can delete or overwrite an anchor (README).
+AUDIT_ANCHOR_STORAGE_URL = env.str("AUDIT_ANCHOR_STORAGE_URL", default="")
+if AUDIT_ANCHOR_STORAGE_URL:
+    STORAGES["audit_anchors"] = _backup_storage(AUDIT_ANCHOR_STORAGE_URL)
 
 # --- email ------------------------------------------------------------------------------------------------
 # EMAIL_URL=smtp+tls://user:pass@host:587; the embedded default writes each message to var/mail/.
@@ -306,6 +311,20 @@ CLEANUP_CONCURRENCY = env.int("CLEANUP_CONCURRENCY", default=4)
 CLEANUP_PAGE_SIZE = env.int("CLEANUP_PAGE_SIZE", default=500)
 # Folder ids or names whose dashboards are never touched (also managed in the admin).
 CLEANUP_PROTECTED_FOLDERS = env.list("CLEANUP_PROTECTED_FOLDERS", default=[])
+
+# --- audit ------------------------------------------------------------------------------------------------
+# The key that signs every audit event, the chain head and each anchor (HMAC-SHA256). Someone with only database
+# access cannot produce a valid signature, so a rewritten, re-hashed or forged event and a head moved back are
+# named by audit_verify. Keep it outside the database (secret store); unset, it is derived from DJANGO_SECRET_KEY.
+# Rotating it: move the old value to AUDIT_HMAC_OLD_KEYS (comma-separated) so older events still verify.
+AUDIT_HMAC_KEY = env.str("AUDIT_HMAC_KEY", default="")
+AUDIT_HMAC_OLD_KEYS = env.list("AUDIT_HMAC_OLD_KEYS", default=[])
+# A payload is capped at this many bytes of JSON; longer values are cut with a marker (length and SHA-256 kept).
+AUDIT_PAYLOAD_MAX_BYTES = env.int("AUDIT_PAYLOAD_MAX_BYTES", default=16 * 1024)
+AUDIT_VALUE_MAX_CHARS = env.int("AUDIT_VALUE_MAX_CHARS", default=1000)  # per string value in a payload
+AUDIT_VALUE_MAX_ITEMS = env.int("AUDIT_VALUE_MAX_ITEMS", default=100)  # per list or object in a payload
+# How long the audit list's chain banner reuses a verification (seconds); "Verify now" always runs a fresh one.
+AUDIT_BANNER_CACHE_S = env.int("AUDIT_BANNER_CACHE_S", default=60)
 
 # Modules that register jobs in orchestration.registry.
 DATAOPS_JOB_MODULES = [

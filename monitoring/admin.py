@@ -35,6 +35,7 @@ from .models import (
 from .selectors import WINDOWS, incident_timeline, incidents_recent, operations_series, window_get
 from .services import (
     IncidentError,
+    escalation_step_delete,
     escalation_step_save,
     incident_acknowledge,
     incident_mark_fixed,
@@ -441,6 +442,13 @@ class EscalationStepAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change) -> None:
         escalation_step_save(step=obj, actor=request.user, created=not change)
+
+    def delete_model(self, request, obj) -> None:
+        escalation_step_delete(step=obj, actor=request.user)
+
+    def delete_queryset(self, request, queryset) -> None:
+        for step in queryset.order_by("pk"):
+            escalation_step_delete(step=step, actor=request.user)
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -9,6 +9,6 @@ WEEKLY_REPORT = job_register(
         runner="monitoring.services.weekly_report_run",
         permission="monitoring.view_operations",
         supports_dry_run=True,
-        params={"days": ParamSpec("int", "days the report covers", default=7)},
+        params={"days": ParamSpec("int", "days the report covers", default=7, min=1, max=366)},
     )
 )

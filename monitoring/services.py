@@ -1207,6 +1207,19 @@ def escalation_step_save(*, step: Any, actor: Any, created: bool) -> Any:
     return step
 
 
+def escalation_step_delete(*, step: Any, actor: Any) -> None:
+    """Remove a rung of an escalation ladder, audited with what it was (who would no longer be told)."""
+    with transaction.atomic():
+        audit_log(
+            action="escalation.step_deleted",
+            obj=step,
+            actor=actor,
+            data={"job": step.job, "level": step.level, "audience": step.audience,
+                  "after_occurrences": step.after_occurrences, "after_minutes": step.after_minutes},
+        )  # fmt: skip
+        step.delete()
+
+
 # --------------------------------------------------------------------------------------------------------------
 # Host samples, retention, the tick
 # --------------------------------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from .approvals import dag_change_request, destructive_dags, job_confirmation
 from .models import JobRun
 from .registry import JobError, JobFailed, JobSpec, job_get, jobs_all
 from .selectors import job_run_summary_text
-from .services import job_run_airflow_sync, job_run_airflow_trigger, job_run_request
+from .services import airflow_dag_pause_set, job_run_airflow_sync, job_run_airflow_trigger, job_run_request
 
 
 def job_trigger_allowed(user, spec: JobSpec) -> bool:
@@ -199,7 +199,12 @@ class JobRunAdmin(admin.ModelAdmin):
             self.message_user(request, f"Airflow was not triggered: {run.error}", messages.ERROR)
         return super().change_view(request, object_id, form_url, extra_context)
 
-    @admin.action(description="Retry triggering in Airflow (same DAG run id: never runs twice)")
+    def has_trigger_permission(self, request) -> bool:
+        return request.user.has_perm("orchestration.trigger_jobrun")
+
+    @admin.action(
+        description="Retry triggering in Airflow (same DAG run id: never runs twice)", permissions=["trigger"]
+    )
     def retry_trigger(self, request, queryset) -> None:
         done, failed, skipped = 0, 0, 0
         for run in queryset.order_by("pk"):
@@ -248,7 +253,7 @@ class JobRunAdmin(admin.ModelAdmin):
             try:
                 client = AirflowClient()
                 if request.method == "POST" and request.POST.get("dag_id"):
-                    dag_id = request.POST["dag_id"]
+                    dag_id = request.POST["dag_id"][:250]
                     operation = "pause" if request.POST.get("action") == "pause" else "unpause"
                     if dag_id in destructive_dags():
                         # Pausing stops a cleanup people rely on; unpausing lets deletions run: four eyes.
@@ -268,7 +273,7 @@ class JobRunAdmin(admin.ModelAdmin):
                                 messages.INFO,
                             )  # fmt: skip
                     else:
-                        client.dag_pause_set(dag_id=dag_id, paused=operation == "pause")
+                        airflow_dag_pause_set(dag_id=dag_id, paused=operation == "pause", actor=request.user)
                         self.message_user(request, f"{operation}d {dag_id}", messages.SUCCESS)
                     return HttpResponseRedirect(reverse("admin:orchestration_jobrun_airflow"))
                 for dag in client.dags_list(tags=["dataops"]):

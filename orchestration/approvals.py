@@ -93,15 +93,20 @@ def job_run_link(*, request: Any) -> tuple[str, str] | None:
 
 
 def dag_change_execute(*, request: Any) -> str:
-    """Pause or unpause a destructive DAG in Airflow, as approved."""
-    from connectors.airflow import AirflowClient
+    """Pause or unpause a destructive DAG in Airflow, as approved (audited by ``airflow_dag_pause_set``, with the
+    approval and the approver who completed it as the actor)."""
     from connectors.errors import ConnectorError
+
+    from .services import airflow_dag_pause_set
 
     operation, dag_id = request.inputs["operation"], request.inputs["dag_id"]
     if operation not in ("pause", "unpause"):
         raise ApprovalExecutionFailed(f"unknown DAG operation {operation!r}")
+    approvers = [d.actor for d in request.decisions.filter(decision="approve").select_related("actor")]
     try:
-        AirflowClient().dag_pause_set(dag_id=dag_id, paused=operation == "pause")
+        airflow_dag_pause_set(
+            dag_id=dag_id, paused=operation == "pause", actor=approvers[-1] if approvers else None, approval=request
+        )
     except ConnectorError as exc:
         raise ApprovalExecutionFailed(f"Airflow refused to {operation} {dag_id}: {exc}") from exc
     return f"{operation}d {dag_id}"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import traceback
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -188,7 +187,7 @@ def job_run_airflow_trigger(*, job_run_id: int) -> JobRun:
             return current  # the DAG's task claimed it already: its state is the truth
         if reason:
             current.status = JobRun.Status.FAILED_TO_TRIGGER
-            current.error = reason
+            current.error = error_short(reason)
             current.finished_at = timezone.now()
             action = "job.trigger_failed"
         else:
@@ -285,7 +284,9 @@ def job_run_airflow_sync(*, job_run_id: int) -> JobRun:
             failed = ", ".join(f"{t['task_id']}={t['state']} (try {t['try_number']})" for t in tasks) or "no tasks"
             current.status = JobRun.Status.FAILED
             current.finished_at = timezone.now()
-            current.error = f"Airflow DAG run {current.dag_id}/{current.dag_run_id} failed: {failed}; see the task logs"
+            current.error = error_short(
+                f"Airflow DAG run {current.dag_id}/{current.dag_run_id} failed: {failed}; see the task logs"
+            )
             fields += ["status", "finished_at", "error"]
             audit_log(
                 action="job.failed",
@@ -324,16 +325,94 @@ def job_runs_airflow_sync() -> dict[str, int]:
 
 
 def _enqueue(run: JobRun, task: Any) -> None:
-    """Hand the run to Celery; if the broker refuses, say so on the run instead of leaving it queued forever."""
+    """Hand the run to Celery; if the broker refuses, say so on the run (audited) instead of leaving it queued."""
     try:
         result = task.delay(run.pk)
     except Exception as exc:  # noqa: BLE001 - any broker failure (connection refused, auth...)
-        logger.exception("could not queue %s", run)
-        JobRun.objects.filter(pk=run.pk, status=JobRun.Status.QUEUED).update(
-            status=JobRun.Status.FAILED, finished_at=timezone.now(), error=f"could not queue the run: {exc}"
+        ref = _error_ref()
+        logger.exception("could not queue %s [ref %s]", run, ref)
+        error = error_short(
+            f"could not queue the run: the task broker refused it ({type(exc).__name__}); check CELERY_BROKER_URL "
+            f"and the broker, then run it again (log reference {ref})"
         )
+        with transaction.atomic():
+            failed = JobRun.objects.filter(pk=run.pk, status=JobRun.Status.QUEUED).update(
+                status=JobRun.Status.FAILED, finished_at=timezone.now(), error=error
+            )
+            if failed:
+                audit_log(action="job.queue_failed", obj=run, actor=run.actor, job_run_id=run.pk, data={"error": error})
         return
     JobRun.objects.filter(pk=run.pk).update(celery_task_id=getattr(result, "id", "") or "")
+
+
+# --- errors a person reads --------------------------------------------------------------------------------------
+
+ERROR_MAX_CHARS = 1000  # JobRun.error is read by Viewers through the admin and the API: a message, not a dump
+
+
+def error_short(message: str) -> str:
+    """A message fit for JobRun.error: at most ERROR_MAX_CHARS, marked when cut. Tracebacks go to the log."""
+    message = (message or "").strip()
+    return message if len(message) <= ERROR_MAX_CHARS else message[: ERROR_MAX_CHARS - 20].rstrip() + " ... (cut)"
+
+
+def _error_ref() -> str:
+    """A short reference that ties the message a person sees to the traceback in the log."""
+    return uuid.uuid4().hex[:10]
+
+
+# --- pausing Airflow DAGs ---------------------------------------------------------------------------------------
+
+
+def airflow_dag_pause_set(*, dag_id: str, paused: bool, actor: Any, approval: Any = None) -> None:
+    """Pause or unpause a DAG in Airflow, audited: the request is recorded, then the call, then its outcome.
+
+    A destructive DAG (``orchestration.approvals.destructive_dags``) changes only through its approved request
+    (``approval``, recorded in the events); the admin opens that request instead of calling this.
+    Raises ConnectorError when Airflow refuses (the failure is audited too).
+    """
+    from connectors.airflow import AirflowClient
+    from connectors.errors import ConnectorError
+
+    from .approvals import DAG_CHANGE_ACTION, destructive_dags
+
+    if dag_id in destructive_dags() and not (
+        approval is not None
+        and approval.action == DAG_CHANGE_ACTION
+        and approval.status == "approved"
+        and approval.inputs.get("dag_id") == dag_id
+        and approval.inputs.get("operation") == ("pause" if paused else "unpause")
+    ):
+        raise PermissionError(f"{dag_id} deletes things: pausing or unpausing it needs an approved request")
+    tag = {"approval": approval.pk} if approval is not None else {}
+    with transaction.atomic():
+        audit_log(
+            action="airflow.dag_pause_requested",
+            actor=actor,
+            object_type="airflow.dag",
+            object_id=dag_id,
+            data={"dag_id": dag_id, "paused": paused, **tag},
+        )
+    try:
+        AirflowClient().dag_pause_set(dag_id=dag_id, paused=paused)
+    except ConnectorError as exc:
+        with transaction.atomic():
+            audit_log(
+                action="airflow.dag_pause_failed",
+                actor=actor,
+                object_type="airflow.dag",
+                object_id=dag_id,
+                data={"dag_id": dag_id, "paused": paused, "error": error_short(str(exc)), **tag},
+            )
+        raise
+    with transaction.atomic():
+        audit_log(
+            action="airflow.dag_paused" if paused else "airflow.dag_unpaused",
+            actor=actor,
+            object_type="airflow.dag",
+            object_id=dag_id,
+            data={"dag_id": dag_id, **tag},
+        )
 
 
 class JobAbandoned(JobFailed):
@@ -404,7 +483,7 @@ def job_run_execute(*, job_run_id: int) -> JobRun:
         refused = JobRun.objects.get(pk=job_run_id)
         if refused.status != JobRun.Status.QUEUED:
             raise
-        return _finish(refused, status=JobRun.Status.FAILED, error=str(exc), exc=exc)
+        return _finish(refused, status=JobRun.Status.FAILED, error=error_short(str(exc)), exc=exc)
     from monitoring.services import job_run_observed
 
     spec = job_get(run.job)
@@ -413,11 +492,18 @@ def job_run_execute(*, job_run_id: int) -> JobRun:
         with audit_context(user=run.actor, label=label, job_run_id=run.pk), job_run_observed(job_run=run):
             result = spec.run(job_run=run, params=run.params, dry_run=run.dry_run)
     except JobFailed as exc:
-        return _finish(run, status=JobRun.Status.FAILED, error=str(exc), exc=exc)
-    except Exception as exc:  # a bug or an unmapped failure: keep the traceback for whoever looks
-        logger.exception("job run %s crashed", run.pk)
+        return _finish(run, status=JobRun.Status.FAILED, error=error_short(str(exc)), exc=exc)
+    except Exception as exc:  # a bug or an unmapped failure: the traceback goes to the log, never to the run
+        ref = _error_ref()
+        logger.exception("job run %s crashed [ref %s]", run.pk, ref)
         return _finish(
-            run, status=JobRun.Status.FAILED, error=f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc()}", exc=exc
+            run,
+            status=JobRun.Status.FAILED,
+            error=(
+                f"the job stopped on an internal error ({type(exc).__name__}); nothing more was changed. "
+                f"Tell the platform team, quoting log reference {ref}."
+            ),
+            exc=exc,
         )
     return _finish(
         run,
@@ -448,7 +534,7 @@ def _finish(
         run.counters, run.details = current.counters, current.details
         run.status = status
         run.finished_at = timezone.now()
-        run.error = error
+        run.error = error_short(error)
         run.progress = ""
         if summary:
             run.summary = summary

@@ -13,7 +13,7 @@ from dataops_site.admin_base import ReadOnlyAdmin
 
 from .charts import revenue_by_day_svg, revenue_by_region_svg
 from .models import QueryRun, SalesQuery, SalesReport
-from .services import sales_query_save, sales_report_override_request
+from .services import sales_query_delete, sales_query_save, sales_report_override_request
 
 
 @admin.register(SalesQuery)
@@ -24,7 +24,14 @@ class SalesQueryAdmin(admin.ModelAdmin):
     readonly_fields = ("source_file", "updated_at", "updated_by")
 
     def save_model(self, request, obj: SalesQuery, form, change: bool) -> None:
-        sales_query_save(query=obj, actor=request.user, created=not change, changed_fields=list(form.changed_data))
+        sales_query_save(query=obj, actor=request.user, created=not change, changed_fields=form.changed_data)
+
+    def delete_model(self, request, obj: SalesQuery) -> None:
+        sales_query_delete(query=obj, actor=request.user)
+
+    def delete_queryset(self, request, queryset) -> None:
+        for query in queryset.order_by("pk"):
+            sales_query_delete(query=query, actor=request.user)
 
 
 @admin.register(QueryRun)

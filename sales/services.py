@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -85,18 +86,46 @@ def sales_query_get(*, name: str) -> SalesQuery:
     return query
 
 
-def sales_query_save(*, query: SalesQuery, actor: Any, created: bool, changed_fields: list[str]) -> SalesQuery:
-    """Create or edit a sales query from the admin, remembering who last shaped its SQL (audited)."""
+def _sql_sha256(sql: str) -> str:
+    return hashlib.sha256(sql.encode()).hexdigest()
+
+
+def sales_query_save(*, query: SalesQuery, actor: Any, created: bool, changed_fields: Sequence[str] = ()) -> SalesQuery:
+    """Create or edit a sales query (validated by the caller's form), audited with the SQL's hash before and after.
+
+    ``updated_by`` remembers who last shaped the query, so an approval of a costly run of it refuses its editor;
+    the audit trail has every edit with its actor.
+    """
     with transaction.atomic():
+        before = None if created else SalesQuery.objects.select_for_update().filter(pk=query.pk).first()
         query.updated_by = actor
         query.save()
         audit_log(
             action="sales.query_created" if created else "sales.query_changed",
             obj=query,
             actor=actor,
-            data={"changed": sorted(changed_fields), "sql_sha256": hashlib.sha256(query.sql.encode()).hexdigest()},
+            data={
+                "name": query.name,
+                "changed": sorted(changed_fields),
+                "sql_sha256_before": _sql_sha256(before.sql) if before else None,
+                "sql_sha256": _sql_sha256(query.sql),
+                "sql": query.sql,
+                "active": query.active,
+            },
         )
     return query
+
+
+def sales_query_delete(*, query: SalesQuery, actor: Any) -> None:
+    """Delete a sales query that never ran (runs protect theirs), audited."""
+    with transaction.atomic():
+        audit_log(
+            action="sales.query_deleted",
+            obj=query,
+            actor=actor,
+            data={"name": query.name, "sql_sha256": _sql_sha256(query.sql)},
+        )
+        query.delete()
 
 
 @dataclass(frozen=True)

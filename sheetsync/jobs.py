@@ -10,7 +10,13 @@ SHEETS_SYNC = job_register(
         permission="sheetsync.sync_synctarget",
         supports_dry_run=True,
         params={
-            "targets": ParamSpec("list", "comma-separated target names or ids (empty: every enabled target)"),
+            "targets": ParamSpec(
+                "list",
+                "comma-separated target names or ids (empty: every enabled target)",
+                max_length=500,
+                item_max_length=100,  # a target's name is a slug of at most 100 characters
+                pattern=r"[-a-zA-Z0-9_]+",
+            ),
             "force": ParamSpec("bool", "read the sheets even when neither source nor sheet changed", default=False),
         },
     )

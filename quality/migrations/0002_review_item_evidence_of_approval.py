@@ -58,6 +58,9 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('approvals', '0001_approval_requests_decisions_destination_writers'),
+        # The event below is written by the live audit_log, which signs it: the audit tables must have their
+        # signature columns (and triggers) first.
+        ('audit', '0004_insider_triggers'),
         ('quality', '0001_initial'),
         ('sales', '0002_durable_publish_and_query_editor'),
     ]

@@ -13,6 +13,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from django.conf import settings as django_settings
 from django.db import connection
 
 from connectors.airflow import AirflowClient
@@ -60,7 +61,8 @@ def airflow_task_env(emulators, sync_file_root, django_db_setup, django_db_block
         return {}
     return {
         "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
-        "DJANGO_SECRET_KEY": "test",
+        # The same key as this process, so the audit events the tasks write are signed with its AUDIT key.
+        "DJANGO_SECRET_KEY": django_settings.SECRET_KEY,
         "BIGQUERY_EMULATOR_HOST": bigquery.base_url,
         "SHEETS_API_ENDPOINT": sheets.base_url,
         "SALES_SHEET_ID": "sales-dash",
@@ -228,3 +230,24 @@ def test_sheets_sync_runs_in_airflow_and_fills_the_sheet(
     (event,) = SyncEvent.objects.filter(target=target, outcome="changed")
     assert event.job_run_id == run.pk and (event.cells_written, event.rows_added) == (12, 3)
     assert event.drive_version_after == sheets.store.version("sync-plan")
+
+
+def test_pausing_and_unpausing_a_dag_from_the_admin_is_audited(airflow, client, role_user):
+    from audit.models import AuditEvent
+    from audit.selectors import audit_chain_verify
+
+    admin = role_user("Platform Admin")
+    client.force_login(admin)
+    page = "/admin/orchestration/jobrun/airflow/"
+    assert client.post(page, {"dag_id": "audit_anchor", "action": "unpause"}).status_code == 302
+    assert not {d.dag_id: d for d in AirflowClient().dags_list(tags=["dataops"])}["audit_anchor"].is_paused
+    assert client.post(page, {"dag_id": "audit_anchor", "action": "pause"}).status_code == 302
+    assert {d.dag_id: d for d in AirflowClient().dags_list(tags=["dataops"])}["audit_anchor"].is_paused
+    events = AuditEvent.objects.filter(object_type="airflow.dag", object_id="audit_anchor").order_by("seq")
+    assert [(e.action, e.actor_id) for e in events] == [
+        ("airflow.dag_pause_requested", admin.pk),
+        ("airflow.dag_unpaused", admin.pk),
+        ("airflow.dag_pause_requested", admin.pk),
+        ("airflow.dag_paused", admin.pk),
+    ]
+    assert audit_chain_verify(read_anchors=False).ok

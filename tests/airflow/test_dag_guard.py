@@ -45,3 +45,26 @@ def test_pausing_the_cleanup_dag_needs_a_second_platform_admin(
         approval_approve(request_id=request.pk, actor=role_user("Platform Admin", username="paula"))
     request.refresh_from_db()
     assert request.execution == "done" and airflow_calls[-1] == ("looker_cleanup", False)
+    # Both paths go through the audited service: at once for sheets_sync (its actor the Platform Admin who
+    # clicked), and for looker_cleanup once approved, by the approver, with the approval in every event.
+    from audit.models import AuditEvent
+
+    paula = request.decisions.get().actor
+    events = [(e.object_id, e.action, e.actor_id, e.data) for e in AuditEvent.objects.filter(
+        object_type="airflow.dag").order_by("seq")]  # fmt: skip
+    assert events == [
+        ("sheets_sync", "airflow.dag_pause_requested", pat.pk, {"dag_id": "sheets_sync", "paused": True}),
+        ("sheets_sync", "airflow.dag_paused", pat.pk, {"dag_id": "sheets_sync"}),
+        ("looker_cleanup", "airflow.dag_pause_requested", paula.pk,
+         {"dag_id": "looker_cleanup", "paused": False, "approval": request.pk}),
+        ("looker_cleanup", "airflow.dag_unpaused", paula.pk, {"dag_id": "looker_cleanup", "approval": request.pk}),
+    ]  # fmt: skip
+
+
+def test_the_service_refuses_a_destructive_dag_without_its_approval(airflow_calls, role_user):
+    """Whatever calls it, airflow_dag_pause_set does not pause or unpause the cleanup DAG on its own."""
+    from orchestration.services import airflow_dag_pause_set
+
+    with pytest.raises(PermissionError, match="approved request"):
+        airflow_dag_pause_set(dag_id="looker_cleanup", paused=True, actor=role_user("Platform Admin"))
+    assert airflow_calls == []

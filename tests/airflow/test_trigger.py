@@ -108,3 +108,24 @@ def test_a_triggered_run_that_airflow_lost_is_failed_after_a_grace_period(airflo
     JobRun.objects.filter(pk=run.pk).update(created_at=timezone.now() - timedelta(hours=1))
     synced = job_run_airflow_sync(job_run_id=run.pk)
     assert synced.status == JobRun.Status.FAILED and "no DAG run" in synced.error
+
+
+def test_pausing_a_dag_when_airflow_refuses_is_audited(airflow_down, client, role_user):
+    """The request and its failure are both in the chain (the success path runs against a real Airflow in e2e).
+    A DAG that is not destructive: pausing looker_cleanup waits for an approval (tests/airflow/test_dag_guard.py)."""
+    from audit.models import AuditEvent
+
+    admin = role_user("Platform Admin")
+    client.force_login(admin)
+    page = client.post("/admin/orchestration/jobrun/airflow/", {"dag_id": "sales_report", "action": "pause"})
+    assert page.status_code == 200 and b"unreachable" in page.content
+    events = list(
+        AuditEvent.objects.filter(object_type="airflow.dag", object_id="sales_report")
+        .order_by("seq")
+        .values_list("action", "actor_id", "data")
+    )
+    assert [(a, actor) for a, actor, _ in events] == [
+        ("airflow.dag_pause_requested", admin.pk),
+        ("airflow.dag_pause_failed", admin.pk),
+    ]
+    assert events[0][2] == {"dag_id": "sales_report", "paused": True} and events[1][2]["error"]

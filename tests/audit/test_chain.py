@@ -1,4 +1,4 @@
-"""The audit chain: append-only, hash-chained, verified by a command, refused changes on PostgreSQL."""
+"""The audit chain: append-only, hash-chained, signed, verified by a command, refused changes on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -12,15 +12,18 @@ from django.db import DatabaseError, connection, transaction
 from audit.models import AuditEvent
 from audit.selectors import audit_chain_verify
 from audit.services import audit_context, audit_log
+from tests.audit.tamper import tamper
 
 pytestmark = pytest.mark.django_db
 
 
 def _three_events(user=None):
-    audit_log(action="test.one", object_type="thing", object_id="1", data={"n": 1})
+    audit_log(action="job.started", object_type="thing", object_id="1", data={"attempt": 1})
     with audit_context(user=user, job_run_id=7):
-        audit_log(action="test.two", object_type="thing", object_id="2", data={"when": "2026-01-01", "x": [1, 2]})
-    audit_log(action="test.three", object_type="thing", object_id="3")
+        audit_log(
+            action="job.requested", object_type="thing", object_id="2", data={"job": "2026-01-01", "params": [1, 2]}
+        )
+    audit_log(action="job.succeeded", object_type="thing", object_id="3")
 
 
 def test_events_chain_and_verify(capsys, django_user_model):
@@ -37,19 +40,9 @@ def test_events_chain_and_verify(capsys, django_user_model):
     assert "audit chain OK: 3 events" in capsys.readouterr().out
 
 
-def _tamper(sql: str, params: list) -> None:
-    """Change a row behind the application's back (disabling PostgreSQL's trigger, as a superuser could)."""
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute("ALTER TABLE audit_auditevent DISABLE TRIGGER audit_event_append_only")
-        cursor.execute(sql, params)
-        if connection.vendor == "postgresql":
-            cursor.execute("ALTER TABLE audit_auditevent ENABLE TRIGGER audit_event_append_only")
-
-
 def test_verify_names_the_first_altered_event():
     _three_events()
-    _tamper("UPDATE audit_auditevent SET object_id = %s WHERE seq = %s", ["999", 2])
+    tamper("UPDATE audit_auditevent SET object_id = %s WHERE seq = %s", ["999", 2])
     verdict = audit_chain_verify()
     assert not verdict.ok and verdict.broken_seq == 2 and "altered" in verdict.reason
     with pytest.raises(CommandError, match=r"BROKEN at event #2"):
@@ -58,24 +51,24 @@ def test_verify_names_the_first_altered_event():
 
 def test_verify_detects_a_removed_event():
     _three_events()
-    _tamper("DELETE FROM audit_auditevent WHERE seq = %s", [2])
+    tamper("DELETE FROM audit_auditevent WHERE seq = %s", [2])
     verdict = audit_chain_verify()
     assert not verdict.ok and verdict.broken_seq == 2 and "missing" in verdict.reason
 
 
 def test_verify_detects_removed_tail():
     _three_events()
-    _tamper("DELETE FROM audit_auditevent WHERE seq = %s", [3])
+    tamper("DELETE FROM audit_auditevent WHERE seq = %s", [3])
     verdict = audit_chain_verify()
     assert not verdict.ok and "removed" in verdict.reason
 
 
 def test_audit_rolls_back_with_the_state_change():
     with pytest.raises(RuntimeError), transaction.atomic():
-        audit_log(action="test.doomed")
+        audit_log(action="job.started")
         raise RuntimeError("the state change failed")
     assert not AuditEvent.objects.exists()
-    audit_log(action="test.after")
+    audit_log(action="job.succeeded")
     assert audit_chain_verify().ok
 
 
@@ -89,7 +82,7 @@ def test_postgres_trigger_refuses_update_and_delete(require_postgres):
     ):
         with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
             attempt()
-    assert AuditEvent.objects.get(seq=1).action == "test.one"
+    assert AuditEvent.objects.get(seq=1).action == "job.started"
     assert audit_chain_verify().ok
 
 
@@ -101,7 +94,7 @@ def test_concurrent_writers_keep_one_chain(require_postgres):
     def writer(n: int) -> None:
         try:
             for i in range(10):
-                audit_log(action="test.concurrent", object_id=f"{n}-{i}")
+                audit_log(action="job.started", object_id=f"{n}-{i}")
         except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)
         finally:
@@ -118,7 +111,7 @@ def test_concurrent_writers_keep_one_chain(require_postgres):
 
 
 def test_admin_is_read_only_even_for_superusers(admin_client):
-    audit_log(action="test.one")
+    audit_log(action="job.started")
     event = AuditEvent.objects.get()
     assert admin_client.get("/admin/audit/auditevent/").status_code == 200
     assert admin_client.get("/admin/audit/auditevent/add/").status_code == 403

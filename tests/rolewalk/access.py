@@ -1,0 +1,166 @@
+"""What each admin page, admin action and API endpoint needs, beyond what Django derives on its own.
+
+The role walk (``test_rolewalk.py``) finds every page by itself: each registered model's changelist, add,
+change, delete and history pages, each admin action, each autocomplete field, and every URL pattern outside the
+admin. For the standard admin pages it knows the permission (``view``/``add``/``change``/``delete`` of the model);
+for the rest it looks here, and **fails for any page, action or endpoint not declared below**, so new work
+(a new app, an approvals queue, a new API endpoint) cannot be left out of the walk: declare it and what it needs.
+
+``needs`` is a list of alternatives groups: every group must be satisfied, and a group is satisfied by any one
+of its permissions. ``("a.x", "a.y")`` means "a.x or a.y"; ``[("a.x",), ("b.y",)]`` means "a.x and b.y". Which
+role holds which permission comes from ``accounts/roles.py`` only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+Needs = list[tuple[str, ...]]
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One request to make and what it needs. ``ok``: the statuses meaning "let in" (others are checked too:
+    a refusal is 403, or a redirect to the login page / 401 for someone not logged in)."""
+
+    method: str = "GET"
+    needs: Needs = field(default_factory=list)
+    kwargs: Callable[[dict[str, Any]], dict[str, Any]] = lambda objects: {}
+    data: dict[str, Any] = field(default_factory=dict)
+    ok: tuple[int, ...] = (200,)
+    public: bool = False  # anyone, not logged in included
+    label: str = ""
+    # "token": an API client (``Authorization: Token``; not logged in -> 401). "session": a browser logged in to
+    # the admin (form-encoded POST; not logged in -> ``anonymous``, a redirect to the login page by default).
+    auth: str = "token"
+    anonymous: tuple[int, ...] = (302,)
+
+
+def _obj(label: str, attr: str = "pk") -> Callable[[dict[str, Any]], dict[str, Any]]:
+    return lambda objects: {"pk": getattr(objects[label], attr)}
+
+
+def _jobs() -> list[Probe]:
+    from orchestration.registry import jobs_all
+
+    return [
+        Probe(
+            needs=[("orchestration.trigger_jobrun",), (spec.permission,)],
+            kwargs=lambda objects, job=spec.name: {"job": job},
+            label=spec.name,
+        )
+        for spec in jobs_all()
+    ]
+
+
+def admin_url_probes() -> dict[str, list[Probe]]:
+    """Custom admin URLs (``ModelAdmin.get_urls`` beyond the standard five), by URL name."""
+    return {
+        "audit_auditevent_verify": [Probe(needs=[("audit.view_auditevent",)])],
+        "auth_user_password_change": [
+            Probe(needs=[("auth.change_user",)], kwargs=lambda objects: {"id": objects["auth.user"].pk})
+        ],
+        "orchestration_jobrun_trigger": _jobs(),
+        "orchestration_jobrun_airflow": [Probe(needs=[("orchestration.manage_airflow",)])],
+        # Allowed: the file is looked up (the walk's backup has none: 404); refused: 403.
+        "cleanup_dashboardbackup_download": [
+            Probe(
+                needs=[("cleanup.view_dashboardbackup", "cleanup.change_dashboardbackup")],
+                kwargs=_obj("cleanup.dashboardbackup"),
+                ok=(200, 404),
+            )
+        ],
+        # The incident page's buttons (the walk's incident is about audit_anchor, so resuming needs its rights).
+        "monitoring_incident_act": [
+            Probe(
+                method="POST",
+                needs=[("monitoring.acknowledge_incident",)],
+                kwargs=lambda objects: {"pk": objects["monitoring.incident"].pk, "action": "acknowledge"},
+                ok=(302,),
+                label="acknowledge",
+            ),
+            Probe(
+                method="POST",
+                needs=[("monitoring.resume_incident",)],
+                kwargs=lambda objects: {"pk": objects["monitoring.incident"].pk, "action": "fix"},
+                ok=(302,),
+                label="fix",
+            ),
+            Probe(
+                method="POST",
+                needs=[("monitoring.resume_incident",), ("orchestration.trigger_jobrun",), ("audit.view_auditevent",)],
+                kwargs=lambda objects: {"pk": objects["monitoring.incident"].pk, "action": "resume"},
+                ok=(302,),
+                label="resume",
+            ),
+        ],
+        # POST without a decision: allowed -> back to the item with "choose approve or reject"; refused -> 403.
+        "quality_reviewitem_decide": [
+            Probe(method="POST", needs=[("quality.decide_reviewitem",)], kwargs=_obj("quality.reviewitem"), ok=(302,))
+        ],
+    }
+
+
+# Admin actions whose ``allowed_permissions`` are not the standard add/change/delete/view: what they check.
+ACTION_NEEDS: dict[tuple[str, str], Needs] = {
+    ("cleanup.lookerdashboard", "restore_selected"): [("cleanup.restore_lookerdashboard",)],
+    ("orchestration.jobrun", "retry_trigger"): [("orchestration.trigger_jobrun",)],
+    ("quality.quarantinedrow", "reprocess_selected"): [("quality.reprocess_quarantinedrow",)],
+    ("sheetsync.synctarget", "sync_now"): [("sheetsync.sync_synctarget",)],
+    ("sheetsync.synctarget", "pause"): [("sheetsync.pause_synctarget",)],
+    ("sheetsync.synctarget", "resume"): [("sheetsync.pause_synctarget",)],
+    ("sheetsync.synctarget", "repair"): [("sheetsync.pause_synctarget",)],
+}
+
+
+def api_probes() -> dict[str, list[Probe]]:
+    """Every URL outside the admin, by URL name."""
+    return {
+        "api-jobrun-list": [
+            Probe(needs=[("orchestration.view_jobrun",)]),
+            # Triggering needs trigger_jobrun and the job's own permission (audit_anchor: audit.view_auditevent).
+            Probe(
+                method="POST",
+                data={"job": "audit_anchor", "dry_run": True},
+                needs=[("orchestration.trigger_jobrun",), ("audit.view_auditevent",)],
+                ok=(202,),
+                label="trigger audit_anchor",
+            ),
+            Probe(
+                method="POST",
+                data={"job": "looker_cleanup", "dry_run": True},
+                needs=[("orchestration.trigger_jobrun",), ("cleanup.run_cleanup",)],
+                ok=(202,),
+                label="trigger looker_cleanup",
+            ),
+        ],
+        "api-jobrun-detail": [Probe(needs=[("orchestration.view_jobrun",)], kwargs=_obj("orchestration.jobrun"))],
+        "api-dashboard-list": [Probe(needs=[("cleanup.view_lookerdashboard",)])],
+        # Allowed: the restore is refused (409: the walk's dashboard is not deleted); refused: 403.
+        "api-dashboard-restore": [
+            Probe(
+                method="POST",
+                needs=[("cleanup.restore_lookerdashboard",)],
+                kwargs=lambda objects: {"looker_id": objects["cleanup.lookerdashboard"].looker_id},
+                ok=(202, 409),
+            )
+        ],
+        # Monitoring pages outside the admin's own URLs.
+        "monitoring-operations": [Probe(needs=[("monitoring.view_operations",)], auth="session")],
+        "metrics": [Probe(needs=[("monitoring.view_metrics",)], auth="session", anonymous=(401,))],
+        "monitoring-feedback": [
+            Probe(
+                method="POST",
+                needs=[("monitoring.add_feedback",)],
+                kwargs=lambda objects: {"label": "sales.salesreport", "object_id": objects["sales.salesreport"].pk},
+                data={"useful": "yes"},
+                ok=(302,),
+                auth="session",
+            )
+        ],
+        "api-schema": [Probe(public=True)],
+        "api-docs": [Probe(public=True)],
+        "health": [Probe(public=True)],
+    }
