@@ -2,25 +2,50 @@
 
 The admin (``accounts/admin.py``), ``demo_setup`` and any later API call these; nothing else changes a user's
 flags, password, groups or permissions, or issues a token. ``user_roles_set`` is the only place group
-memberships change, so a rule on role grants (an approval before granting a role above Viewer) goes there.
+memberships change, and it refuses to grant a role above Viewer (``groups_above_viewer``) without the approved
+request that asked for it; ``user_roles_request`` is what a person asking for a change calls (revocations and
+Viewer apply at once, the rest opens an approval). Likewise ``api_token_create`` refuses a write-scope token
+without its approval, and ``api_token_request`` is the entry point. One API token per user (DRF's token is one
+per user): a second is refused until the first is revoked.
 """
 
 from __future__ import annotations
 
-import hashlib
+import logging
 import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
+from django.core.mail import send_mail
 from django.db import transaction
+from django.urls import reverse
+from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
 from audit.services import audit_log
 
-from .roles import ROLE_PERMISSIONS
+from .models import ApiTokenScope
+from .roles import PRIVILEGED_ROLES, ROLE_PERMISSIONS, VIEWER
+from .selectors import token_key_sha256
+
+logger = logging.getLogger(__name__)
+
+# The approvals app's action names for the two guarded account changes (registered in approvals/actions.py).
+ROLES_GRANT_ACTION = "accounts.roles_grant"
+TOKEN_WRITE_ACTION = "accounts.api_token_write"  # noqa: S105 - an action name, not a secret
+TOKEN_SCOPES = tuple(ApiTokenScope.Scope.values)
+
+
+class ApprovalRequired(PermissionError):
+    """The change is a guarded action: it applies only through its approved request."""
+
+
+class TokenExists(ValueError):
+    """The user already has an API token (one per user): revoke it first."""
 
 PROFILE_FIELDS = ("username", "first_name", "last_name", "email", "last_login", "date_joined")
 FLAG_FIELDS = ("is_staff", "is_superuser")
@@ -153,12 +178,40 @@ def user_delete(*, user: Any, actor: Any) -> None:
         user.delete()
 
 
-def user_roles_set(*, user: Any, roles: Iterable[str | Group], actor: Any, approval: Any = None) -> RoleChange:
+def groups_above_viewer(groups: Iterable[str | Group]) -> list[str]:
+    """The names among ``groups`` that give more than Viewer: a role of ``roles.PRIVILEGED_ROLES``, or any other
+    group holding a permission the Viewer role does not (a custom group is a role in all but name)."""
+    named = [g if isinstance(g, Group) else Group.objects.get(name=g) for g in groups]
+    viewer = Group.objects.filter(name=VIEWER).values_list("permissions", flat=True)
+    out = []
+    for group in named:
+        if group.name == VIEWER:
+            continue
+        if group.name in PRIVILEGED_ROLES or group.permissions.exclude(pk__in=[p for p in viewer if p]).exists():
+            out.append(group.name)
+    return sorted(out)
+
+
+def _approved(approval: Any, *, action: str, user: Any) -> bool:
+    """``approval`` is an approved request for ``action`` about ``user`` (what its handler passes in)."""
+    return (
+        approval is not None
+        and getattr(approval, "action", None) == action
+        and getattr(approval, "status", None) == "approved"
+        and (approval.inputs or {}).get("user_id") == user.pk
+    )
+
+
+def user_roles_set(
+    *, user: Any, roles: Iterable[str | Group], actor: Any, approval: Any = None, _unguarded: bool = False
+) -> RoleChange:
     """Give the user exactly these roles (groups); returns what was granted and revoked.
 
-    The one place group memberships change: the admin, ``demo_setup`` and user creation all come here, so a
-    rule on grants (roles above Viewer, ``roles.PRIVILEGED_ROLES``, needing a second Platform Admin's approval)
-    is added in one place. ``approval``: the approved request this applies, recorded in the audit event.
+    The one place group memberships change. Granting a role above Viewer (``roles.PRIVILEGED_ROLES``, or any
+    group with a permission Viewer lacks: ``groups_above_viewer``) needs ``approval``: the approved
+    ``accounts.roles_grant`` request for this user naming those roles (recorded in the audit event); without it
+    ``ApprovalRequired`` is raised and nothing changes. People asking for a change call
+    ``user_roles_request``, which applies what may apply at once and opens the request for the rest.
     """
     wanted = [r if isinstance(r, Group) else Group.objects.get(name=r) for r in roles]
     with transaction.atomic():
@@ -171,6 +224,16 @@ def user_roles_set(*, user: Any, roles: Iterable[str | Group], actor: Any, appro
             revoked=tuple(sorted(before - after)),
             roles=tuple(sorted(after)),
         )
+        guarded = groups_above_viewer(g for g in wanted if g.name in change.granted)
+        if guarded and not _unguarded:
+            approved = set(approval.inputs.get("grant", [])) if _approved(
+                approval, action=ROLES_GRANT_ACTION, user=user
+            ) else set()  # fmt: skip
+            if not set(guarded) <= approved:
+                raise ApprovalRequired(
+                    f"granting {', '.join(guarded)} to {user.get_username()} needs a second Platform Admin's "
+                    "approval: ask for it (user_roles_request) and it applies once approved"
+                )
         if change.changed:
             locked.groups.set(wanted)
             audit_log(
@@ -186,6 +249,40 @@ def user_roles_set(*, user: Any, roles: Iterable[str | Group], actor: Any, appro
                 },
             )
     return change
+
+
+@dataclass(frozen=True)
+class RoleRequestOutcome:
+    """What ``user_roles_request`` did: the change applied at once, and the approval opened for the rest."""
+
+    applied: RoleChange
+    approval: Any  # approvals.ApprovalRequest | None
+    pending: tuple[str, ...]  # roles that wait for the approval
+
+    @property
+    def message(self) -> str:
+        """What to tell the person who asked, truthfully."""
+        if not self.pending:
+            return ""
+        return (
+            f"{', '.join(self.pending)}: requested as approval #{self.approval.pk}; waits for a second Platform "
+            "Admin (not granted yet)"
+        )
+
+
+def user_roles_request(*, user: Any, roles: Iterable[str | Group], actor: Any, reason: str = "") -> RoleRequestOutcome:
+    """A person asks for the user to hold exactly these roles: revocations and Viewer apply at once (audited); a
+    grant of a role above Viewer opens an approval request for a second Platform Admin (the user and ``actor``
+    never approve it) and applies when approved. Raises ``approvals.services.ApprovalError`` (e.g. no reason)."""
+    from approvals.actions import roles_grant_request
+
+    wanted = {r if isinstance(r, Group) else Group.objects.get(name=r) for r in roles}
+    with transaction.atomic():
+        held = set(_locked(user).groups.values_list("name", flat=True))
+        pending = groups_above_viewer(g for g in wanted if g.name not in held)
+        applied = user_roles_set(user=user, roles=[g for g in wanted if g.name not in pending], actor=actor)
+        approval = roles_grant_request(user=user, roles=pending, actor=actor, reason=reason) if pending else None
+    return RoleRequestOutcome(applied=applied, approval=approval, pending=tuple(pending))
 
 
 def user_permissions_set(*, user: Any, permissions: Iterable[Permission], actor: Any) -> PermissionChange:
@@ -288,19 +385,36 @@ def group_delete(*, group: Group, actor: Any) -> None:
 
 def token_fingerprint(key: str) -> str:
     """What the audit trail and the admin show of a token: enough to tell tokens apart, useless to log in."""
-    return hashlib.sha256(key.encode()).hexdigest()[:12]
+    return token_key_sha256(key)[:12]
 
 
-def api_token_create(*, user: Any, actor: Any, scopes: Sequence[str] = (), approval: Any = None) -> Token:
-    """Issue the user's API token (one per user), audited with its fingerprint; the key is shown once by the caller.
+def api_token_create(*, user: Any, actor: Any, scope: str = "read", approval: Any = None) -> Token:
+    """Issue the user's API token, audited with its fingerprint and scope; its owner is shown the key once
+    (``api_token_key_reveal``), nobody else.
 
-    A token acts as its user, so issuing one for someone else is recorded with both names. A write-scoped token
-    is a guarded action (it needs an approval): ``scopes`` and the approved request (``approval``) are recorded.
+    One token per user: ``TokenExists`` while they hold one. A write-scope token needs ``approval``, the approved
+    ``accounts.api_token_write`` request for this user (``ApprovalRequired`` otherwise). When someone else issues
+    it, the owner is mailed where to collect the key.
     """
+    if scope not in TOKEN_SCOPES:
+        raise ValueError(f"unknown token scope {scope!r}; scopes: {', '.join(TOKEN_SCOPES)}")
+    if scope == ApiTokenScope.Scope.WRITE and not (
+        _approved(approval, action=TOKEN_WRITE_ACTION, user=user) and approval.inputs.get("scope") == scope
+    ):
+        raise ApprovalRequired(f"a write-scope API token for {user.get_username()} needs a second Platform Admin's "
+                               "approval: ask for it and it is issued once approved")  # fmt: skip
     with transaction.atomic():
-        if Token.objects.select_for_update().filter(user=user).exists():
-            raise ValueError(f"{user.get_username()} already has an API token: revoke it first")
+        _locked(user)
+        if Token.objects.filter(user=user).exists():
+            raise TokenExists(f"{user.get_username()} already has an API token: revoke it first")
         token = Token.objects.create(user=user)
+        ApiTokenScope.objects.create(
+            user=user,
+            key_sha256=token_key_sha256(token.key),
+            scope=scope,
+            approval_id=approval.pk if approval is not None else None,
+            issued_by=actor,
+        )
         audit_log(
             action="accounts.api_token_created",
             object_type="authtoken.token",
@@ -310,11 +424,61 @@ def api_token_create(*, user: Any, actor: Any, scopes: Sequence[str] = (), appro
             data={
                 "user": user.get_username(),
                 "fingerprint": token_fingerprint(token.key),
-                "scopes": sorted(scopes),
+                "scope": scope,
                 **({"approval": approval.pk} if approval is not None else {}),
             },
         )
+        if actor is None or actor.pk != user.pk:
+            transaction.on_commit(lambda: _mail_token_owner(user.pk))
     return token
+
+
+def api_token_request(*, user: Any, scope: str, actor: Any, reason: str = "") -> tuple[Token | None, Any]:
+    """A person asks for an API token for ``user``: read scope is issued at once; write scope opens an approval
+    request for a second Platform Admin (``user`` and ``actor`` never approve it) and is issued when approved.
+
+    Returns ``(token, None)`` or ``(None, approval)``. Raises ``TokenExists``, or ``ApprovalError`` (no reason).
+    """
+    from approvals.actions import api_token_write_request
+
+    if Token.objects.filter(user=user).exists():
+        raise TokenExists(f"{user.get_username()} already has an API token: revoke it first")
+    if scope == ApiTokenScope.Scope.WRITE:
+        return None, api_token_write_request(user=user, scope=scope, actor=actor, reason=reason)
+    return api_token_create(user=user, actor=actor, scope=scope), None
+
+
+def api_token_key_reveal(*, user: Any) -> str:
+    """Show the owner their API token's key, once (audited): afterwards only its fingerprint is ever shown.
+
+    Raises ``ValueError`` when there is no token, or its key was shown already (revoke it and ask for a new one).
+    """
+    with transaction.atomic():
+        _locked(user)
+        token = Token.objects.filter(user=user).first()
+        record = (
+            ApiTokenScope.objects.select_for_update().filter(key_sha256=token_key_sha256(token.key)).first()
+            if token
+            else None
+        )
+        if token is None or record is None:
+            raise ValueError("you have no API token waiting to be shown")
+        if record.key_shown_at is not None:
+            raise ValueError(
+                f"the key was shown on {record.key_shown_at:%Y-%m-%d %H:%M} UTC and is never shown again: "
+                "if it is lost, have it revoked and ask for a new token"
+            )
+        record.key_shown_at = timezone.now()
+        record.save(update_fields=["key_shown_at"])
+        audit_log(
+            action="accounts.api_token_key_shown",
+            object_type="authtoken.token",
+            object_id=token_fingerprint(token.key),
+            object_repr=f"API token of {user.get_username()}",
+            actor=user,
+            data={"user": user.get_username(), "fingerprint": token_fingerprint(token.key)},
+        )
+    return token.key
 
 
 def api_token_revoke(*, token: Token, actor: Any) -> None:
@@ -328,7 +492,24 @@ def api_token_revoke(*, token: Token, actor: Any) -> None:
             actor=actor,
             data={"user": token.user.get_username(), "fingerprint": token_fingerprint(token.key)},
         )
+        ApiTokenScope.objects.filter(key_sha256=token_key_sha256(token.key)).delete()
         Token.objects.filter(key=token.key).delete()  # by key: TokenProxy.pk is its user id
+
+
+def _mail_token_owner(user_id: int) -> None:
+    user = get_user_model().objects.filter(pk=user_id).first()
+    if user is None or not user.email:
+        return
+    url = settings.SITE_URL.rstrip("/") + reverse("admin:authtoken_tokenproxy_mine")
+    try:
+        send_mail(
+            "Your API token is ready",
+            f"An API token was issued to you. Its key is shown to you once, here: {url}\n",
+            settings.DEFAULT_FROM_EMAIL,
+            [user.email],
+        )
+    except Exception as exc:  # noqa: BLE001 - the token page shows it whatever the mail does
+        logger.warning("token mail to %s could not be sent: %s", user.get_username(), exc)
 
 
 # --- demo -----------------------------------------------------------------------------------------------------
@@ -352,5 +533,6 @@ def role_user_ensure(*, username: str, role: str, email: str, password: str | No
             obj=user,
             data={"role": role, "email": email},
         )
-        user_roles_set(user=user, roles=[role], actor=None)
+        # Shell access (demo_setup, tests) is the operator's: no approval is asked; the chain records it.
+        user_roles_set(user=user, roles=[role], actor=None, _unguarded=True)
     return user, password

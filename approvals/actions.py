@@ -1,10 +1,11 @@
 """Guarded actions with no app of their own to register them: granting a role above Viewer and creating an API
-token with write scope. A second Platform Admin approves; the person the grant or token is for never does.
+token with write scope. A second Platform Admin approves; the person the grant or token is for never does, nor
+does the requester.
 
-Seam: the audited account services (``accounts.services.user_roles_set`` and ``api_token_create``) are being
-written on the audit branch. When they exist these actions call them; until then they apply the change here with
-its audit event. Either way, whoever changes roles or issues write tokens calls ``roles_grant_request`` /
-``api_token_write_request`` first, and only the approved request changes anything.
+The changes themselves are the audited account services: once approved, ``accounts.services.user_roles_set``
+and ``api_token_create`` run with the approved request, and they refuse the change without one. People ask for
+a change through ``accounts.services.user_roles_request`` / ``api_token_request`` (the admin does), which apply
+what needs no approval at once and call ``roles_grant_request`` / ``api_token_write_request`` for the rest.
 """
 
 from __future__ import annotations
@@ -12,53 +13,81 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
-from django.db import transaction
 from django.urls import reverse
 
-from accounts.roles import PLATFORM_ADMIN, ROLE_PERMISSIONS, VIEWER
-from audit.services import audit_log
+from accounts.roles import PLATFORM_ADMIN, VIEWER
+from accounts.services import ROLES_GRANT_ACTION, TOKEN_WRITE_ACTION
 
 from .registry import ApprovalAction, ApprovalExecutionFailed, approval_action_register
 
-ROLES_GRANT_ACTION = "accounts.roles_grant"
-TOKEN_WRITE_ACTION = "accounts.api_token_write"  # noqa: S105 - an action name, not a secret
-WRITE_SCOPES = {"write", "admin"}
+__all__ = ["ROLES_GRANT_ACTION", "TOKEN_WRITE_ACTION", "api_token_write_request", "roles_grant_request"]
 
 
 def roles_need_approval(roles: list[str]) -> bool:
-    """Granting any role above Viewer is a guarded action."""
+    """Granting any role above Viewer is a guarded action (for any group, see ``groups_above_viewer``)."""
     return any(role != VIEWER for role in roles)
 
 
+def _pending_same(action: str, inputs: dict[str, Any]) -> Any:
+    """An identical request still waiting (asking twice opens nothing new)."""
+    from .models import ApprovalRequest
+    from .services import inputs_sha256
+
+    pending = ApprovalRequest.objects.filter(action=action, status=ApprovalRequest.Status.PENDING)
+    return pending.filter(inputs_sha256=inputs_sha256(inputs)).order_by("pk").first()
+
+
 def roles_grant_request(*, user: Any, roles: list[str], actor: Any, reason: str) -> Any:
-    """Ask a second Platform Admin to give ``user`` exactly ``roles`` (the user never approves their own grant)."""
+    """Ask a second Platform Admin to grant ``user`` these roles (added to what they hold when it runs)."""
+    from django.contrib.auth.models import Group
+
+    from accounts.services import groups_above_viewer
+
     from .services import ApprovalError, approval_request_create
 
-    unknown = sorted(set(roles) - set(ROLE_PERMISSIONS))
+    grant = sorted(set(roles))
+    unknown = sorted(set(grant) - set(Group.objects.filter(name__in=grant).values_list("name", flat=True)))
     if unknown:
         raise ApprovalError(f"unknown role(s): {', '.join(unknown)}")
+    if set(grant) - set(groups_above_viewer(grant)):
+        raise ApprovalError(f"{VIEWER} (or a group with no more than its permissions) needs no approval")
+    inputs = {"user_id": user.pk, "username": user.get_username(), "grant": grant}
+    existing = _pending_same(ROLES_GRANT_ACTION, inputs)
+    if existing is not None:
+        return existing
     return approval_request_create(
         action=ROLES_GRANT_ACTION,
-        inputs={"user_id": user.pk, "username": user.get_username(), "roles": sorted(set(roles))},
+        inputs=inputs,
         reason=reason,
         requested_by=actor,
         shapers=[user],
-        title=f"Give {user.get_username()} the role(s) {', '.join(sorted(set(roles)))}",
+        title=f"Grant {user.get_username()} the role(s) {', '.join(grant)}",
+        obj=user,
     )
 
 
-def api_token_write_request(*, user: Any, scopes: list[str], actor: Any, reason: str) -> Any:
+def api_token_write_request(*, user: Any, actor: Any, reason: str, scope: str = "write") -> Any:
     """Ask a second Platform Admin to issue ``user`` an API token with write scope."""
-    from .services import approval_request_create
+    from rest_framework.authtoken.models import Token
 
+    from .services import ApprovalError, approval_request_create
+
+    if scope != "write":
+        raise ApprovalError("only a write-scope token is asked for; a read-scope token is issued at once")
+    if Token.objects.filter(user=user).exists():
+        raise ApprovalError(f"{user.get_username()} already has an API token: revoke it first")
+    inputs = {"user_id": user.pk, "username": user.get_username(), "scope": scope}
+    existing = _pending_same(TOKEN_WRITE_ACTION, inputs)
+    if existing is not None:
+        return existing
     return approval_request_create(
         action=TOKEN_WRITE_ACTION,
-        inputs={"user_id": user.pk, "username": user.get_username(), "scopes": sorted(set(scopes))},
+        inputs=inputs,
         reason=reason,
         requested_by=actor,
         shapers=[user],
-        title=f"Issue {user.get_username()} an API token with scope(s) {', '.join(sorted(set(scopes)))}",
+        title=f"Issue {user.get_username()} an API token with write scope",
+        obj=user,
     )
 
 
@@ -66,52 +95,48 @@ def _user(request: Any) -> Any:
     user = get_user_model().objects.filter(pk=request.inputs["user_id"]).first()
     if user is None or user.get_username() != request.inputs["username"]:
         raise ApprovalExecutionFailed(f"user {request.inputs['username']} no longer exists as approved")
+    if not user.is_active:
+        raise ApprovalExecutionFailed(f"{user.get_username()} was deactivated since: nothing granted")
     return user
 
 
-def roles_grant_execute(*, request: Any) -> str:
-    """Set the user's roles to exactly the approved ones (idempotent)."""
-    from accounts import services as account_services
+def _last_approver(request: Any) -> Any:
+    decisions = [d.actor for d in request.decisions.filter(decision="approve").select_related("actor")]
+    return decisions[-1] if decisions else None
 
-    user, roles = _user(request), request.inputs["roles"]
-    approvers = [d.actor for d in request.decisions.select_related("actor")]
-    seam = getattr(account_services, "user_roles_set", None)
-    if seam is not None:
-        seam(user=user, roles=roles, actor=approvers[-1] if approvers else None, approval=request)
-        return f"{user.get_username()} now has {', '.join(roles)}"
-    with transaction.atomic():
-        before = sorted(user.groups.values_list("name", flat=True))
-        user.groups.set(list(Group.objects.filter(name__in=roles)))
-        audit_log(
-            action="accounts.roles_set",
-            obj=user,
-            actor=approvers[-1] if approvers else None,
-            data={"before": before, "after": roles, "approval": request.pk},
-        )
-    return f"{user.get_username()} now has {', '.join(roles)}"
+
+def roles_grant_execute(*, request: Any) -> str:
+    """Add the approved roles to what the user holds (idempotent: a re-run grants nothing new)."""
+    from accounts.services import ApprovalRequired, user_roles_set
+
+    user, grant = _user(request), request.inputs["grant"]
+    held = list(user.groups.values_list("name", flat=True))
+    try:
+        change = user_roles_set(user=user, roles=sorted({*held, *grant}), actor=_last_approver(request),
+                                approval=request)  # fmt: skip
+    except ApprovalRequired as exc:  # their roles changed while it ran: nothing applied, ask again
+        raise ApprovalExecutionFailed(str(exc)) from exc
+    if not change.granted:
+        return f"{user.get_username()} already held {', '.join(grant)}"
+    return f"{user.get_username()} now has {', '.join(change.roles)}"
 
 
 def api_token_write_execute(*, request: Any) -> str:
-    """Issue the approved token (once: an existing token of the user is kept, not replaced)."""
-    from rest_framework.authtoken.models import Token
+    """Issue the approved write-scope token (once: a re-run after a crash finds the token this approval issued)."""
+    from accounts.models import ApiTokenScope
+    from accounts.services import TokenExists, api_token_create
 
-    from accounts import services as account_services
-
-    user, scopes = _user(request), request.inputs["scopes"]
-    if Token.objects.filter(user=user).exists():
-        if request.execution_attempts > 1:  # an earlier attempt of this approval issued it before a crash
-            return f"token already issued to {user.get_username()}"
-        raise ApprovalExecutionFailed(f"{user.get_username()} already has an API token: revoke it, then ask again")
-    approvers = [d.actor for d in request.decisions.select_related("actor")]
-    seam = getattr(account_services, "api_token_create", None)
-    if seam is not None:
-        seam(user=user, scopes=scopes, actor=approvers[-1] if approvers else None, approval=request)
-        return f"token with scope(s) {', '.join(scopes)} issued to {user.get_username()}"
-    with transaction.atomic():
-        token, created = Token.objects.get_or_create(user=user)
-        if created:
-            audit_log(action="accounts.api_token_created", obj=user, data={"scopes": scopes, "approval": request.pk})
-    return f"token {'issued to' if created else 'already held by'} {user.get_username()} (its key shows to them only)"
+    user = _user(request)
+    if ApiTokenScope.objects.filter(user=user, approval_id=request.pk).exists():
+        return f"write-scope token already issued to {user.get_username()}"
+    try:
+        api_token_create(user=user, actor=_last_approver(request), scope=request.inputs["scope"], approval=request)
+    except TokenExists as exc:
+        raise ApprovalExecutionFailed(f"{exc}, then ask again") from exc
+    return (
+        f"write-scope token issued to {user.get_username()}; they see its key once on their API token page "
+        f"({reverse('admin:authtoken_tokenproxy_mine')})"
+    )
 
 
 def _user_link(*, request: Any) -> tuple[str, str] | None:

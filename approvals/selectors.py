@@ -31,3 +31,13 @@ def approvals_decidable_by(*, user: Any) -> QuerySet[ApprovalRequest]:
         .exclude(decisions__actor=user)
         .distinct()
     )
+
+
+def approvals_pending_about(*, user: Any, actions: list[str]) -> list[ApprovalRequest]:
+    """Pending requests of these actions about ``user`` (their ``inputs.user_id``): a role grant or a write-scope
+    token waiting for its approval, shown on the user's page and their token page."""
+    return list(
+        ApprovalRequest.objects.filter(
+            action__in=actions, status=ApprovalRequest.Status.PENDING, inputs__user_id=user.pk
+        ).order_by("pk")
+    )

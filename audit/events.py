@@ -52,7 +52,7 @@ _declare("accounts.user_password_changed", "a user's password was set by an admi
 _declare("accounts.user_deleted", "a user account was deleted", "username", "email", "roles")
 _declare(
     "accounts.user_roles_changed",
-    "roles (groups) were granted or revoked (approval: the approved request it applies)",
+    "roles (groups) were granted or revoked (approval: the approved request a grant above Viewer needs)",
     "username", "granted", "revoked", "roles", "approval",
 )  # fmt: skip
 _declare(
@@ -68,8 +68,13 @@ _declare(
     "name", "granted", "revoked", "permissions",
 )  # fmt: skip
 _declare("accounts.group_deleted", "a group was deleted", "name", "members", "permissions")
-_declare("accounts.api_token_created", "an API token was issued (its fingerprint, never the key)", "user",
-         "fingerprint", "scopes", "approval")  # fmt: skip
+_declare(
+    "accounts.api_token_created",
+    "an API token was issued (its fingerprint, never the key); scope read or write (approval: the approved request "
+    "a write scope needs)",
+    "user", "fingerprint", "scope", "approval",
+)  # fmt: skip
+_declare("accounts.api_token_key_shown", "a token's owner was shown its key (once)", "user", "fingerprint")
 _declare("accounts.api_token_revoked", "an API token was deleted", "user", "fingerprint")
 
 # --- audit -------------------------------------------------------------------------------------------------------

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from rest_framework.authtoken.models import Token
 
 from cleanup.models import LookerDashboard, ProtectedFolder
 from orchestration.models import JobRun
 from tests.cleanup.test_cleanup_job import run_job
+from tests.tokens import api_token_for
 
 pytestmark = pytest.mark.django_db
 
@@ -78,8 +78,8 @@ def content_admin_user(role_user):
 
 def test_api_job_runs(client, role_user, content_admin_user, inventory, django_capture_on_commit_callbacks):
     assert client.get("/api/job-runs/").status_code == 401
-    viewer = Token.objects.create(user=role_user("Viewer"))
-    v = {"HTTP_AUTHORIZATION": f"Token {viewer.key}"}
+    viewer = api_token_for(role_user("Viewer"))  # write scope: the refusal below is the role's, not the token's
+    v = {"HTTP_AUTHORIZATION": f"Token {viewer}"}
     assert client.get("/api/job-runs/?job=looker_cleanup", **v).json()["count"] == 1
     assert (
         client.post(
@@ -87,8 +87,8 @@ def test_api_job_runs(client, role_user, content_admin_user, inventory, django_c
         ).status_code
         == 403
     )
-    admin = Token.objects.create(user=content_admin_user)
-    a = {"HTTP_AUTHORIZATION": f"Token {admin.key}"}
+    admin = api_token_for(content_admin_user)
+    a = {"HTTP_AUTHORIZATION": f"Token {admin}"}
     bad = client.post(
         "/api/job-runs/",
         {"job": "looker_cleanup", "params": {"inactive_days": "x"}},

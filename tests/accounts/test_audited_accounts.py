@@ -40,7 +40,14 @@ def _change_form(user, **overrides) -> dict:
     return {k: v for k, v in form.items() if v not in ("", None)}
 
 
-def test_second_account_made_steward_is_in_the_chain(client, role_user, django_user_model):
+def test_second_account_made_steward_is_in_the_chain(
+    client, role_user, django_user_model, django_capture_on_commit_callbacks
+):
+    """The bypass, step by step: the second account is created and edited at once (audited), but the Data Steward
+    grant waits for a second Platform Admin; the one who asked and the account itself cannot approve it."""
+    from approvals.models import ApprovalRequest
+    from approvals.services import ApprovalError, approval_approve
+
     platform = role_user("Platform Admin")
     client.force_login(platform)
     response = client.post(
@@ -50,24 +57,43 @@ def test_second_account_made_steward_is_in_the_chain(client, role_user, django_u
     assert response.status_code == 302, response.content.decode()[:3000]
     alt = django_user_model.objects.get(username="alt")
     steward = Group.objects.get(name="Data Steward")
+    form = _change_form(alt, is_staff="on", email="alt@example.com", groups=[steward.pk])
+    no_reason = client.post(f"{USERS}{alt.pk}/change/", form)
+    assert no_reason.status_code == 200 and "needs a reason" in no_reason.content.decode()
     response = client.post(
-        f"{USERS}{alt.pk}/change/", _change_form(alt, is_staff="on", email="alt@example.com", groups=[steward.pk])
+        f"{USERS}{alt.pk}/change/", {**form, "role_grant_reason": "covers the review queue"}, follow=True
     )
-    assert response.status_code == 302, response.content.decode()[:3000]
+    page = response.content.decode()
+    assert "waits for a second Platform Admin" in page and "was changed successfully" not in page
     alt.refresh_from_db()
-    assert alt.is_staff and list(alt.groups.values_list("name", flat=True)) == ["Data Steward"]
+    assert alt.is_staff and not alt.groups.exists()  # the profile saved; the role did not
+    request = ApprovalRequest.objects.get(action="accounts.roles_grant")
+    assert request.inputs == {"user_id": alt.pk, "username": "alt", "grant": ["Data Steward"]}
+    with pytest.raises(ApprovalError, match="other than the requester"):
+        approval_approve(request_id=request.pk, actor=platform)
+    with pytest.raises(ApprovalError):
+        approval_approve(request_id=request.pk, actor=alt)  # the grantee: not a Platform Admin, and it shaped it
+    second = role_user("Platform Admin", "second_admin")
+    with django_capture_on_commit_callbacks(execute=True):
+        approval_approve(request_id=request.pk, actor=second)
+    request.refresh_from_db()
+    assert request.execution == "done", request.execution_outcome
+    assert list(alt.groups.values_list("name", flat=True)) == ["Data Steward"]
     events = _events(object_type="auth.user", object_id=str(alt.pk))
     assert [(a, actor) for a, actor, _ in events] == [
         ("accounts.user_created", platform.pk),
         ("accounts.user_changed", platform.pk),
         ("accounts.user_flags_changed", platform.pk),
-        ("accounts.user_roles_changed", platform.pk),
+        ("accounts.user_roles_changed", second.pk),
     ]
     created, changed, flags, roles = (data for _, _, data in events)
     assert created["username"] == "alt" and created["password_usable"] and not created["is_staff"]
     assert changed == {"changes": {"email": ["", "alt@example.com"]}}
     assert flags == {"changes": {"is_staff": [False, True]}}
-    assert roles == {"username": "alt", "granted": ["Data Steward"], "revoked": [], "roles": ["Data Steward"]}
+    assert roles == {"username": "alt", "granted": ["Data Steward"], "revoked": [], "roles": ["Data Steward"],
+                     "approval": request.pk}  # fmt: skip
+    [(_, asker, asked)] = _events(action="approval.requested", object_id=str(request.pk))
+    assert asker == platform.pk and asked["shapers"] == ["alt"] and asked["reason"] == "covers the review queue"
     assert "Zx9-long-pass" not in str(events) and alt.password not in str(events)
     assert audit_chain_verify(read_anchors=False).ok
 
@@ -138,7 +164,9 @@ def test_superuser_flags_and_per_user_permissions_are_audited(admin_client, admi
     assert events["accounts.user_permissions_changed"][1]["granted"] == ["cleanup.run_cleanup"]
 
 
-def test_role_groups_are_read_only_and_other_groups_are_audited(admin_client, admin_user, role_user):
+def test_role_groups_are_read_only_and_other_groups_are_audited(
+    admin_client, admin_user, role_user, django_capture_on_commit_callbacks
+):
     viewer_group = Group.objects.get(name="Viewer")
     before = set(viewer_group.permissions.values_list("pk", flat=True))
     run_cleanup = Permission.objects.get(codename="run_cleanup")
@@ -159,47 +187,74 @@ def test_role_groups_are_read_only_and_other_groups_are_audited(admin_client, ad
         _change_form(
             viewer,
             groups=[viewer_group.pk, shift.pk],
+            role_grant_reason="covers the night cleanup",
             date_joined_0=viewer.date_joined.date().isoformat(),
             date_joined_1=viewer.date_joined.time().strftime("%H:%M:%S"),
         ),
     )
+    # A group with a permission Viewer lacks is a role above Viewer in all but name: its grant waits too.
+    assert not viewer.groups.filter(name="Night shift").exists()
+    from approvals.models import ApprovalRequest
+    from approvals.services import approval_approve
+
+    request = ApprovalRequest.objects.get(action="accounts.roles_grant")
+    assert request.inputs["grant"] == ["Night shift"]
+    platform = role_user("Platform Admin")
+    with django_capture_on_commit_callbacks(execute=True):
+        approval_approve(request_id=request.pk, actor=platform)
+    assert viewer.groups.filter(name="Night shift").exists()
     assert admin_client.post(f"/admin/auth/group/{shift.pk}/delete/", {"post": "yes"}).status_code == 302
     actions = [(a, d) for a, _, d in _events(actor=admin_user)]
     assert ("accounts.group_created", {"name": "Night shift"}) in actions
     granted = [d for a, d in actions if a == "accounts.group_permissions_changed"]
     assert granted and granted[0]["granted"] == ["cleanup.run_cleanup"]
-    roles = [d for a, d in actions if a == "accounts.user_roles_changed"]
-    assert roles and roles[0]["granted"] == ["Night shift"]
+    roles = [d for a, _, d in _events(actor=platform, action="accounts.user_roles_changed")]
+    assert roles and roles[0]["granted"] == ["Night shift"] and roles[0]["approval"] == request.pk
     deleted = [d for a, d in actions if a == "accounts.group_deleted"]
     assert deleted == [{"name": "Night shift", "members": ["viewer"], "permissions": ["cleanup.run_cleanup"]}]
 
 
-def test_api_tokens_are_issued_and_revoked_audited_and_the_key_stays_out_of_pages(admin_client, admin_user, role_user):
+def test_api_tokens_are_issued_and_revoked_audited_and_the_key_stays_out_of_pages(
+    client, admin_client, admin_user, role_user
+):
+    """The key is shown once, to its owner (not to the superuser who issued it), then only its fingerprint."""
     analyst = role_user("Analyst")
-    response = admin_client.post("/admin/authtoken/tokenproxy/add/", {"user": analyst.pk}, follow=True)
+    response = admin_client.post("/admin/authtoken/tokenproxy/add/", {"user": analyst.pk, "scope": "read"}, follow=True)
     token = Token.objects.get(user=analyst)
-    assert token.key in response.content.decode()  # shown once, in the message after issuing
+    body = response.content.decode()
+    assert token.key not in body and "they see its key once on their API token page" in body
     listing = admin_client.get("/admin/authtoken/tokenproxy/").content.decode()
-    assert token.key not in listing and "sha256:" in listing
+    assert token.key not in listing and "sha256:" in listing and "Read only" in listing
     detail = admin_client.get(f"/admin/authtoken/tokenproxy/{analyst.pk}/change/").content.decode()
     assert token.key not in detail
-    again = admin_client.post("/admin/authtoken/tokenproxy/add/", {"user": analyst.pk})
+    again = admin_client.post("/admin/authtoken/tokenproxy/add/", {"user": analyst.pk, "scope": "read"})
     assert again.status_code == 200 and "already exists" in again.content.decode()  # one token per user
     assert Token.objects.filter(user=analyst).count() == 1
+    # The owner: the key once, on their own page, after asking for it; never again.
+    client.force_login(analyst)
+    mine = "/admin/authtoken/tokenproxy/mine/"
+    page = client.get(mine)
+    assert page.status_code == 200 and token.key not in page.content.decode() and b"Show my key (once)" in page.content
+    shown = client.post(mine)
+    assert token.key in shown.content.decode() and "no-store" in shown["Cache-Control"]
+    twice = client.post(mine, follow=True).content.decode()
+    assert token.key not in twice and "never shown again" in twice
+    assert token.key not in client.get(mine).content.decode()
     assert admin_client.post(f"/admin/authtoken/tokenproxy/{analyst.pk}/delete/", {"post": "yes"}).status_code == 302
     assert not Token.objects.filter(user=analyst).exists()
     events = _events(object_type="authtoken.token")
     assert [(a, actor) for a, actor, _ in events] == [
         ("accounts.api_token_created", admin_user.pk),
+        ("accounts.api_token_key_shown", analyst.pk),
         ("accounts.api_token_revoked", admin_user.pk),
     ]
-    assert events[0][2]["user"] == "analyst" and token.key not in str(events)
+    assert events[0][2]["user"] == "analyst" and events[0][2]["scope"] == "read" and token.key not in str(events)
 
 
 def test_platform_admins_do_not_issue_tokens(client, role_user):
     client.force_login(role_user("Platform Admin"))
     assert client.get("/admin/authtoken/tokenproxy/add/").status_code == 403
-    assert client.post("/admin/authtoken/tokenproxy/add/", {"user": 1}).status_code == 403
+    assert client.post("/admin/authtoken/tokenproxy/add/", {"user": 1, "scope": "read"}).status_code == 403
 
 
 def test_deleting_a_user_is_audited(client, role_user, django_user_model):

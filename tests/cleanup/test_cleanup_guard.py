@@ -126,10 +126,10 @@ def test_the_sweeper_leaves_an_approved_cleanup_that_is_still_running_alone(look
 def test_a_real_cleanup_through_the_api_needs_the_plan_it_read(
     looker, client, role_user, django_capture_on_commit_callbacks
 ):
-    from rest_framework.authtoken.models import Token
+    from tests.tokens import api_token_for
 
     user = role_user("Content Admin", username="carol")
-    auth = {"HTTP_AUTHORIZATION": f"Token {Token.objects.create(user=user).key}"}
+    auth = {"HTTP_AUTHORIZATION": f"Token {api_token_for(user)}"}
     first = client.post("/api/job-runs/", {"job": "looker_cleanup"}, content_type="application/json", **auth)
     assert first.status_code == 409 and first.json()["planned"] == len(EXPECTED_PLAN) and not JobRun.objects.exists()
     with django_capture_on_commit_callbacks(execute=True):

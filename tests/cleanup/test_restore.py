@@ -105,14 +105,13 @@ def test_restore_with_looker_down_fails_clearly_and_can_be_retried(looker, clean
 
 
 def test_rest_api_restore(looker, cleaned, client, role_user, content_admin, django_capture_on_commit_callbacks):
-    from rest_framework.authtoken.models import Token
+    from tests.tokens import api_token_for
 
     url = "/api/dashboards/102/restore/"
     assert client.post(url).status_code == 401
-    viewer_token = Token.objects.create(user=role_user("Viewer"))
-    assert client.post(url, HTTP_AUTHORIZATION=f"Token {viewer_token.key}").status_code == 403
-    token = Token.objects.create(user=content_admin)
-    auth = {"HTTP_AUTHORIZATION": f"Token {token.key}"}
+    viewer_token = api_token_for(role_user("Viewer"))  # write scope: the refusal is the role's
+    assert client.post(url, HTTP_AUTHORIZATION=f"Token {viewer_token}").status_code == 403
+    auth = {"HTTP_AUTHORIZATION": f"Token {api_token_for(content_admin)}"}
     assert client.post("/api/dashboards/nope/restore/", **auth).status_code == 404
     assert client.post("/api/dashboards/101/restore/", **auth).status_code == 409
     with django_capture_on_commit_callbacks(execute=True):

@@ -18,6 +18,7 @@ from audit.models import AuditEvent
 from orchestration.models import JobRun
 from orchestration.registry import JobError, JobSpec, ParamSpec, job_get, jobs_all
 from orchestration.services import _enqueue, job_run_create, job_run_execute, job_run_for_dag_run
+from tests.tokens import api_token_for
 
 pytestmark = pytest.mark.django_db
 
@@ -84,12 +85,12 @@ def test_airflow_conf_goes_through_the_same_check():
 
 def test_the_api_and_the_admin_refuse_with_the_message(client, role_user):
     admin = role_user("Content Admin")
-    token = Token.objects.create(user=admin)
+    token = api_token_for(admin)
     response = client.post(
         "/api/job-runs/",
         {"job": "looker_cleanup", "dry_run": True, "params": {"inactive_days": "1000000000000"}},
         content_type="application/json",
-        HTTP_AUTHORIZATION=f"Token {token.key}",
+        HTTP_AUTHORIZATION=f"Token {token}",
     )
     assert response.status_code == 400 and "must be at most 3650" in response.json()["params"]
     client.force_login(admin)

@@ -15,11 +15,11 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 from django.test import Client, RequestFactory
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
-from rest_framework.authtoken.models import Token
 
 from accounts.roles import ROLE_PERMISSIONS, permissions_for_role
 from tests.rolewalk.access import ACTION_NEEDS, Needs, Probe, admin_url_probes, api_probes
 from tests.rolewalk.objects import build_all
+from tests.tokens import api_token_for
 
 pytestmark = pytest.mark.django_db
 
@@ -76,7 +76,7 @@ def _principal(name: str, role_user) -> Principal:
         user = role_user(name, f"walk-{name.lower().replace(' ', '-')}")
         perms, superuser = frozenset(permissions_for_role(name, _all_permissions())), False
     client.force_login(user)
-    token = Token.objects.create(user=user).key
+    token = api_token_for(user, scope="write")  # what the role may do, not what a read-only token limits
     return Principal(name, client, perms, superuser=superuser, logged_in=user.is_active, token=token)
 
 
@@ -328,6 +328,23 @@ def test_the_walk_fails_for_an_undeclared_endpoint(role_user, monkeypatch):
     problems: list[str] = []
     _walk_api(who, build_all(), problems)
     assert any("api-new-thing" in p for p in problems)
+
+
+def test_a_read_scope_token_never_writes(role_user):
+    """Every API write the walk declares, made by a Platform Admin (who may make each of them) with a read-scope
+    token, is refused: only a write-scope token, which a second Platform Admin approved, writes."""
+    user = role_user("Platform Admin", "walk-reader")
+    headers = {"HTTP_AUTHORIZATION": f"Token {api_token_for(user, scope='read')}"}
+    objects = build_all()
+    client = Client()
+    writes = [(n, p) for n, ps in api_probes().items() for p in ps if p.method != "GET" and p.auth == "token"]
+    assert len(writes) >= 3
+    for name, probe in writes:
+        url = reverse(name, kwargs=probe.kwargs(objects))
+        response = client.generic(probe.method, url, data=_json(probe.data), content_type="application/json",
+                                  **headers)  # fmt: skip
+        assert response.status_code == 403 and "read-only" in response.json()["detail"], (name, response.content)
+    assert client.get(reverse("api-jobrun-list"), **headers).status_code == 200  # reading is what it is for
 
 
 _ = Probe  # re-exported for readers of this module: what a declaration looks like
