@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
@@ -145,10 +146,12 @@ class ApprovalRequestAdmin(ReadOnlyAdmin):
         return super().change_view(request, object_id, form_url, extra_context)
 
     def decide_view(self, request, pk: int):
-        target = reverse("admin:approvals_approvalrequest_change", args=[pk])
+        approval = get_object_or_404(ApprovalRequest, pk=pk)
+        if not request.user.has_perm(approval.approver_permission):
+            raise PermissionDenied(f"deciding {approval.title!r} needs the {approval.approver_role} role")
         if request.method == "POST":
-            approval_decide_from_form(self, request, get_object_or_404(ApprovalRequest, pk=pk))
-        return HttpResponseRedirect(target)
+            approval_decide_from_form(self, request, approval)
+        return HttpResponseRedirect(reverse("admin:approvals_approvalrequest_change", args=[pk]))
 
 
 def approval_decide_from_form(model_admin: admin.ModelAdmin, request, approval: ApprovalRequest) -> None:

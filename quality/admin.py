@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
@@ -129,6 +130,9 @@ class ReviewItemAdmin(ReadOnlyAdmin):
 
     def decide_view(self, request, pk: int):
         item = get_object_or_404(ReviewItem.objects.select_related("approval"), pk=pk)
+        needed = item.approval.approver_permission if item.approval else "quality.decide_reviewitem"
+        if not request.user.has_perm(needed):
+            raise PermissionDenied("deciding a quality review needs the Data Steward role")
         if request.method == "POST":
             if item.approval is None:
                 self.message_user(request, f"review #{item.pk} has no approval request", messages.ERROR)

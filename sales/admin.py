@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils.html import format_html
@@ -98,6 +99,8 @@ class SalesReportAdmin(ReadOnlyAdmin):
         return super().change_view(request, object_id, form_url, extra_context)
 
     def override_view(self, request, pk: int):
+        if not request.user.has_perm("sales.run_salesquery"):
+            raise PermissionDenied("asking for a publish override needs the Analyst role")
         if request.method == "POST":
             try:
                 approval = sales_report_override_request(

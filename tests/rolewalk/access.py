@@ -100,6 +100,27 @@ def admin_url_probes() -> dict[str, list[Probe]]:
         "quality_reviewitem_decide": [
             Probe(method="POST", needs=[("quality.decide_reviewitem",)], kwargs=_obj("quality.reviewitem"), ok=(302,))
         ],
+        # The approvals queue (its list and pages are standard: every role sees it) and its decide form: only
+        # someone holding the request's approver permission reaches it (the walk's request is a Platform Admin's
+        # to decide, see objects.OVERRIDES); the four-eyes refusals are messages on the page, tested elsewhere.
+        "approvals_approvalrequest_decide": [
+            Probe(
+                method="POST",
+                needs=[("auth.change_user",)],
+                kwargs=_obj("approvals.approvalrequest"),
+                ok=(302,),
+            )
+        ],
+        # Asking to publish over a failed gate: Analysts (who run reports) and Platform Admins. Allowed -> back to
+        # the report with why it cannot be overridden (the walk's report is not blocked by a failed gate).
+        "sales_salesreport_override": [
+            Probe(method="POST", needs=[("sales.run_salesquery",)], kwargs=_obj("sales.salesreport"), ok=(302,))
+        ],
+        # One's own API token (its key shown once to its owner): every staff user, whatever their role.
+        "authtoken_tokenproxy_mine": [
+            Probe(needs=[]),
+            Probe(method="POST", needs=[], ok=(200, 302), label="show the key"),
+        ],
     }
 
 

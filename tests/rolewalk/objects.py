@@ -16,6 +16,8 @@ _counter = itertools.count(1)
 # "verify and resume" has something to check the rights against).
 OVERRIDES: dict[str, dict[str, Any]] = {
     "monitoring.incident": {"job": "audit_anchor"},
+    # A request a Platform Admin decides (its decide form is walked against auth.change_user).
+    "approvals.approvalrequest": {"approver_permission": "auth.change_user", "approver_role": "Platform Admin"},
 }
 
 
