@@ -99,18 +99,23 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
 # What each role is for, in words: the README's table says exactly this.
 ROLE_DESCRIPTIONS: dict[str, str] = {
     VIEWER: "see dashboards, pins, protected folders, cleanup actions, restores, job runs, quality runs and reviews, "
-    "sales queries, runs and reports, sync targets and events, incidents (and say whether a report was useful)",
-    ANALYST: "Viewer + run sales reports (with the dry-run cost estimate), see quarantined rows, acknowledge incidents",
-    DATA_STEWARD: "Viewer + approve or reject quality reviews (never their own request), re-process quarantined rows, "
-    "define, sync now, pause, resume and repair Sheets sync targets, acknowledge incidents, mark them fixed and "
-    "verify and resume",
-    CONTENT_ADMIN: "Viewer + run the cleanup (and preview its plan), pin dashboards, protect folders, read and "
-    "download backups, **restore** dashboards, acknowledge incidents",
-    AUDITOR: "read everything, the audit trail and its chain state included (verify it now), the operations page "
-    "and `/metrics`; change nothing",
+    "sales queries, runs and reports, sync targets and events, incidents and the approvals queue (and say whether "
+    "a report was useful)",
+    ANALYST: "Viewer + run sales reports (with the dry-run cost estimate), ask for a publish override, see "
+    "quarantined rows, acknowledge incidents",
+    DATA_STEWARD: "Viewer + approve or reject quality reviews and publish overrides (never their own request or a run "
+    "they shaped), re-process quarantined rows, define, sync now, pause, resume and repair Sheets sync targets, "
+    "acknowledge incidents, mark them fixed and verify and resume",
+    CONTENT_ADMIN: "Viewer + run the cleanup (plan shown, confirmation asked), approve another Content Admin's large "
+    "cleanup, pin dashboards, protect folders, read and download backups, **restore** dashboards, acknowledge "
+    "incidents",
+    AUDITOR: "read everything, the audit trail and its chain state included (verify it now), the approvals, the "
+    "operations page and `/metrics`; change nothing",
     PLATFORM_ADMIN: "every permission of the project's apps (audit events stay read-only), users and their roles "
-    "(not superusers, not per-user permissions), Airflow DAGs, the operations page, SLAs and escalation ladders; "
-    "API tokens are issued by superusers only",
+    "(a grant above Viewer waits for a second Platform Admin; not superusers, not per-user permissions), Airflow "
+    "DAGs, the operations page, SLAs and escalation ladders; approves costly sales queries, role grants, write-scope "
+    "API tokens and changes to destructive DAGs (never their own, nor a grant or token for themselves); API tokens "
+    "are issued by superusers only",
 }
 # Roles above Viewer: granting one gives the power to change things (a guarded action, see user_roles_set).
 PRIVILEGED_ROLES = tuple(r for r in (ANALYST, DATA_STEWARD, CONTENT_ADMIN, AUDITOR, PLATFORM_ADMIN))
