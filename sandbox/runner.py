@@ -8,6 +8,7 @@ the port and exits; both then see the survivor's health answer.
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import signal
@@ -28,7 +29,7 @@ def emulator_health(port: int, *, timeout: float = 0.5) -> dict | None:
     try:
         with urllib.request.urlopen(url, timeout=timeout) as reply:  # noqa: S310 - fixed loopback http URL
             data = json.loads(reply.read().decode("utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, http.client.HTTPException):  # e.g. IncompleteRead from a server shutting down
         return None
     return data if isinstance(data, dict) and data.get("ok") is True else None
 
