@@ -246,6 +246,7 @@ SHEETS_EMULATOR_STATE = env.str("SHEETS_EMULATOR_STATE", default=str(VAR_DIR / "
 SALES_SHEET_ID = env.str("SALES_SHEET_ID", default="sales-dashboard" if EMBEDDED else "")
 SALES_MAX_BYTES = env.int("SALES_MAX_BYTES", default=10 * 2**30)  # the cost guard: refuse above this
 SALES_PRICE_PER_TIB_USD = env.float("SALES_PRICE_PER_TIB_USD", default=6.25)  # on-demand list price
+QUALITY_QUARANTINE_CAP = env.int("QUALITY_QUARANTINE_CAP", default=10_000)  # quarantined rows kept per dataset and run
 
 # --- sheets sync job -------------------------------------------------------------------------------------
 # After this many consecutive failed cycles a target's owner and the Data Stewards get one email per streak.

@@ -7,7 +7,8 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 from dataops_site.admin_base import ReadOnlyAdmin
 
@@ -15,12 +16,59 @@ from .models import CheckResult, QualityRun, QuarantinedRow, ReviewItem
 from .services import ReviewError, quarantine_rows_reprocess, review_item_approve, review_item_reject
 from .suites import SUITES
 
+_DATASET_LABELS = {"sales.order_lines": "order lines", "sales.daily_report": "report"}
+_EFFECT_ORDER = {"fail": 0, "review": 1}
+
+
+def checks_table(run: QualityRun) -> str:
+    """Every check of a run: what was checked, count, share, threshold and what it did to the gate."""
+    checks = sorted(
+        run.checks.all(),
+        key=lambda c: (_EFFECT_ORDER.get(c.gate_effect, 2), c.failed_count == 0, c.pk),
+    )
+    rows = format_html_join(
+        "\n",
+        "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td style='text-align:right'>{}</td>"
+        "<td style='text-align:right'>{}</td><td>{}</td><td><b>{}</b></td><td>{}</td></tr>",
+        (
+            (
+                _DATASET_LABELS.get(c.dataset, c.dataset or run.dataset),
+                c.name,
+                c.stage,
+                c.severity,
+                f"{c.failed_count:,}" + (" removed" if c.removes else ""),
+                f"{c.failed_share:.2%}",
+                c.threshold or "-",
+                c.gate_effect or c.status,
+                ", ".join("|".join(str(v) for v in key) for key in c.sample_keys[:5]),
+            )
+            for c in checks
+        ),
+    )
+    head = (
+        "<table><thead><tr><th>checked</th><th>check</th><th>stage</th><th>severity</th><th>failing rows</th>"
+        "<th>share</th><th>threshold</th><th>gate</th><th>first keys</th></tr></thead><tbody>"
+    )
+    return format_html("{}{}</tbody></table>", mark_safe(head), rows)  # noqa: S308 - a constant, no input
+
 
 class CheckInline(admin.TabularInline):
     model = CheckResult
     extra = 0
     can_delete = False
-    fields = ("stage", "name", "severity", "status", "failed_count", "failed_share", "sample_keys", "message")
+    fields = (
+        "dataset",
+        "stage",
+        "name",
+        "severity",
+        "status",
+        "failed_count",
+        "failed_share",
+        "threshold",
+        "gate_effect",
+        "sample_keys",
+        "message",
+    )
     readonly_fields = fields
 
     def has_add_permission(self, request, obj=None) -> bool:
@@ -40,10 +88,12 @@ class QualityRunAdmin(ReadOnlyAdmin):
         "job_run",
         "rows",
         "rows_quarantined",
+        "rows_removed",
         "score",
         "gate",
         "reasons",
         "duration_s",
+        "details",
         "created_at",
         "quarantine_link",
     )
@@ -66,6 +116,7 @@ class ReviewItemAdmin(ReadOnlyAdmin):
         "status",
         "quality_link",
         "reasons",
+        "checks",
         "job_run",
         "requested_by",
         "decided_by",
@@ -85,6 +136,10 @@ class ReviewItemAdmin(ReadOnlyAdmin):
     def reasons(self, obj: ReviewItem) -> str:
         reasons = obj.quality_run.reasons or ["-"]
         return format_html("<br>".join(["{}"] * len(reasons)), *reasons)
+
+    @admin.display(description="checks: failing rows, share and threshold")
+    def checks(self, obj: ReviewItem) -> str:
+        return checks_table(obj.quality_run)
 
     @admin.display(description="quality run")
     def quality_link(self, obj: ReviewItem) -> str:

@@ -974,6 +974,45 @@ def gate_decide(suite: Suite, *, rows: int, score: float, check_results: Sequenc
     return Gate(Decision.PASS, passed)
 
 
+_DECISION_RANK = {Decision.PASS: 0, Decision.REVIEW: 1, Decision.FAIL: 2}
+
+
+def results_combine(results: Sequence[SuiteResult], *, labels: Sequence[str] | None = None) -> SuiteResult:
+    """One gate and score over several suites' results (e.g. a report's order lines and the report itself).
+
+    The gate is the strictest of the parts, with every part's reasons (prefixed with its label, or dataset,
+    when there are several); the score is the lowest; the checks are all of them, each with its dataset. Rows
+    and ``cleaned`` are the last part's (the one that is published); quarantined and removed rows add up.
+    """
+    if not results:
+        raise ValueError("nothing to combine")
+    if len(results) == 1:
+        only = results[0]
+        return dataclasses.replace(
+            only, check_results=[dataclasses.replace(r, dataset=r.dataset or only.dataset) for r in only.check_results]
+        )
+    names = list(labels or [r.dataset for r in results])
+    decision = max((r.gate.decision for r in results), key=_DECISION_RANK.__getitem__)
+    reasons = [f"{name}: {reason}" for name, r in zip(names, results, strict=True) for reason in r.gate.reasons]
+    last = results[-1]
+    return SuiteResult(
+        dataset=last.dataset,
+        rows=last.rows,
+        cleaned=last.cleaned,
+        quarantine=last.quarantine,
+        check_results=[
+            dataclasses.replace(c, dataset=c.dataset or r.dataset) for r in results for c in r.check_results
+        ],
+        score=min(r.score for r in results),
+        gate=Gate(decision, reasons),
+        duration_s=sum(r.duration_s for r in results),
+        as_of=last.as_of,
+        transforms_applied=list(last.transforms_applied),
+        rows_removed=sum(r.rows_removed for r in results),
+        quarantined_total=sum(r.rows_quarantined for r in results),
+    )
+
+
 def check_result(
     suite: Suite, check: Check, *, failed: int, rows: int, sample_keys: list[tuple[Any, ...]]
 ) -> CheckResult:
@@ -1535,6 +1574,7 @@ __all__ = [
     "pair_in_mapping",
     "quality_score",
     "quarantine_reprocess",
+    "results_combine",
     "sql_ident",
     "sql_literal",
     "sql_table",

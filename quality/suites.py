@@ -65,7 +65,7 @@ COUNTRY_CURRENCY: Mapping[str, str] = {country: cur for rows in _GEOGRAPHY.value
 REGIONS: tuple[str, ...] = tuple(_GEOGRAPHY)
 """The regions the business reports on."""
 FX_RATES_TABLE = "fx.usd_rates"
-"""Daily USD rates: one row per (day, currency) with ``usd_per_unit`` (the report converts revenue with it)."""
+"""Daily USD rates: one row per (rate_date, currency) with ``usd_per_unit`` (the report converts revenue with it)."""
 
 ISO_CURRENCIES: frozenset[str] = frozenset(
     """AED ARS AUD BRL CAD CHF CLP CNY COP CZK DKK EGP EUR GBP HKD HUF IDR ILS INR JPY KRW MXN MYR NGN NOK NZD
@@ -234,7 +234,7 @@ ORDER_LINES_SUITE = Suite(
         pair_in_mapping("currency", "country", COUNTRY_CURRENCY, name="currency_matches_country"),
         pair_in_mapping("region", "country", COUNTRY_REGION, name="country_in_region"),
         has_reference(
-            {"currency": "currency", "order_date": "day"},
+            {"currency": "currency", "order_date": "rate_date"},
             FX_RATES_TABLE,
             name="fx_rate_for_the_day",
             reason_code="FX_RATE_MISSING",

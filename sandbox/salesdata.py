@@ -448,25 +448,25 @@ def dirty_row_counts(df: pl.DataFrame, *, end: date) -> dict[str, int]:
 
 def fx_missing_lines(df: pl.DataFrame, fx: pl.DataFrame) -> int:
     """Lines in a known currency whose day has no rate in ``fx`` (the ``fx_gaps``), before ``end``'s next day."""
-    last_day = fx["day"].max()
+    last_day = fx["rate_date"].max()
     days = df.filter(pl.col("currency").is_in(sorted(KNOWN_CURRENCIES))).select(
-        pl.col("order_ts").dt.date().alias("day"), "currency"
+        pl.col("order_ts").dt.date().alias("rate_date"), "currency"
     )
-    days = days.filter(pl.col("day") <= last_day)
-    return days.join(fx.select("day", "currency"), on=["day", "currency"], how="anti").height
+    days = days.filter(pl.col("rate_date") <= last_day)
+    return days.join(fx.select("rate_date", "currency"), on=["rate_date", "currency"], how="anti").height
 
 
 FX_TABLE_FILE = "fx.usd_rates.csv"
 FX_SIDECAR_FILE = "fx.usd_rates.json"
 FX_SCHEMA = (
-    {"name": "day", "type": "DATE"},
+    {"name": "rate_date", "type": "DATE"},
     {"name": "currency", "type": "STRING"},
     {"name": "usd_per_unit", "type": "NUMERIC"},
 )
 
 
 def generate_fx_rates(*, end: date, seed: int = 7, gaps: int = 0) -> pl.DataFrame:
-    """``fx.usd_rates``: one row per day (the two years ending on ``end``) and known currency.
+    """``fx.usd_rates``: one row per day (``rate_date``: the two years ending on ``end``) and known currency.
 
     ``usd_per_unit`` (6 decimals, so revenue x rate is exact in NUMERIC) turns local revenue into USD; it drifts
     by up to 2% over the year around each currency's base rate. ``gaps`` (currency, day) rows are left out, as a
@@ -482,7 +482,7 @@ def generate_fx_rates(*, end: date, seed: int = 7, gaps: int = 0) -> pl.DataFram
         for d, day in enumerate(days)
         for currency in currencies
     ]
-    frame = pl.DataFrame(rows, schema={"day": pl.Date, "currency": pl.String, "usd_per_unit": pl.Float64}, orient="row")
+    frame = pl.DataFrame(rows, schema={"rate_date": pl.Date, "currency": pl.String, "usd_per_unit": pl.Float64}, orient="row")
     if gaps:
         rng = np.random.default_rng(seed + 1)
         dropped = rng.choice(frame.height, size=min(gaps, frame.height), replace=False)

@@ -678,6 +678,6 @@ def test_a_referential_check_without_its_reference_is_skipped_saying_so() -> Non
     result = run(frame(clean_rows(3)))
     fx = result.result("fx_rate_for_the_day")
     assert fx.status is CheckStatus.SKIPPED and "reference table fx.usd_rates was not given" in fx.message
-    rates = pl.DataFrame({"day": [(AS_OF - timedelta(hours=1)).date()], "currency": ["USD"]})
+    rates = pl.DataFrame({"rate_date": [(AS_OF - timedelta(hours=1)).date()], "currency": ["USD"]})
     with_rates = run(frame(clean_rows(3)), references={"fx.usd_rates": rates})
     assert with_rates.result("fx_rate_for_the_day").sample_keys == [key(1), key(2)]  # DE and JP: no EUR, JPY rate

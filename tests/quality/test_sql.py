@@ -74,13 +74,13 @@ def datasets(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, 
             lines = messy(lines)
         fx = generate_fx_rates(end=END, seed=11, gaps=gaps)
         if name == "dirty":  # a rate missing on a busy day of a busy currency
-            busy = lines.group_by(pl.col("order_ts").dt.date().alias("day"), "currency").len().sort("len").row(-1)
-            fx = fx.filter(~((pl.col("day") == busy[0]) & (pl.col("currency") == busy[1])))
+            busy = lines.group_by(pl.col("order_ts").dt.date().alias("d"), "currency").len().sort("len").row(-1)
+            fx = fx.filter(~((pl.col("rate_date") == busy[0]) & (pl.col("currency") == busy[1])))
         lines.write_parquet(directory / "sales.order_lines.parquet")
         (directory / "sales.order_lines.json").write_text('{"partition_field": "order_ts"}')
         fx.write_csv(directory / "fx.usd_rates.csv")
         (directory / "fx.usd_rates.json").write_text(
-            '{"schema": [{"name": "day", "type": "DATE"}, {"name": "currency", "type": "STRING"},'
+            '{"schema": [{"name": "rate_date", "type": "DATE"}, {"name": "currency", "type": "STRING"},'
             ' {"name": "usd_per_unit", "type": "NUMERIC"}]}'
         )
         out[name] = (directory, lines, fx)
