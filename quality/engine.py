@@ -910,6 +910,19 @@ def quarantine_reprocess(
     return suite_run(suite, frame, max_keys_per_check=max_keys_per_check, as_of=as_of, references=references)
 
 
+def rows_frame(suite: Suite, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> pl.DataFrame:
+    """Rows of Python values (a query's result) as a frame for :func:`suite_run`.
+
+    Rows with another number of values than ``columns`` are left out (their source reports them); text columns
+    the suite's schema types otherwise (a SQLite date, a number sent as text) are parsed when every value parses.
+    """
+    width = len(columns)
+    good = [row for row in rows if len(row) == width]
+    data = {name: [row[i] for row in good] for i, name in enumerate(columns)}
+    frame = pl.DataFrame(data, strict=False, infer_schema_length=None)
+    return _coerce_text_columns(frame, suite)
+
+
 def quality_score(suite: Suite, rows: int, failed_counts: Mapping[str, int]) -> float:
     """The severity-weighted share of passing row-checks, 0..100 (0 for an empty input)."""
     checks = suite.checks
@@ -1575,6 +1588,7 @@ __all__ = [
     "quality_score",
     "quarantine_reprocess",
     "results_combine",
+    "rows_frame",
     "sql_ident",
     "sql_literal",
     "sql_table",
