@@ -86,6 +86,7 @@ def warehouse_run(
     labels: dict[str, str] | None = None,
     schema_results: Sequence[CheckResult] = (),
     fetch_rows: bool = True,
+    use_query_cache: bool = True,
 ) -> WarehouseRun:
     """Run the counts scan (and, when rows failed, the failing-rows query) and build the suite's result.
 
@@ -99,6 +100,7 @@ def warehouse_run(
         params=compiled.params,
         maximum_bytes_billed=maximum_bytes_billed,
         labels={**(labels or {}), "dataops_step": "validation_counts"},
+        use_query_cache=use_query_cache,
     )
     rows, removed, quarantined, per_check = compiled.counts(counts_job.rows[0] if counts_job.rows else {})
     jobs = [counts_job]
@@ -110,6 +112,7 @@ def warehouse_run(
             maximum_bytes_billed=maximum_bytes_billed,
             labels={**(labels or {}), "dataops_step": "validation_rows"},
             max_rows=quarantine_cap + max(0, max_keys) * len(compiled.flags),
+            use_query_cache=use_query_cache,
         )
         jobs.append(rows_job)
         failing = rows_job.rows
