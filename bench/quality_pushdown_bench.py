@@ -236,7 +236,9 @@ def main() -> int:
         child(args.child, args.url, args.data_dir, args.repeat)
         return 0
 
-    print(f"machine: {os.cpu_count()} CPUs; python {sys.version.split()[0]}; repeats {args.repeat} (best shown)")
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"machine: {os.cpu_count()} CPUs, load average {load} at the start; python {sys.version.split()[0]}; "
+          f"repeats {args.repeat} (best shown)")  # fmt: skip
     failures: list[str] = []
     passes: list[str] = []
     pull_per_row: float | None = None
@@ -309,7 +311,8 @@ def main() -> int:
     pull = largest.get("pull", largest.get("pull_extrapolated", {"times": [float("nan")]}))["times"][0]
     extrapolated = "pull" not in largest
     mark = " (pull extrapolated)" if extrapolated else ""
-    print("\n" + "-" * 100)
+    print(f"\nload average at the end: {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    print("-" * 100)
     for ok, text in (
         (pull / push >= SPEED_TARGET, f"{rows:,} lines: pushdown counts {pull / push:.1f}x faster than the pull{mark} "
                                       f"(target >= {SPEED_TARGET:g}x); counts + rows {pull / push_rows:.1f}x"),

@@ -7,6 +7,11 @@ the steps in the design's stage order (schema, format, cleaning, dedup, enrichme
 consistency, validity) and returns a :class:`SuiteResult`: failing counts and sample keys per check, a quality
 score, a gate decision (pass / review / fail) with readable reasons, the cleaned rows and the quarantine.
 
+The same declaration runs in the warehouse: every step may carry a BigQuery SQL form next to its polars form
+(``Check.sql``, ``Transform.sql``; the helpers below write both), and :mod:`quality.sql` compiles a suite into
+one counts scan plus a bounded failing-rows query. A step without a SQL form says so (:class:`NotCompilable`);
+the differential test in ``tests/quality/test_sql.py`` holds both paths to the same answers.
+
 How one run works (and why it is fast):
 
 1. Schema stage, on the frame's schema only (no data read): a missing column or a changed type fails the gate
@@ -17,10 +22,13 @@ How one run works (and why it is fast):
    sees the cleaned codes and the enrichment columns, a format check sees the raw values). Checks of one stage
    share one ``with_columns`` so polars evaluates them in parallel. The query is collected once. Set-based
    checks stay in that query too: dedup compares a sorted key hash (see :func:`duplicate_key`) and confirms
-   its few candidates exactly afterwards (``Check.confirm``).
-3. The failing counts of all checks come from one ``select`` of sums over the flag columns (bit counts); the
+   its few candidates exactly afterwards (``Check.confirm``), in check order.
+3. A *removing* check (``Check.removes``: :func:`exact_duplicates`) takes its rows out of the batch: they are
+   counted (and sampled) but neither published nor quarantined, and no later check counts them (the engine's
+   ``__qc_removed`` column, set exactly after the confirms; a set-based check's confirm reads it).
+4. The failing counts of all checks come from one ``select`` of sums over the flag columns (bit counts); the
    row keys are gathered only for checks that failed, at most ``max_keys_per_check`` each.
-4. Rows failing a check of severity error or critical go to the quarantine with every reason code they
+5. Rows failing a check of severity error or critical go to the quarantine with every reason code they
    failed (warnings included); warnings and infos stay in ``cleaned``. The quarantine is gathered by row
    position (it is small); ``cleaned`` is filtered a few columns at a time, each group of source columns
    released once copied, so the batch is not held twice (peak memory: see ``bench/quality_bench.py``).
@@ -36,14 +44,23 @@ The gate (:class:`GatePolicy`), first rule that applies wins:
 
 1. unreadable input, schema drift, or a check that could not be evaluated -> fail;
 2. no rows -> ``policy.empty_decision`` (fail by default);
-3. any failing row in a critical check (``fail_on_critical``) -> fail;
-4. score below ``review_min_score`` -> fail;
-5. score below ``pass_min_score``, or a check of severity error whose status is fail -> review;
-6. otherwise pass.
+3. a check over its gate fail threshold, any failing row in a critical check (``fail_on_critical``), or a
+   score below ``review_min_score`` -> fail;
+4. a check over its gate review threshold, a score below ``pass_min_score``, or a check of severity error
+   whose status is fail -> review;
+5. otherwise pass (the reasons still list warnings and the rows removing checks took out).
 
-A check's status is ``fail`` when its failing rows exceed ``fail_above``, ``warn`` when they exceed
-``warn_above``, else ``pass`` (``skipped`` when its stage did not run). Thresholds are a share of rows
-(0..1), an absolute count, or both (exceeding either one counts).
+Gate thresholds are per check and explicit: ``Check.gate_review_above`` / ``gate_fail_above`` (failing rows
+beyond which the check sends the gate to review / fail), else the policy's ``check_review_above`` /
+``check_fail_above`` for checks of severity error and above; each result carries its effect on the gate and
+its threshold as text (``review > 0 rows; fail > 1.00%``). A check's *status* is separate: ``fail`` when its
+failing rows exceed ``fail_above``, ``warn`` when they exceed ``warn_above``, else ``pass`` (``skipped`` when
+its stage did not run or its reference table was not given). Thresholds are a share of rows (0..1), an absolute
+count, or both (exceeding either one counts).
+
+Before reading a warehouse table, :func:`contract_check` compares its schema (``tables.get``) with the suite's
+:class:`TableContract`: a missing column, another type or a loosened/repeated mode is drift, named with the
+column and both types.
 
 The engine is pure Python + polars: no Django. The ``quality`` Django app stores and displays its results.
 """

@@ -59,6 +59,7 @@ __all__ = ["CompiledSuite", "NotCompilable", "suite_compile", "table_replace"]
 AS_OF_PARAM = "qc_as_of"
 _ROW = "__t"
 _RANK = "__qc_rank_"
+_MASK_BITS = 62  # checks per INT64 bit mask of the failing-rows query
 
 
 @dataclass(frozen=True)
@@ -146,12 +147,20 @@ class CompiledSuite:
     def failing_rows_sql(self) -> str:
         """The failing rows: each check's first ``@qc_max_keys`` and the first ``@qc_quarantine_cap`` quarantined.
 
-        In key order; columns: the data columns, then one boolean per check (``__qc_<i>``, true when that check
-        failed the row) and ``__qc_removed``. Bound with :meth:`failing_rows_params`.
+        In key order; columns: the data columns, ``__qc_removed``, then the checks that failed the row as INT64
+        bit masks (``__qc_mask_<n>``: bit ``i`` of mask ``n`` is check ``62 n + i``; read them with
+        :meth:`failed`): one cell instead of one per check keeps the rows small on the wire and in the client.
+        Bound with :meth:`failing_rows_params`.
         """
         removed = sql_ident(REMOVED_COLUMN)
         data = ", ".join(sql_ident(c) for c in self.output_columns)
-        flag_cols = ", ".join(sql_ident(f.column) for f in self.flags)
+        masks = []
+        for n in range(0, len(self.flags), _MASK_BITS):
+            bits = " + ".join(
+                f"IF({sql_ident(f.column)}, {1 << (i - n)}, 0)" for i, f in enumerate(self.flags[n : n + _MASK_BITS], n)
+            )
+            masks.append(f"{bits} AS __qc_mask_{n // _MASK_BITS}")
+        flag_cols = ", ".join(masks)
         if self.plan == "layered":
             chain = self._chain("q", self._source(), set_checks=True, row_checks=True)
             masked = ", ".join(self._masked(f, removed) for f in self.flags)
@@ -178,10 +187,15 @@ class CompiledSuite:
         keep = [f"({live_q} AND {_RANK}q <= @qc_quarantine_cap)"]
         keep += [f"({sql_ident(f.column)} AND {_RANK}{i} <= @qc_max_keys)" for i, f in enumerate(self.flags)]
         select = (
-            f"SELECT {data}, {flag_cols}, {removed} FROM ("
+            f"SELECT {data}, {removed}, {flag_cols} FROM ("
             f"SELECT *, {', '.join(ranks)} FROM ({failing})) WHERE {' OR '.join(keep)} ORDER BY {order}"
         )
         return _with(ctes, select)
+
+    def failed(self, row: Mapping[str, Any], index: int) -> bool:
+        """Whether check ``index`` (of :attr:`flags`) failed a row of :meth:`failing_rows_sql`."""
+        mask = int(row.get(f"__qc_mask_{index // _MASK_BITS}") or 0)
+        return bool(mask >> (index % _MASK_BITS) & 1)
 
     def failing_rows_params(self, *, max_keys: int, quarantine_cap: int) -> dict[str, Any]:
         """The parameters of :meth:`failing_rows_sql`."""

@@ -40,6 +40,8 @@ from .sql import CompiledSuite
 
 __all__ = ["WarehouseRun", "warehouse_estimate", "warehouse_run"]
 
+_PAGE_ROWS = 2_000  # rows per getQueryResults page of the failing rows: bounds the client's peak per page
+
 
 @dataclass(frozen=True)
 class WarehouseRun:
@@ -112,6 +114,7 @@ def warehouse_run(
             maximum_bytes_billed=maximum_bytes_billed,
             labels={**(labels or {}), "dataops_step": "validation_rows"},
             max_rows=quarantine_cap + max(0, max_keys) * len(compiled.flags),
+            page_size=_PAGE_ROWS,
             use_query_cache=use_query_cache,
         )
         jobs.append(rows_job)
@@ -136,8 +139,8 @@ def warehouse_run(
         )
         return WarehouseRun(result=result, jobs=tuple(jobs))
 
-    for flag in compiled.flags:
-        sample = [tuple(r.get(k) for k in keys) for r in failing if r.get(flag.column)][: max(0, max_keys)]
+    for index, flag in enumerate(compiled.flags):
+        sample = [tuple(r.get(k) for k in keys) for r in failing if compiled.failed(r, index)][: max(0, max_keys)]
         results.append(
             check_result(suite, flag.check, failed=per_check[flag.check.name], rows=rows, sample_keys=sample)
         )
@@ -166,14 +169,14 @@ def warehouse_run(
 def _quarantine(compiled: CompiledSuite, failing: list[dict[str, Any]], cap: int) -> pl.DataFrame:
     """The first ``cap`` quarantined rows: keys, every reason code the row failed, then the rest of the row."""
     keys = list(compiled.suite.keys)
-    coded = [f for f in compiled.flags if not f.check.removes]
-    quarantining = [f.column for f in coded if f.check.severity.quarantines]
+    coded = [(i, f) for i, f in enumerate(compiled.flags) if not f.check.removes]
+    quarantining = [i for i, f in coded if f.check.severity.quarantines]
     rest = [c for c in compiled.output_columns if c not in keys]
     rows = []
     for row in failing:
-        if row.get("__qc_removed") or not any(row.get(c) for c in quarantining):
+        if row.get("__qc_removed") or not any(compiled.failed(row, i) for i in quarantining):
             continue
-        codes = [f.check.reason_code for f in coded if row.get(f.column)]
+        codes = [f.check.reason_code for i, f in coded if compiled.failed(row, i)]
         rows.append({**{k: row.get(k) for k in keys}, REASON_CODES_COLUMN: codes, **{c: row.get(c) for c in rest}})
         if len(rows) >= cap:
             break
