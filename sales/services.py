@@ -528,7 +528,9 @@ def sales_report_run(*, job_run: JobRun, params: dict[str, Any], dry_run: bool) 
             f"report: query {query_run.bq_job_id}: {result.total_rows} rows, {_size(result.bytes_billed)} billed "
             f"(~${query_run.estimated_cost_usd}), cache hit {result.cache_hit}",
             f"cost: validation ~${validation_cost} + report ~${query_run.estimated_cost_usd} = ~${total_cost}",
-            f"quality {quality.score:.1f} -> {quality.gate}",
+            f"quality {quality.score:.1f} -> {quality.gate}"
+            if quality.score in (0, 100)
+            else f"quality {quality.score:.2f} -> {quality.gate}",
             *(["checks with failing or removed rows:", *checks] if checks else ["every check passed"]),
         ]
     )
