@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -172,7 +173,7 @@ class RunPlan:
     prepared: Prepared
     validation: CompiledSuite
     report_sql: str
-    report_params: dict[str, Any]
+    report_params: Mapping[str, Any]
 
 
 def sales_lines_contract_check(*, client: BigQueryClient) -> tuple[list[Any], list[str]]:
@@ -228,7 +229,12 @@ def sales_cost_estimate(*, params: dict[str, Any], client: BigQueryClient | None
 
 
 def _record_query_run(
-    job_run: JobRun, prepared: Prepared, *, sql: str | None = None, params: dict[str, Any] | None = None, **fields: Any
+    job_run: JobRun,
+    prepared: Prepared,
+    *,
+    sql: str | None = None,
+    params: Mapping[str, Any] | None = None,
+    **fields: Any,
 ) -> QueryRun:
     values = params if params is not None else prepared.params
     with transaction.atomic():
@@ -255,7 +261,7 @@ def _record_query_run(
 
 
 def _record_job(
-    job_run: JobRun, plan: RunPlan, result: QueryResult, *, purpose: str, sql: str, estimated: int
+    job_run: JobRun, plan: RunPlan, result: QueryResult, *, purpose: Any, sql: str, estimated: int
 ) -> QueryRun:
     return _record_query_run(
         job_run,
@@ -331,8 +337,8 @@ def sales_report_run(*, job_run: JobRun, params: dict[str, Any], dry_run: bool) 
     job_run_heartbeat(job_run=job_run, progress=f"checking {LINES_TABLE} against its contract (tables.get)")
     schema_results, drift = sales_lines_contract_check(client=client)
     if drift:
-        result = contract_drift_result(LINES_SUITE, schema_results, drift)
-        quality = quality_runs_record(parts=[(LINES_SUITE, result)], job_run=job_run, requested_by=job_run.actor)
+        stopped = contract_drift_result(LINES_SUITE, schema_results, drift)
+        quality = quality_runs_record(parts=[(LINES_SUITE, stopped)], job_run=job_run, requested_by=job_run.actor)
         _alert(f"Sales report stopped: {LINES_TABLE} broke its contract (quality run #{quality.pk})", drift, job_run)
         raise JobFailed(_drift_message(drift))
 
