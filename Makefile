@@ -20,9 +20,11 @@ $(VENV)/.installed: requirements.txt
 demo: venv
 	$(BIN)/python manage.py migrate --no-input -v0
 	$(BIN)/python manage.py demo_setup
-	$(BIN)/python manage.py run_job looker_cleanup --param max_deletions=500 || true
+	@# The demo's cleanup plan is above CLEANUP_APPROVAL_THRESHOLD: it waits in Approvals for a second Content Admin
+	@# (log in as platform_admin to approve what content_admin asked for).
+	$(BIN)/python manage.py run_job looker_cleanup --param max_deletions=500 --principal cli:content_admin || true
 	$(BIN)/python manage.py run_job sales_report --param start=$$(date -d '30 days ago' +%F) \
-		--param end=$$(date -d yesterday +%F) || true
+		--param end=$$(date -d yesterday +%F) --principal cli:analyst || true
 	@echo ""
 	@echo "Admin: http://$(HOST):$(PORT)/admin/  (users and passwords above; Ctrl-C stops the server)"
 	@echo "Airflow: 'make airflow' starts Airflow 3.3 with this project's DAGs and prints AIRFLOW_API_URL/USERNAME/PASSWORD;"

@@ -16,7 +16,7 @@ CONTENT_ADMIN = "Content Admin"
 AUDITOR = "Auditor"
 PLATFORM_ADMIN = "Platform Admin"
 
-PROJECT_APPS = ("audit", "orchestration", "cleanup", "quality", "sales", "sheetsync")
+PROJECT_APPS = ("audit", "orchestration", "cleanup", "quality", "sales", "sheetsync", "monitoring", "approvals")
 
 _VIEW_OPERATIONS = [
     "cleanup.view_lookerdashboard",
@@ -34,13 +34,25 @@ _VIEW_OPERATIONS = [
     "sheetsync.view_synctarget",
     "sheetsync.view_syncevent",
     "sheetsync.view_syncspreadsheet",
+    "approvals.view_approvalrequest",
+    "approvals.view_destinationwriter",
+    # Monitoring: incidents and their timelines are visible to every role; "was this useful?" on reports/reviews.
+    "monitoring.view_incident",
+    "monitoring.view_incidentevent",
+    "monitoring.add_feedback",
 ]
 
 ROLE_PERMISSIONS: dict[str, list[str]] = {
     # Sees the estate and the runs; changes nothing.
     VIEWER: _VIEW_OPERATIONS,
     # Runs analytics jobs (the sales report) and reads their results.
-    ANALYST: [*_VIEW_OPERATIONS, "orchestration.trigger_jobrun", "sales.run_salesquery", "quality.view_quarantinedrow"],
+    ANALYST: [
+        *_VIEW_OPERATIONS,
+        "orchestration.trigger_jobrun",
+        "sales.run_salesquery",
+        "quality.view_quarantinedrow",
+        "monitoring.acknowledge_incident",  # owners of the runs they request are the first rung of the ladder
+    ],
     # Owns data quality: decides the review queue (four-eyes: never their own request), reads and re-processes
     # quarantined rows. Owns the Sheets sync targets: defines them, syncs them now, and pauses, resumes and
     # repairs them (pausing stops writes to a sheet people rely on, so it stays with the people who own the data).
@@ -51,6 +63,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "quality.view_quarantinedrow",
         "quality.reprocess_quarantinedrow",
         "sheetsync.*_synctarget",
+        "monitoring.acknowledge_incident",  # the second rung of the escalation ladder
+        "monitoring.resume_incident",
     ],
     # Owns Looker content: runs the cleanup, pins dashboards, protects folders, reads backups, restores.
     CONTENT_ADMIN: [
@@ -61,6 +75,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "cleanup.view_dashboardbackup",
         "cleanup.*_dashboardpin",
         "cleanup.*_protectedfolder",
+        "monitoring.acknowledge_incident",
     ],
     # Reads everything, the audit trail included; changes nothing.
     AUDITOR: [
@@ -70,6 +85,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "quality.view_*",
         "sales.view_*",
         "sheetsync.view_*",
+        "approvals.view_*",
+        "monitoring.view_*",  # the operations page, metrics, incidents, SLAs, reports: read-only
         "auth.view_user",
         "auth.view_group",
     ],  # fmt: skip

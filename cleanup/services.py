@@ -15,7 +15,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -563,6 +563,22 @@ def looker_cleanup_run(*, job_run: JobRun, params: dict[str, Any], dry_run: bool
         counters["looker_requests"] = looker.request_count
         return JobResult(summary="DRY RUN: nothing changed\n" + plan_text, counters=counters, details=details)
 
+    guard = cleanup_guard_reasons(planned=len(plan.deletions), max_deletions=max_deletions)
+    if guard and job_run.approval is None:
+        request = cleanup_approval_request(job_run=job_run, plan=plan, reasons=guard)
+        counters["approval_request"] = request.pk
+        counters["looker_requests"] = looker.request_count
+        return JobResult(
+            summary=f"NOT RUN: {'; '.join(guard)}. Approval #{request.pk} was requested from a second Content Admin; "
+            f"nothing was deleted. Once approved, exactly the planned dashboards still inactive are cleaned up.\n"
+            + plan_text,
+            counters=counters,
+            details=details,
+        )
+    if job_run.approval is not None:
+        plan = _plan_as_approved(plan=plan, job_run=job_run)
+        counters["planned"] = len(plan.deletions)
+
     if len(plan.deletions) > max_deletions:
         raise JobFailed(
             f"the plan has {len(plan.deletions)} dashboards to soft-delete, above the cap of {max_deletions} per run; "
@@ -598,6 +614,81 @@ def looker_cleanup_run(*, job_run: JobRun, params: dict[str, Any], dry_run: bool
             f"next run retries them. {summary}"
         )
     return JobResult(summary=summary, counters=counters, details=details)
+
+
+# --- guarded runs -------------------------------------------------------------------------------------------
+
+CLEANUP_RUN_ACTION = "cleanup.run"
+
+
+def cleanup_guard_reasons(*, planned: int, max_deletions: int) -> list[str]:
+    """Why a real run needs a second Content Admin's approval first ([] when it does not)."""
+    reasons = []
+    if planned > settings.CLEANUP_APPROVAL_THRESHOLD:
+        reasons.append(
+            f"the plan soft-deletes {planned} dashboards, above CLEANUP_APPROVAL_THRESHOLD "
+            f"({settings.CLEANUP_APPROVAL_THRESHOLD})"
+        )
+    if max_deletions > settings.CLEANUP_MAX_DELETIONS:
+        cap = settings.CLEANUP_MAX_DELETIONS
+        reasons.append(f"max_deletions={max_deletions} raises the per-run cap CLEANUP_MAX_DELETIONS ({cap})")
+    return reasons
+
+
+def cleanup_approval_request(*, job_run: JobRun, plan: CleanupPlan, reasons: list[str]) -> Any:
+    """Ask a second Content Admin to approve this run's parameters and exact plan (the dashboards to delete)."""
+    from approvals.services import approval_request_create
+
+    return approval_request_create(
+        action=CLEANUP_RUN_ACTION,
+        inputs={"job": "looker_cleanup", "params": job_run.params, "plan_ids": sorted(plan.looker_ids)},
+        reason="; ".join(reasons),
+        requested_by=job_run.principal,
+        requested_by_label=job_run.principal_label or str(job_run.trigger),
+        shapers=[u for u in (job_run.actor, job_run.principal) if u is not None],
+        title=f"Looker cleanup: soft-delete {len(plan.deletions)} dashboards (run #{job_run.pk})",
+        obj=job_run,
+    )
+
+
+def _plan_as_approved(*, plan: CleanupPlan, job_run: JobRun) -> CleanupPlan:
+    """The fresh plan limited to what the approval pinned: nothing the approver did not see is deleted."""
+    approval = job_run.approval
+    if approval.action != CLEANUP_RUN_ACTION or approval.status != "approved":
+        raise JobFailed(f"{job_run} carries approval #{approval.pk}, which does not approve a cleanup run")
+    if approval.inputs.get("params") != job_run.params:
+        raise JobFailed(f"approval #{approval.pk} was for other parameters: nothing was deleted")
+    approved = set(approval.inputs.get("plan_ids") or [])
+    return replace(plan, deletions=[e for e in plan.deletions if e.looker_id in approved])
+
+
+@dataclass(frozen=True)
+class PlanPreview:
+    text: str
+    planned: int
+    plan_sha256: str
+    needs_approval: list[str]
+
+
+def cleanup_plan_preview(*, params: dict[str, Any]) -> PlanPreview:
+    """Refresh the inventory and build the plan a real run would follow, for the confirmation page."""
+    import hashlib
+
+    inactive_days = params.get("inactive_days", settings.CLEANUP_INACTIVE_DAYS)
+    try:
+        inventory = inventory_refresh(looker=looker_client())
+    except (ConnectorError, ValueError) as exc:
+        raise JobFailed(f"could not read the Looker inventory: {exc}") from exc
+    plan = cleanup_plan_build(inactive_days=inactive_days, now=timezone.now())
+    text = cleanup_plan_text(plan=plan, changes={"previous_run": None, "added": [], "dropped": []}, inventory=inventory)
+    return PlanPreview(
+        text=text,
+        planned=len(plan.deletions),
+        plan_sha256=hashlib.sha256(",".join(sorted(plan.looker_ids)).encode()).hexdigest(),
+        needs_approval=cleanup_guard_reasons(
+            planned=len(plan.deletions), max_deletions=params.get("max_deletions", settings.CLEANUP_MAX_DELETIONS)
+        ),
+    )
 
 
 # --- restore --------------------------------------------------------------------------------------------------

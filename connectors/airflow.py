@@ -36,6 +36,7 @@ from .errors import (
     ConnectorRequestError,
     ConnectorTransientError,
 )
+from .http import request_timed
 
 SYSTEM = "airflow"
 TERMINAL_DAG_RUN_STATES = frozenset({"success", "failed"})
@@ -148,8 +149,14 @@ class AirflowClient:
             f"{self.base_url}/auth/token", data=body, headers={"Content-Type": "application/json"}, method="POST"
         )
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as reply:  # noqa: S310
-                token = json.loads(reply.read())["access_token"]
+            with request_timed(system=SYSTEM, method="POST") as timed:
+                try:
+                    with urllib.request.urlopen(request, timeout=self.timeout) as reply:  # noqa: S310
+                        timed["status"] = reply.status
+                        token = json.loads(reply.read())["access_token"]
+                except urllib.error.HTTPError as exc:
+                    timed["status"] = exc.code
+                    raise
         except urllib.error.HTTPError as exc:
             if exc.code in (400, 401, 403, 422):
                 raise ConnectorAuthError(
@@ -178,7 +185,9 @@ class AirflowClient:
     def _api(self, *, renew: bool = False) -> ApiClient:
         configuration = Configuration(host=self.base_url, access_token=self._access_token(renew=renew))
         configuration.retries = urllib3.util.Retry(total=0, connect=0, read=0, redirect=0)
-        return ApiClient(configuration)
+        api = ApiClient(configuration)
+        api.rest_client.request = _timed(api.rest_client.request)  # counts and times requests for monitoring
+        return api
 
     def _call(self, what: str, fn: Any) -> Any:
         """Run ``fn(api_client)``; renew a cached token once on 401/403, and map every failure to our exceptions."""
@@ -319,6 +328,18 @@ def task_log_url(*, base_url: str, dag_id: str, dag_run_id: str, task_id: str, t
     """The Airflow UI page of a task instance (its logs), optionally at one try."""
     url = f"{base_url.rstrip('/')}/dags/{quote(dag_id)}/runs/{quote(dag_run_id, safe='')}/tasks/{quote(task_id)}"
     return f"{url}?try_number={try_number}" if try_number else url
+
+
+def _timed(send: Any) -> Any:
+    """The REST client's ``request`` reporting each call to the monitoring hook (status None without a reply)."""
+
+    def request(method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+        with request_timed(system=SYSTEM, method=method) as timed:
+            response = send(method, url, *args, **kwargs)
+            timed["status"] = getattr(response, "status", None)
+        return response
+
+    return request
 
 
 def _detail(exc: ApiException) -> str:

@@ -53,6 +53,7 @@ from connectors.errors import (
     ConnectorRequestError,
     ConnectorTransientError,
 )
+from connectors.http import request_hook_install, request_record
 
 __all__ = [
     "BigQueryClient",
@@ -388,6 +389,7 @@ class BigQueryClient:
                 elif self._credentials is not None:
                     options["credentials"] = self._credentials
                 self._client = bigquery.Client(**options)
+                request_hook_install(self._client._http, system=SYSTEM)  # counts and times requests for monitoring
             return self._client
 
     def close(self) -> None:
@@ -523,6 +525,8 @@ class BigQueryClient:
                 self._cancel_quietly(job)
                 raise
             total = iterator.total_rows
+            request_record(system=SYSTEM, method="QUERY", status=None, duration_s=0, requests=0,
+                           bytes_billed=int(job.total_bytes_billed or 0))  # fmt: skip
             return QueryResult(
                 job_id=str(job.job_id),
                 location=job.location,

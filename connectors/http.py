@@ -1,12 +1,24 @@
-"""HTTP details shared by the connectors."""
+"""HTTP details shared by the connectors: Retry-After, the backoff rule, and the one request hook."""
 
 from __future__ import annotations
 
+import logging
 import random
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from typing import Any
+
+from requests import PreparedRequest, Response, Session
+from requests.adapters import BaseAdapter, HTTPAdapter
 
 from connectors.errors import ConnectorError, ConnectorRateLimited
+
+logger = logging.getLogger(__name__)
 
 
 def retry_after_seconds(value: str | None) -> float | None:
@@ -39,3 +51,125 @@ def backoff_delay(*, attempt: int, error: ConnectorError, base: float, cap: floa
             return None
         delay = max(delay, error.retry_after)
     return delay
+
+
+# --------------------------------------------------------------------------------------------
+# The one request hook: every connector reports each HTTP request it sends here
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    """One HTTP request a connector sent (each retry is a request of its own), or a usage figure.
+
+    ``status`` is the HTTP status, or None when no reply came (timeout, connection error). ``requests`` is 1
+    for a request and 0 for a pure usage report, such as the bytes BigQuery billed for a finished query job.
+    """
+
+    system: str
+    method: str
+    status: int | None
+    duration_s: float
+    requests: int = 1
+    bytes_billed: int = 0
+
+    @property
+    def outcome(self) -> str:
+        """``ok``, ``client_error``, ``throttled`` (429), ``server_error`` or ``network_error``."""
+        if self.status is None:
+            return "network_error"
+        if self.status == 429:
+            return "throttled"
+        if self.status >= 500:
+            return "server_error"
+        if self.status >= 400:
+            return "client_error"
+        return "ok"
+
+
+RequestObserver = Callable[[RequestRecord], None]
+_observers: list[RequestObserver] = []
+_observers_lock = threading.Lock()
+
+
+def request_observer_add(observer: RequestObserver) -> None:
+    """Register a function called with every :class:`RequestRecord` (the monitoring app registers one).
+
+    Connectors never import whoever watches them: they report to :func:`request_record` and the registered
+    observers get told. Adding the same function twice has no effect.
+    """
+    with _observers_lock:
+        if observer not in _observers:
+            _observers.append(observer)
+
+
+def request_observer_remove(observer: RequestObserver) -> None:
+    """Unregister an observer."""
+    with _observers_lock:
+        if observer in _observers:
+            _observers.remove(observer)
+
+
+def request_record(
+    *, system: str, method: str, status: int | None, duration_s: float, requests: int = 1, bytes_billed: int = 0
+) -> None:
+    """Report one request (or a usage figure) to the observers. Never raises: watching must not break a call."""
+    record = RequestRecord(
+        system=system,
+        method=method.upper(),
+        status=status,
+        duration_s=max(duration_s, 0.0),
+        requests=requests,
+        bytes_billed=max(int(bytes_billed or 0), 0),
+    )
+    for observer in list(_observers):
+        try:
+            observer(record)
+        except Exception:  # noqa: BLE001 - an observer's bug is logged, the connector carries on
+            logger.exception("request observer %r failed", observer)
+
+
+@contextmanager
+def request_timed(*, system: str, method: str) -> Iterator[dict[str, Any]]:
+    """Time one request and report it: ``with request_timed(system=..., method=...) as r: ...; r["status"] = 200``.
+
+    The status stays None (no reply) unless the block sets it; a request that raises is reported too.
+    """
+    info: dict[str, Any] = {"status": None}
+    started = time.perf_counter()
+    try:
+        yield info
+    finally:
+        request_record(system=system, method=method, status=info["status"], duration_s=time.perf_counter() - started)
+
+
+class TimedHTTPAdapter(HTTPAdapter):
+    """A requests transport adapter that reports every request it sends through :func:`request_record`."""
+
+    def __init__(self, *, system: str, like: BaseAdapter | None = None) -> None:
+        options: dict[str, Any] = {}
+        if isinstance(like, HTTPAdapter):  # keep the pool sizes and urllib3 retries of the adapter it replaces
+            options = {
+                "pool_connections": like._pool_connections,
+                "pool_maxsize": like._pool_maxsize,
+                "max_retries": like.max_retries,
+                "pool_block": like._pool_block,
+            }
+        super().__init__(**options)
+        self.system = system
+
+    def send(self, request: PreparedRequest, *args: Any, **kwargs: Any) -> Response:  # type: ignore[override]
+        """Send, then report the request with its status and wall time."""
+        with request_timed(system=self.system, method=request.method or "GET") as timed:
+            response = super().send(request, *args, **kwargs)
+            timed["status"] = response.status_code
+        return response
+
+
+def request_hook_install(session: Session, *, system: str) -> Session:
+    """Make every request of a ``requests`` session report to :func:`request_record` (http and https)."""
+    for prefix in ("https://", "http://"):
+        current = session.adapters.get(prefix)
+        if not isinstance(current, TimedHTTPAdapter):
+            session.mount(prefix, TimedHTTPAdapter(system=system, like=current))
+    return session

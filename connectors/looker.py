@@ -52,7 +52,7 @@ from connectors.errors import (
     ConnectorRequestError,
     ConnectorTransientError,
 )
-from connectors.http import backoff_delay, retry_after_seconds
+from connectors.http import backoff_delay, request_hook_install, retry_after_seconds
 
 __all__ = [
     "LookerClient",
@@ -432,6 +432,7 @@ class LookerClient:
         stock = sdk.transport
         if not isinstance(stock, requests_transport.RequestsTransport):  # pragma: no cover - SDK changed
             raise RuntimeError("looker_sdk no longer uses RequestsTransport; review connectors/looker.py")
+        request_hook_install(stock.session, system=SYSTEM)  # counts and times every request for monitoring
         self._transport = _Transport(
             settings, stock.session, timeout=self.timeout, on_request=self._count_request, on_reply=self._saw_reply
         )

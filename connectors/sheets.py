@@ -54,7 +54,7 @@ from connectors.errors import (
     ConnectorRequestError,
     ConnectorTransientError,
 )
-from connectors.http import backoff_delay, retry_after_seconds
+from connectors.http import backoff_delay, request_hook_install, retry_after_seconds
 
 __all__ = [
     "BatchUpdateResult",
@@ -553,6 +553,7 @@ class SheetsClient:
         else:
             gc = gspread.Client(auth=self._google_credentials(credentials_file), http_client=make_http)  # type: ignore[arg-type]
         gc.set_timeout(self.timeout)
+        request_hook_install(gc.http_client.session, system=SYSTEM)  # counts and times every request for monitoring
         self._http: _HTTPClient = gc.http_client  # type: ignore[assignment]
 
     @staticmethod

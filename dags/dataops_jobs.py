@@ -34,7 +34,9 @@ START = datetime(2026, 1, 1)
 BAD_INPUT_EXIT = 2  # run_job's exit status for bad parameters: retrying cannot help
 
 
-def run_job_args(job: str, *, dag_id: str, run_id: str, conf: dict[str, Any] | None) -> list[str]:
+def run_job_args(
+    job: str, *, dag_id: str, run_id: str, conf: dict[str, Any] | None, principal: str = ""
+) -> list[str]:
     """``run_job``'s arguments for one try: the conf's JobRun, or the DAG run's own (created on the first try).
 
     An argument list, never a shell string or a template: values from a trigger's conf or run id are passed
@@ -46,6 +48,8 @@ def run_job_args(job: str, *, dag_id: str, run_id: str, conf: dict[str, Any] | N
         args += ["--job-run-id", str(int(conf["job_run_id"]))]
     else:
         args += ["--trigger", "airflow", "--airflow-dag-id", dag_id, "--airflow-dag-run-id", run_id]
+        if principal:  # who answers for a run no person started here: the approvals' four-eyes rule uses it
+            args += ["--principal", principal]
         for key, value in sorted((conf.get("params") or {}).items()):
             args += ["--param", f"{key}={','.join(map(str, value)) if isinstance(value, list) else value}"]
         if conf.get("dry_run"):
@@ -109,7 +113,12 @@ def job_dag(*, job: str, schedule: str | None, doc: str, tags: list[str]) -> DAG
             from airflow.exceptions import AirflowFailException
 
             dag_run = context["dag_run"]
-            code = run_job_process(run_job_args(job, dag_id=dag_run.dag_id, run_id=dag_run.run_id, conf=dag_run.conf))
+            user = getattr(dag_run, "triggering_user_name", None) or ""
+            principal = f"airflow:{user}" if user else "schedule"
+            args = run_job_args(
+                job, dag_id=dag_run.dag_id, run_id=dag_run.run_id, conf=dag_run.conf, principal=principal
+            )
+            code = run_job_process(args)
             if code == BAD_INPUT_EXIT:
                 raise AirflowFailException(f"run_job {job} refused its parameters (exit 2): not retrying")
             if code != 0:
@@ -137,9 +146,21 @@ sheets_sync = job_dag(
     doc="Google Sheets sync every five minutes: detect changes, refresh from sources, write only what changed.",
     tags=["sheets", "sync"],
 )
+monitoring_weekly_report = job_dag(
+    job="monitoring_weekly_report",
+    schedule="0 6 * * 1",
+    doc="Mondays: the weekly performance report (runs, durations, SLAs, incidents, quotas), kept and mailed.",
+    tags=["monitoring"],
+)
 audit_anchor = job_dag(
     job="audit_anchor",
     schedule="@daily",
     doc="Daily: store the audit chain head in the backup store, so tampering with the database shows.",
     tags=["audit"],
+)
+approvals_sweep = job_dag(
+    job="approvals_sweep",
+    schedule="*/15 * * * *",
+    doc="Every 15 minutes: expire overdue approvals, run approved actions a crash left unrun, reconcile publishes.",
+    tags=["approvals"],
 )

@@ -7,6 +7,7 @@ App code reads ``django.conf.settings``, never ``os.environ``.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import environ
@@ -45,6 +46,8 @@ INSTALLED_APPS = [
     "quality",
     "sales",
     "sheetsync",
+    "monitoring",
+    "approvals",
 ]
 
 MIDDLEWARE = [
@@ -54,6 +57,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "monitoring.middleware.MonitoringMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -202,13 +206,29 @@ AIRFLOW_DAGS = {
     "sales_report": "sales_report",
     "sheets_sync": "sheets_sync",
     "audit_anchor": "audit_anchor",
+    "monitoring_weekly_report": "monitoring_weekly_report",
+    "approvals_sweep": "approvals_sweep",
 }
 # The periodic Celery task (beat) that refreshes JobRuns from their DAG runs, and how far back it looks.
 AIRFLOW_SYNC_INTERVAL_S = env.int("AIRFLOW_SYNC_INTERVAL_S", default=30)
 AIRFLOW_SYNC_MAX_AGE_H = env.int("AIRFLOW_SYNC_MAX_AGE_H", default=48)
+# --- approvals (approvals/) ----------------------------------------------------------------------------
+# A request nobody decided within this many hours expires: it never runs and its requester is told.
+APPROVALS_EXPIRY_HOURS = env.float("APPROVALS_EXPIRY_HOURS", default=72)
+# The sweeper (Celery beat every APPROVALS_SWEEP_INTERVAL_S, or `manage.py approvals_sweep`) runs an approved
+# action still not started this long after its approval, and takes over one "running" for APPROVALS_STUCK_AFTER_S.
+APPROVALS_SWEEP_INTERVAL_S = env.int("APPROVALS_SWEEP_INTERVAL_S", default=60)
+APPROVALS_SWEEP_GRACE_S = env.int("APPROVALS_SWEEP_GRACE_S", default=120)
+APPROVALS_STUCK_AFTER_S = env.int("APPROVALS_STUCK_AFTER_S", default=1800)
+# The Django user a scheduled run (no person behind it) is attributed to: the four-eyes rule applies to them.
+DATAOPS_SCHEDULE_PRINCIPAL = env.str("DATAOPS_SCHEDULE_PRINCIPAL", default="")
+CELERY_BEAT_SCHEDULE: dict[str, dict] = {
+    "approvals-sweep": {"task": "approvals.sweep", "schedule": float(APPROVALS_SWEEP_INTERVAL_S)},
+}
 if AIRFLOW_API_URL:
-    CELERY_BEAT_SCHEDULE = {
-        "airflow-sync": {"task": "orchestration.airflow_sync", "schedule": float(AIRFLOW_SYNC_INTERVAL_S)},
+    CELERY_BEAT_SCHEDULE["airflow-sync"] = {
+        "task": "orchestration.airflow_sync",
+        "schedule": float(AIRFLOW_SYNC_INTERVAL_S),
     }
 # DAG side (read by dags/dataops_jobs.py in Airflow's processes, documented here for one place to look):
 # DATAOPS_PYTHON (this project's python), DATAOPS_PROJECT_DIR (where manage.py is), DATAOPS_ENV_FILE (optional
@@ -245,6 +265,8 @@ SHEETS_EMULATOR_STATE = env.str("SHEETS_EMULATOR_STATE", default=str(VAR_DIR / "
 # --- sales job --------------------------------------------------------------------------------------------
 SALES_SHEET_ID = env.str("SALES_SHEET_ID", default="sales-dashboard" if EMBEDDED else "")
 SALES_MAX_BYTES = env.int("SALES_MAX_BYTES", default=10 * 2**30)  # the cost guard: refuse above this
+# Between this and SALES_MAX_BYTES a query runs only once another Analyst approves it.
+SALES_APPROVAL_BYTES = env.int("SALES_APPROVAL_BYTES", default=2**30)
 SALES_PRICE_PER_TIB_USD = env.float("SALES_PRICE_PER_TIB_USD", default=6.25)  # on-demand list price
 QUALITY_QUARANTINE_CAP = env.int("QUALITY_QUARANTINE_CAP", default=10_000)  # quarantined rows kept per dataset and run
 
@@ -262,6 +284,8 @@ SHEETS_SYNC_MAX_REREADS = env.int("SHEETS_SYNC_MAX_REREADS", default=3)
 SHEETS_SYNC_MAX_ROWS = env.int("SHEETS_SYNC_MAX_ROWS", default=100_000)  # per source; more fails the target
 SHEETS_SYNC_MAX_BYTES = env.int("SHEETS_SYNC_MAX_BYTES", default=2**30)  # BigQuery cost guard per source query
 SHEETS_SYNC_SOURCE_TIMEOUT_S = env.int("SHEETS_SYNC_SOURCE_TIMEOUT_S", default=120)  # database sources
+# A database source whose result is larger than this (text as it is, other values 8 bytes each) is refused.
+SHEETS_SYNC_SOURCE_MAX_BYTES = env.int("SHEETS_SYNC_SOURCE_MAX_BYTES", default=64 * 2**20)
 # File sources outside the backup store ("store:<name>") must lie under one of these directories.
 SHEETS_SYNC_FILE_ROOTS = env.list("SHEETS_SYNC_FILE_ROOTS", default=[str(VAR_DIR / "sheetsync")])
 # Database sources name an alias; its URL (with the password) lives only in the environment variable
@@ -275,21 +299,75 @@ SHEETS_SYNC_DATABASES = {
 # --- cleanup job ------------------------------------------------------------------------------------------
 CLEANUP_INACTIVE_DAYS = env.int("CLEANUP_INACTIVE_DAYS", default=90)
 CLEANUP_MAX_DELETIONS = env.int("CLEANUP_MAX_DELETIONS", default=100)
+# A real run whose plan soft-deletes more dashboards than this waits for a second Content Admin's approval.
+CLEANUP_APPROVAL_THRESHOLD = env.int("CLEANUP_APPROVAL_THRESHOLD", default=25)
+# Jobs that delete things: pausing, unpausing or triggering their DAGs from the admin needs a second Platform Admin.
+DESTRUCTIVE_JOBS = env.list("DESTRUCTIVE_JOBS", default=["looker_cleanup"])
 CLEANUP_CONCURRENCY = env.int("CLEANUP_CONCURRENCY", default=4)
 CLEANUP_PAGE_SIZE = env.int("CLEANUP_PAGE_SIZE", default=500)
 # Folder ids or names whose dashboards are never touched (also managed in the admin).
 CLEANUP_PROTECTED_FOLDERS = env.list("CLEANUP_PROTECTED_FOLDERS", default=[])
 
 # Modules that register jobs in orchestration.registry.
-DATAOPS_JOB_MODULES = ["cleanup.jobs", "sales.jobs", "sheetsync.jobs", "audit.jobs"]
+DATAOPS_JOB_MODULES = [
+    "cleanup.jobs",
+    "sales.jobs",
+    "sheetsync.jobs",
+    "audit.jobs",
+    "monitoring.jobs",
+    "approvals.jobs",
+]
 # A running job that has not reported progress for this long is taken as dead (its process crashed).
 JOB_HEARTBEAT_TIMEOUT_S = env.int("JOB_HEARTBEAT_TIMEOUT_S", default=900)
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env.str("DJANGO_LOG_LEVEL", default="INFO")},
-    "loggers": {"werkzeug": {"level": "WARNING"}, "urllib3": {"level": "WARNING"}},
-}
+# --- monitoring: metrics, SLAs, incidents, logs ---------------------------------------------------------
+# /metrics (Prometheus text format) answers a scraper sending "Authorization: Bearer $MONITORING_METRICS_TOKEN",
+# or a logged-in user with monitoring.view_metrics. Unset token: only logged-in users.
+MONITORING_METRICS_TOKEN = env.str("MONITORING_METRICS_TOKEN", default="")
+# Counters that happen in many processes (requests per external API, process CPU) are shared through
+# prometheus_client's multiprocess mode: one directory per host, writable by every process of the project (web,
+# Celery workers, run_job started by Airflow), emptied when the host's processes are (re)deployed. The client reads
+# the variable from the environment when it is imported, so it is exported here, before any app loads.
+PROMETHEUS_MULTIPROC_DIR = env.str(
+    "PROMETHEUS_MULTIPROC_DIR", default=str(VAR_DIR / "prometheus") if EMBEDDED else ""
+)
+if PROMETHEUS_MULTIPROC_DIR:
+    Path(PROMETHEUS_MULTIPROC_DIR).mkdir(parents=True, exist_ok=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = PROMETHEUS_MULTIPROC_DIR
+# The monitoring tick (Celery beat or `manage.py monitoring_tick`): retries, escalations, SLA checks, host samples.
+MONITORING_TICK_INTERVAL_S = env.int("MONITORING_TICK_INTERVAL_S", default=60)
+# Incident notifications: e-mail to each escalation rung, and a POST of Slack-compatible JSON to each URL here.
+MONITORING_WEBHOOK_URLS = env.list("MONITORING_WEBHOOK_URLS", default=[])
+MONITORING_WEBHOOK_TIMEOUT_S = env.float("MONITORING_WEBHOOK_TIMEOUT_S", default=10.0)
+MONITORING_NOTIFY_ATTEMPTS = env.int("MONITORING_NOTIFY_ATTEMPTS", default=5)
+# Transient and quota failures: retried this often with exponential backoff (base delays, cap) before escalating.
+# Runs that Airflow executes are retried by Airflow itself (its DAGs' DATAOPS_RETRIES, mirrored here).
+MONITORING_RETRY_MAX = env.int("MONITORING_RETRY_MAX", default=3)
+MONITORING_RETRY_DELAY_S = env.float("MONITORING_RETRY_DELAY_S", default=60.0)
+MONITORING_QUOTA_RETRY_DELAY_S = env.float("MONITORING_QUOTA_RETRY_DELAY_S", default=300.0)
+MONITORING_RETRY_MAX_DELAY_S = env.float("MONITORING_RETRY_MAX_DELAY_S", default=3600.0)
+MONITORING_AIRFLOW_TASK_RETRIES = env.int("MONITORING_AIRFLOW_TASK_RETRIES", default=3)
+# Quotas shown against usage: Looker API calls per month (Standard edition: 1,000 admin calls), Sheets requests per
+# minute (0: SHEETS_SYNC_PROJECT_RATE_LIMIT_PER_MINUTE), BigQuery bytes billed per day.
+MONITORING_LOOKER_MONTHLY_QUOTA = env.int("MONITORING_LOOKER_MONTHLY_QUOTA", default=1000)
+MONITORING_SHEETS_QUOTA_PER_MINUTE = env.int("MONITORING_SHEETS_QUOTA_PER_MINUTE", default=0)
+MONITORING_BIGQUERY_DAILY_BYTES_QUOTA = env.int("MONITORING_BIGQUERY_DAILY_BYTES_QUOTA", default=2**40)
+MONITORING_RETENTION_DAYS = env.int("MONITORING_RETENTION_DAYS", default=90)  # host samples and per-minute usage
+MONITORING_OPERATIONS_REFRESH_S = env.int("MONITORING_OPERATIONS_REFRESH_S", default=30)
+CELERY_BEAT_SCHEDULE["monitoring-tick"] = {"task": "monitoring.tick", "schedule": float(MONITORING_TICK_INTERVAL_S)}
+if not AIRFLOW_API_URL:  # with Airflow, its monitoring_weekly_report DAG schedules the report
+    from celery.schedules import crontab
+
+    CELERY_BEAT_SCHEDULE["monitoring-weekly-report"] = {
+        "task": "monitoring.weekly_report",
+        "schedule": crontab(minute=0, hour=6, day_of_week="mon"),
+    }
+# Celery workers keep Django's logging (the JSON formatter and its context) instead of replacing the root logger.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+# DJANGO_LOG_FORMAT=json writes one JSON object per line with run_id, job, actor, request_id, dag_id, dag_run_id.
+from monitoring.logs import logging_config  # noqa: E402 - imports nothing of Django's apps
+
+LOGGING = logging_config(
+    fmt=env.str("DJANGO_LOG_FORMAT", default="plain"), level=env.str("DJANGO_LOG_LEVEL", default="INFO")
+)

@@ -14,8 +14,10 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.module_loading import import_string
 
+from approvals.services import ApprovalError
 from connectors.errors import ConnectorError
 
+from .approvals import dag_change_request, destructive_dags, job_confirmation
 from .models import JobRun
 from .registry import JobError, JobFailed, JobSpec, job_get, jobs_all
 from .selectors import job_run_summary_text
@@ -70,6 +72,8 @@ class JobRunAdmin(admin.ModelAdmin):
         "job",
         "trigger",
         "actor",
+        "principal_label",
+        "approval_link",
         "params",
         "dry_run",
         "status",
@@ -92,7 +96,7 @@ class JobRunAdmin(admin.ModelAdmin):
         "outcomes_link",
         "audit_link",
     )
-    exclude = ("counters", "summary", "error", "details", "airflow_tasks")
+    exclude = ("counters", "summary", "error", "details", "airflow_tasks", "principal", "approval")
     actions = ["retry_trigger"]
     change_list_template = "admin/orchestration/jobrun/change_list.html"
 
@@ -115,6 +119,13 @@ class JobRunAdmin(admin.ModelAdmin):
             "triggered": "#1565c0",
         }.get(obj.status, "#555")
         return format_html('<strong style="color:{}">{}</strong>', colour, obj.get_status_display())
+
+    @admin.display(description="carries out")
+    def approval_link(self, obj: JobRun) -> str:
+        if obj.approval_id is None:
+            return "-"
+        url = reverse("admin:approvals_approvalrequest_change", args=[obj.approval_id])
+        return format_html('<a href="{}">approval #{}</a>', url, obj.approval_id)
 
     @admin.display(description="duration")
     def duration(self, obj: JobRun) -> str:
@@ -237,11 +248,28 @@ class JobRunAdmin(admin.ModelAdmin):
             try:
                 client = AirflowClient()
                 if request.method == "POST" and request.POST.get("dag_id"):
-                    paused = request.POST.get("action") == "pause"
-                    client.dag_pause_set(dag_id=request.POST["dag_id"], paused=paused)
-                    self.message_user(
-                        request, f"{'paused' if paused else 'unpaused'} {request.POST['dag_id']}", messages.SUCCESS
-                    )
+                    dag_id = request.POST["dag_id"]
+                    operation = "pause" if request.POST.get("action") == "pause" else "unpause"
+                    if dag_id in destructive_dags():
+                        # Pausing stops a cleanup people rely on; unpausing lets deletions run: four eyes.
+                        try:
+                            approval = dag_change_request(
+                                dag_id=dag_id, operation=operation, actor=request.user,
+                                reason=request.POST.get("reason", ""),
+                            )  # fmt: skip
+                        except ApprovalError as exc:
+                            self.message_user(request, f"{dag_id}: {exc}", messages.ERROR)
+                        else:
+                            url = reverse("admin:approvals_approvalrequest_change", args=[approval.pk])
+                            self.message_user(
+                                request,
+                                format_html('{} of {} needs a second Platform Admin: <a href="{}">approval #{}</a>',
+                                            operation.capitalize(), dag_id, url, approval.pk),
+                                messages.INFO,
+                            )  # fmt: skip
+                    else:
+                        client.dag_pause_set(dag_id=dag_id, paused=operation == "pause")
+                        self.message_user(request, f"{operation}d {dag_id}", messages.SUCCESS)
                     return HttpResponseRedirect(reverse("admin:orchestration_jobrun_airflow"))
                 for dag in client.dags_list(tags=["dataops"]):
                     dags.append({"dag": dag, "runs": client.dag_runs_recent(dag_id=dag.dag_id, limit=10)})
@@ -254,6 +282,7 @@ class JobRunAdmin(admin.ModelAdmin):
             "dags": dags,
             "error": error,
             "airflow_url": settings.AIRFLOW_UI_URL or settings.AIRFLOW_API_URL,
+            "destructive": destructive_dags(),
         }
         return TemplateResponse(request, "admin/orchestration/jobrun/airflow.html", context)
 
@@ -279,6 +308,32 @@ class JobRunAdmin(admin.ModelAdmin):
             params = {
                 k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in data.items() if v not in (None, "")
             }
+            confirm = job_confirmation(spec.name) if not dry_run else None
+            if confirm is not None:
+                try:
+                    preview = confirm(params=spec.params_parse(params))
+                except (JobError, JobFailed) as exc:
+                    form.add_error(None, str(exc))
+                    preview = None
+                seen = request.POST.get("plan_sha256", "")
+                if preview is None or "_confirm" not in request.POST or seen != preview.plan_sha256:
+                    if preview is not None and "_confirm" in request.POST:
+                        self.message_user(
+                            request, "The plan changed since you saw it: read it again before confirming.",
+                            messages.WARNING,
+                        )  # fmt: skip
+                    return TemplateResponse(
+                        request,
+                        "admin/orchestration/jobrun/trigger.html",
+                        {
+                            **self.admin_site.each_context(request),
+                            "title": f"Run {spec.title}",
+                            "spec": spec,
+                            "form": form,
+                            "opts": self.model._meta,
+                            "preview": preview,
+                        },
+                    )
             if spec.estimator and "_estimate" in request.POST:
                 try:
                     estimate = import_string(spec.estimator)(params=spec.params_parse(params)).text()

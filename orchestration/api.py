@@ -7,8 +7,9 @@ from rest_framework import generics, permissions, serializers, status
 from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.response import Response
 
+from .approvals import job_confirmation
 from .models import JobRun
-from .registry import JobError, job_get
+from .registry import JobError, JobFailed, job_get
 from .services import job_run_request
 
 
@@ -54,6 +55,9 @@ class JobRunInput(serializers.Serializer):
     job = serializers.CharField()
     params = serializers.DictField(child=serializers.CharField(allow_blank=True), required=False, default=dict)
     dry_run = serializers.BooleanField(required=False, default=False)
+    plan_sha256 = serializers.CharField(
+        required=False, default="", help_text="for jobs that confirm a plan (a real cleanup): the plan you read"
+    )
 
 
 class JobRunListCreate(generics.ListCreateAPIView):
@@ -78,6 +82,20 @@ class JobRunListCreate(generics.ListCreateAPIView):
             raise ValidationError({"job": str(exc)}) from exc
         if not (request.user.has_perm("orchestration.trigger_jobrun") and request.user.has_perm(spec.permission)):
             raise PermissionDenied(f"you may not run {spec.name}")
+        confirm = job_confirmation(spec.name) if not data.validated_data["dry_run"] else None
+        if confirm is not None:
+            # A real cleanup runs only the plan its caller read: answer 409 with the plan until its hash comes back.
+            try:
+                preview = confirm(params=spec.params_parse(data.validated_data["params"]))
+            except (JobError, JobFailed) as exc:
+                raise ValidationError({"params": str(exc)}) from exc
+            if data.validated_data["plan_sha256"] != preview.plan_sha256:
+                return Response(
+                    {"detail": "confirm the plan: send it again with this plan_sha256", "plan": preview.text,
+                     "planned": preview.planned, "plan_sha256": preview.plan_sha256,
+                     "needs_approval": preview.needs_approval},
+                    status=status.HTTP_409_CONFLICT,
+                )  # fmt: skip
         try:
             run = job_run_request(
                 job=spec.name,

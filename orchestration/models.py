@@ -23,11 +23,23 @@ class JobRun(models.Model):
         API = "api", "REST API"
         SCHEDULE = "schedule", "Schedule"
         AIRFLOW = "airflow", "Airflow"
+        APPROVAL = "approval", "Approved request"
 
     job = models.CharField(max_length=50, db_index=True)
     trigger = models.CharField(max_length=20, choices=Trigger.choices)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="job_runs"
+    )
+    # Who answers for the run: the person who started it, else the named principal of a run without one (the
+    # schedule's owner, the Airflow user who triggered it, the shell user of a CLI run). Approvals apply the
+    # four-eyes rule to this user; the label says who it is even when no Django user matches.
+    principal = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    principal_label = models.CharField(max_length=150, blank=True)
+    # The approval this run carries out (a large cleanup, a costly query): the run does exactly what it pinned.
+    approval = models.ForeignKey(
+        "approvals.ApprovalRequest", null=True, blank=True, on_delete=models.PROTECT, related_name="job_runs"
     )
     params = models.JSONField(default=dict, blank=True)
     dry_run = models.BooleanField(default=False)

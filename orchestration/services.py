@@ -27,6 +27,26 @@ class JobConflict(JobError):
     """Another run of the same job is alive: running both would collide."""
 
 
+def job_principal_resolve(*, actor: Any = None, label: str = "", trigger: str = "") -> tuple[Any, str]:
+    """Who answers for a run: its actor, else the named principal (``schedule``, ``airflow:<user>``,
+    ``cli:<user>``) and the Django user of that name when there is one. The schedule's principal is the user
+    named by DATAOPS_SCHEDULE_PRINCIPAL."""
+    from django.contrib.auth import get_user_model
+
+    if actor is not None:
+        return actor, actor.get_username()
+    label = (label or "").strip()
+    if not label and trigger == JobRun.Trigger.SCHEDULE:
+        label = "schedule"
+    if label == "schedule" or label.startswith("schedule:"):
+        name = settings.DATAOPS_SCHEDULE_PRINCIPAL
+        label = f"schedule:{name}" if name else "schedule"
+    else:
+        name = label.partition(":")[2] if ":" in label else label
+    user = get_user_model().objects.filter(username=name).first() if name else None
+    return user, label[:150]
+
+
 def job_run_create(
     *,
     job: str,
@@ -34,21 +54,34 @@ def job_run_create(
     dry_run: bool = False,
     trigger: str = JobRun.Trigger.CLI,
     actor: Any = None,
+    principal_label: str = "",
+    approval: Any = None,
 ) -> JobRun:
-    """Validate the job and its parameters and record a queued JobRun (audited)."""
+    """Validate the job and its parameters and record a queued JobRun with its principal (audited)."""
     spec = job_get(job)
     parsed = spec.params_parse(params or {})
     if dry_run and not spec.supports_dry_run:
         raise JobError(f"{job} has no dry-run mode")
+    principal, label = job_principal_resolve(actor=actor, label=principal_label, trigger=trigger)
     with transaction.atomic():
-        run = JobRun.objects.create(job=job, params=parsed, dry_run=dry_run, trigger=trigger, actor=actor)
+        run = JobRun.objects.create(
+            job=job,
+            params=parsed,
+            dry_run=dry_run,
+            trigger=trigger,
+            actor=actor,
+            principal=principal,
+            principal_label=label,
+            approval=approval,
+        )
         audit_log(
             action="job.requested",
             obj=run,
             actor=actor,
             job_run_id=run.pk,
-            data={"job": job, "params": parsed, "dry_run": dry_run, "trigger": trigger},
-        )
+            data={"job": job, "params": parsed, "dry_run": dry_run, "trigger": trigger, "principal": label,
+                  "approval": approval.pk if approval is not None else None},
+        )  # fmt: skip
     return run
 
 
@@ -100,7 +133,7 @@ def dag_run_id_for(run: JobRun) -> str:
 
 
 def job_run_for_dag_run(
-    *, job: str, params: dict[str, Any] | None, dry_run: bool, dag_id: str, dag_run_id: str
+    *, job: str, params: dict[str, Any] | None, dry_run: bool, dag_id: str, dag_run_id: str, principal_label: str = ""
 ) -> JobRun:
     """The JobRun of a DAG run Airflow started on its own (schedule, UI): created by the first try, reused after.
 
@@ -110,7 +143,9 @@ def job_run_for_dag_run(
     if existing is not None:
         return existing
     with transaction.atomic():
-        run = job_run_create(job=job, params=params, dry_run=dry_run, trigger=JobRun.Trigger.AIRFLOW)
+        run = job_run_create(
+            job=job, params=params, dry_run=dry_run, trigger=JobRun.Trigger.AIRFLOW, principal_label=principal_label
+        )
         run.dag_id, run.dag_run_id = dag_id, dag_run_id
         run.save(update_fields=["dag_id", "dag_run_id"])
     return run
@@ -369,18 +404,20 @@ def job_run_execute(*, job_run_id: int) -> JobRun:
         refused = JobRun.objects.get(pk=job_run_id)
         if refused.status != JobRun.Status.QUEUED:
             raise
-        return _finish(refused, status=JobRun.Status.FAILED, error=str(exc))
+        return _finish(refused, status=JobRun.Status.FAILED, error=str(exc), exc=exc)
+    from monitoring.services import job_run_observed
+
     spec = job_get(run.job)
     label = run.actor.get_username() if run.actor else f"{run.trigger}"
     try:
-        with audit_context(user=run.actor, label=label, job_run_id=run.pk):
+        with audit_context(user=run.actor, label=label, job_run_id=run.pk), job_run_observed(job_run=run):
             result = spec.run(job_run=run, params=run.params, dry_run=run.dry_run)
     except JobFailed as exc:
-        return _finish(run, status=JobRun.Status.FAILED, error=str(exc))
+        return _finish(run, status=JobRun.Status.FAILED, error=str(exc), exc=exc)
     except Exception as exc:  # a bug or an unmapped failure: keep the traceback for whoever looks
         logger.exception("job run %s crashed", run.pk)
         return _finish(
-            run, status=JobRun.Status.FAILED, error=f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc()}"
+            run, status=JobRun.Status.FAILED, error=f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc()}", exc=exc
         )
     return _finish(
         run,
@@ -399,6 +436,7 @@ def _finish(
     summary: str = "",
     counters: dict[str, Any] | None = None,
     details: dict[str, Any] | None = None,
+    exc: BaseException | None = None,
 ) -> JobRun:
     with transaction.atomic():
         current = JobRun.objects.select_for_update().get(pk=run.pk)
@@ -426,4 +464,15 @@ def _finish(
             job_run_id=run.pk,
             data={"counters": run.counters, "error": error.splitlines()[0] if error else ""},
         )
+    _monitoring_finished(run, exc)
     return run
+
+
+def _monitoring_finished(run: JobRun, exc: BaseException | None) -> None:
+    """Tell monitoring (metrics, incidents); its failure is logged and never changes the run's outcome."""
+    from monitoring.services import job_run_finished
+
+    try:
+        job_run_finished(job_run=run, exc=exc)
+    except Exception:  # noqa: BLE001 - monitoring must not fail the job it watches
+        logger.exception("monitoring could not follow up %s", run)

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
+from approvals.admin import EXECUTION_COLOURS, approval_decide_from_form
+from approvals.services import approval_refusal
 from dataops_site.admin_base import ReadOnlyAdmin
 
 from .models import CheckResult, QualityRun, QuarantinedRow, ReviewItem
-from .services import ReviewError, quarantine_rows_reprocess, review_item_approve, review_item_reject
+from .services import quarantine_rows_reprocess
 from .suites import SUITES
 
 _DATASET_LABELS = {"sales.order_lines": "order lines", "sales.daily_report": "report"}
@@ -50,6 +51,63 @@ def checks_table(run: QualityRun) -> str:
         "<th>share</th><th>threshold</th><th>gate</th><th>first keys</th></tr></thead><tbody>"
     )
     return format_html("{}{}</tbody></table>", mark_safe(head), rows)  # noqa: S308 - a constant, no input
+
+
+QUARANTINE_SHOWN = 20  # quarantined rows shown on a review page; the full list is one click away
+
+
+def quarantine_table(run: QualityRun) -> str:
+    """A run's quarantined rows as review evidence: per dataset how many failed and how many are kept, the first
+    rows with their reason codes, and a link to all of them."""
+    parts = (run.details or {}).get("parts") or {
+        run.dataset: {"dataset": run.dataset, "quarantined": run.rows_quarantined, "removed": run.rows_removed}
+    }
+    counts = format_html_join(
+        "",
+        "<li>{}: {} quarantined ({} kept){}</li>",
+        (
+            (
+                _DATASET_LABELS.get(part.get("dataset", ""), label),
+                f"{part.get('quarantined', 0):,}",
+                f"{part['quarantine_kept']:,}"
+                if "quarantine_kept" in part
+                else f"{run.quarantined_rows.filter(dataset=part.get('dataset', '')).count():,}",
+                f", {part['removed']:,} exact duplicates removed" if part.get("removed") else "",
+            )
+            for label, part in parts.items()
+        ),
+    )
+    shown = list(run.quarantined_rows.order_by("pk")[:QUARANTINE_SHOWN])
+    rows = format_html_join(
+        "\n",
+        "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+        (
+            (
+                _DATASET_LABELS.get(r.dataset, r.dataset),
+                r.row_key,
+                ", ".join(r.reason_codes),
+                ", ".join(f"{k}={v}" for k, v in list(r.data.items())[:8]),
+            )
+            for r in shown
+        ),
+    )
+    url = reverse("admin:quality_quarantinedrow_changelist") + f"?quality_run__id__exact={run.pk}"
+    table = (
+        format_html(
+            "<table id='review-quarantine'><thead><tr><th>checked</th><th>key</th><th>reason codes</th>"
+            "<th>values</th></tr></thead><tbody>{}</tbody></table>",
+            rows,
+        )
+        if shown
+        else ""
+    )
+    return format_html(
+        '<ul>{}</ul>{}<p><a href="{}">all {} quarantined rows of this run</a></p>',
+        counts,
+        table,
+        url,
+        f"{run.rows_quarantined:,}",
+    )
 
 
 class CheckInline(admin.TabularInline):
@@ -107,7 +165,7 @@ class QualityRunAdmin(ReadOnlyAdmin):
 @admin.register(ReviewItem)
 class ReviewItemAdmin(ReadOnlyAdmin):
     list_display = ("id", "title", "status", "score", "requested_by", "decided_by", "decided_at", "created_at")
-    list_select_related = ("quality_run", "requested_by", "decided_by")
+    list_select_related = ("quality_run", "requested_by", "decided_by", "approval")
     list_filter = ("status",)
     search_fields = ("=id", "title", "decision_reason")
     ordering = ("status", "-created_at")  # pending first
@@ -117,15 +175,17 @@ class ReviewItemAdmin(ReadOnlyAdmin):
         "quality_link",
         "reasons",
         "checks",
+        "quarantine",
         "job_run",
         "requested_by",
         "decided_by",
         "decided_at",
         "decision_reason",
-        "resume_outcome",
+        "approval_link",
+        "outcome",
         "created_at",
     )
-    exclude = ("resume", "quality_run")
+    exclude = ("quality_run", "approval")
     change_form_template = "admin/quality/reviewitem/change_form.html"
 
     @admin.display(description="score")
@@ -141,10 +201,34 @@ class ReviewItemAdmin(ReadOnlyAdmin):
     def checks(self, obj: ReviewItem) -> str:
         return checks_table(obj.quality_run)
 
+    @admin.display(description="quarantined rows (left out of what is published)")
+    def quarantine(self, obj: ReviewItem) -> str:
+        return quarantine_table(obj.quality_run)
+
     @admin.display(description="quality run")
     def quality_link(self, obj: ReviewItem) -> str:
         url = reverse("admin:quality_qualityrun_change", args=[obj.quality_run_id])
         return format_html('<a href="{}">{} (checks, failing keys, quarantine)</a>', url, obj.quality_run)
+
+    @admin.display(description="approval request")
+    def approval_link(self, obj: ReviewItem) -> str:
+        if obj.approval_id is None:
+            return "-"
+        url = reverse("admin:approvals_approvalrequest_change", args=[obj.approval_id])
+        return format_html('<a href="{}">approval #{} (exact inputs, decisions)</a>', url, obj.approval_id)
+
+    @admin.display(description="what approving did")
+    def outcome(self, obj: ReviewItem) -> str:
+        approval = obj.approval
+        if approval is None or approval.status != "approved":
+            return "-"
+        colour = EXECUTION_COLOURS.get(approval.execution, "#555")
+        return format_html(
+            '<strong id="review-outcome" style="color:{}">{}</strong> {}',
+            colour,
+            approval.get_execution_display(),
+            approval.execution_outcome,
+        )
 
     def get_urls(self):
         return [
@@ -154,32 +238,19 @@ class ReviewItemAdmin(ReadOnlyAdmin):
     def change_view(self, request, object_id, form_url="", extra_context=None):
         extra_context = extra_context or {}
         item = self.get_object(request, object_id)
-        extra_context["can_decide"] = (
-            item is not None
-            and item.status == ReviewItem.Status.PENDING
-            and request.user.has_perm("quality.decide_reviewitem")
-        )
+        approval = item.approval if item is not None else None
+        refusal = approval_refusal(request=approval, user=request.user) if approval is not None else "no request"
+        extra_context["can_decide"] = not refusal
+        extra_context["refusal"] = refusal if item is not None and item.status == ReviewItem.Status.PENDING else ""
         return super().change_view(request, object_id, form_url, extra_context)
 
     def decide_view(self, request, pk: int):
-        if request.method != "POST":
-            return HttpResponseRedirect(reverse("admin:quality_reviewitem_change", args=[pk]))
-        if not request.user.has_perm("quality.decide_reviewitem"):
-            raise PermissionDenied("deciding reviews needs the Data Steward role")
-        item = get_object_or_404(ReviewItem, pk=pk)
-        try:
-            if request.POST.get("decision") == "approve":
-                review_item_approve(item_id=item.pk, actor=request.user)
-                self.message_user(
-                    request, f"Review #{item.pk} approved; the blocked publish resumes.", messages.SUCCESS
-                )
-            elif request.POST.get("decision") == "reject":
-                review_item_reject(item_id=item.pk, actor=request.user, reason=request.POST.get("reason", ""))
-                self.message_user(request, f"Review #{item.pk} rejected.", messages.SUCCESS)
+        item = get_object_or_404(ReviewItem.objects.select_related("approval"), pk=pk)
+        if request.method == "POST":
+            if item.approval is None:
+                self.message_user(request, f"review #{item.pk} has no approval request", messages.ERROR)
             else:
-                self.message_user(request, "Choose approve or reject.", messages.ERROR)
-        except ReviewError as exc:
-            self.message_user(request, str(exc), messages.ERROR)
+                approval_decide_from_form(self, request, item.approval)
         return HttpResponseRedirect(reverse("admin:quality_reviewitem_change", args=[pk]))
 
 

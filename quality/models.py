@@ -83,12 +83,15 @@ class QuarantinedRow(models.Model):
 
 
 class ReviewItem(models.Model):
-    """A manual-review gate: the blocked publish waits here for a Data Steward."""
+    """A manual-review gate's evidence (checks, failing samples, quarantine) for the approval request that decides
+    it: approving the request runs its registered action (e.g. resumes the blocked publish). The status mirrors the
+    request's decision."""
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
         APPROVED = "approved", "Approved"
         REJECTED = "rejected", "Rejected"
+        EXPIRED = "expired", "Expired"
 
     quality_run = models.OneToOneField(QualityRun, on_delete=models.CASCADE, related_name="review")
     job_run = models.ForeignKey("orchestration.JobRun", null=True, blank=True, on_delete=models.SET_NULL)
@@ -102,9 +105,9 @@ class ReviewItem(models.Model):
     )
     decided_at = models.DateTimeField(null=True, blank=True)
     decision_reason = models.TextField(blank=True)
-    # What approval resumes: {"handler": "<dotted service>", "kwargs": {...}} (see quality.services).
-    resume = models.JSONField(default=dict)
-    resume_outcome = models.TextField(blank=True)
+    approval = models.OneToOneField(
+        "approvals.ApprovalRequest", null=True, blank=True, on_delete=models.PROTECT, related_name="review_item"
+    )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:

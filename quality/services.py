@@ -1,21 +1,19 @@
-"""Recording quality runs, the review queue (approve / reject / resume) and re-processing quarantined rows."""
+"""Recording quality runs, the review queue (decided through the approvals mechanism) and re-processing
+quarantined rows."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
-from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
-from django.utils.module_loading import import_string
 
-from accounts.roles import DATA_STEWARD
+from approvals.services import ApprovalError, approval_approve, approval_reject, approval_request_create
 from audit.services import audit_log
 
 from .engine import Suite, SuiteResult, quarantine_reprocess, results_combine
@@ -29,8 +27,8 @@ def quarantine_cap() -> int:
     return max(0, int(getattr(settings, "QUALITY_QUARANTINE_CAP", 10_000)))
 
 
-class ReviewError(Exception):
-    """A review decision that cannot be taken (already decided, own request, missing reason)."""
+# A review decision that cannot be taken (already decided, own request, missing reason): the approvals' error.
+ReviewError = ApprovalError
 
 
 def _jsonable(value: Any) -> Any:
@@ -51,19 +49,29 @@ def quality_run_record(
     result: SuiteResult,
     job_run: Any = None,
     requested_by: Any = None,
+    requested_by_label: str = "",
     review_title: str = "",
-    resume: dict[str, Any] | None = None,
+    approval_action: str = "",
+    approval_inputs: dict[str, Any] | None = None,
+    shapers: Iterable[Any] = (),
+    obj: Any = None,
 ) -> QualityRun:
-    """Record a suite's result (checks, quarantined rows) and, when the gate says review, open a ReviewItem.
+    """Record a suite's result (checks, quarantined rows) and, when the gate says review, open a ReviewItem with
+    the approval request that decides it.
 
-    ``resume`` names what an approval resumes: ``{"handler": "app.services.fn", "kwargs": {...}}``.
+    ``approval_action`` names a registered approval action (see :mod:`approvals.registry`) and
+    ``approval_inputs`` its exact inputs: approving the request runs that action (e.g. the blocked publish).
     """
     return quality_runs_record(
         parts=[(suite, result)],
         job_run=job_run,
         requested_by=requested_by,
+        requested_by_label=requested_by_label,
         review_title=review_title,
-        resume=resume,
+        approval_action=approval_action,
+        approval_inputs=approval_inputs,
+        shapers=shapers,
+        obj=obj,
     )
 
 
@@ -73,8 +81,12 @@ def quality_runs_record(
     labels: Sequence[str] | None = None,
     job_run: Any = None,
     requested_by: Any = None,
+    requested_by_label: str = "",
     review_title: str = "",
-    resume: dict[str, Any] | None = None,
+    approval_action: str = "",
+    approval_inputs: dict[str, Any] | None = None,
+    shapers: Iterable[Any] = (),
+    obj: Any = None,
     details: dict[str, Any] | None = None,
 ) -> QualityRun:
     """Record several suites' results as ONE run: one gate (the strictest), one score (the lowest), one review.
@@ -82,7 +94,9 @@ def quality_runs_record(
     Used by the sales job for its order lines (validated in BigQuery) and its report (validated in memory):
     every check is recorded with its dataset, every part's quarantined rows under its dataset and keys (the
     first ``QUALITY_QUARANTINE_CAP`` of each part). The run is recorded under the last part's dataset; when its
-    gate says review, a ReviewItem is opened exactly as :func:`quality_run_record` does.
+    gate says review, a ReviewItem is opened with the approval request that decides it: ``approval_action`` names
+    a registered approval action (see :mod:`approvals.registry`), ``approval_inputs`` its exact inputs (the run's
+    id is added), and approving the request runs that action (e.g. the blocked publish).
     """
     combined = results_combine([result for _, result in parts], labels=labels)
     cap = quarantine_cap()
@@ -148,12 +162,21 @@ def quality_runs_record(
         )
         review = None
         if run.gate == QualityRun.Gate.REVIEW:
+            title = review_title or f"{combined.dataset}: quality score {combined.score:.1f}"
+            approval = None
+            if approval_action:
+                approval = approval_request_create(
+                    action=approval_action,
+                    inputs={**(approval_inputs or {}), "quality_run_id": run.pk},
+                    reason="the quality gate asks for a manual review: " + "; ".join(run.reasons)[:1500],
+                    requested_by=requested_by,
+                    requested_by_label=requested_by_label,
+                    shapers=shapers,
+                    title=f"Quality review: {title}",
+                    obj=obj,
+                )
             review = ReviewItem.objects.create(
-                quality_run=run,
-                job_run=job_run,
-                title=review_title or f"{combined.dataset}: quality score {combined.score:.1f}",
-                requested_by=requested_by,
-                resume=resume or {},
+                quality_run=run, job_run=job_run, title=title, requested_by=requested_by, approval=approval
             )
         audit_log(
             action="quality.run_recorded",
@@ -172,83 +195,42 @@ def quality_runs_record(
                     if str(c.gate_effect) != "pass"
                 ],
                 "review_item": review.pk if review else None,
+                "approval": review.approval_id if review else None,
             },
         )
-        if review is not None:
-            transaction.on_commit(lambda: _notify_stewards(review))
     return run
 
 
 def review_item_approve(*, item_id: int, actor: Any) -> ReviewItem:
-    """Approve a pending review (not one's own request) and resume the blocked work once committed."""
-    from .tasks import review_resume_task
-
-    with transaction.atomic():
-        item = ReviewItem.objects.select_for_update().get(pk=item_id)
-        _check_decidable(item, actor)
-        item.status = ReviewItem.Status.APPROVED
-        item.decided_by = actor
-        item.decided_at = timezone.now()
-        item.save(update_fields=["status", "decided_by", "decided_at"])
-        audit_log(action="quality.review_approved", obj=item, actor=actor, data={"quality_run": item.quality_run_id})
-        transaction.on_commit(lambda: review_resume_task.delay(item.pk))
-        transaction.on_commit(lambda: _notify_requester(item))
+    """Approve a pending review through its approval request (four-eyes, quorum); the action runs once approved."""
+    item = ReviewItem.objects.get(pk=item_id)
+    if item.approval_id is None:
+        raise ReviewError(f"review #{item.pk} has no approval request: nothing would run")
+    approval_approve(request_id=item.approval_id, actor=actor)
+    item.refresh_from_db()
     return item
 
 
 def review_item_reject(*, item_id: int, actor: Any, reason: str) -> ReviewItem:
     """Reject a pending review with a reason; the blocked work stays blocked and the requester is told."""
-    reason = (reason or "").strip()
-    if not reason:
-        raise ReviewError("a rejection needs a reason")
-    with transaction.atomic():
-        item = ReviewItem.objects.select_for_update().get(pk=item_id)
-        _check_decidable(item, actor)
-        item.status = ReviewItem.Status.REJECTED
-        item.decided_by = actor
-        item.decided_at = timezone.now()
-        item.decision_reason = reason
-        item.save(update_fields=["status", "decided_by", "decided_at", "decision_reason"])
-        audit_log(
-            action="quality.review_rejected",
-            obj=item,
-            actor=actor,
-            data={"quality_run": item.quality_run_id, "reason": reason},
-        )
-        if item.resume.get("on_reject"):  # e.g. mark the blocked report rejected, in this same transaction
-            import_string(item.resume["on_reject"])(**item.resume.get("kwargs", {}), rejected_by=actor, reason=reason)
-        transaction.on_commit(lambda: _notify_requester(item))
+    item = ReviewItem.objects.get(pk=item_id)
+    if item.approval_id is None:
+        raise ReviewError(f"review #{item.pk} has no approval request")
+    approval_reject(request_id=item.approval_id, actor=actor, reason=reason)
+    item.refresh_from_db()
     return item
 
 
-def _check_decidable(item: ReviewItem, actor: Any) -> None:
-    if item.status != ReviewItem.Status.PENDING:
-        raise ReviewError(f"review #{item.pk} was already {item.status} by {item.decided_by}")
-    if not actor.has_perm("quality.decide_reviewitem"):
-        raise ReviewError("deciding reviews needs the Data Steward role")
-    if item.requested_by_id is not None and item.requested_by_id == actor.pk:
-        raise ReviewError("four-eyes rule: someone other than the requester must decide")
-
-
-def review_item_resume(*, item_id: int) -> str:
-    """Run what the approval resumes (e.g. the blocked publish) and record its outcome on the item."""
-    item = ReviewItem.objects.select_related("decided_by").get(pk=item_id)
-    if item.status != ReviewItem.Status.APPROVED or item.resume_outcome:
-        return item.resume_outcome
-    handler = item.resume.get("handler")
-    if not handler:
-        outcome = "nothing to resume"
-    else:
-        try:
-            outcome = import_string(handler)(**item.resume.get("kwargs", {}), approved_by=item.decided_by)
-        except Exception as exc:  # noqa: BLE001 - recorded on the item for the steward to see
-            logger.exception("resuming review %s failed", item.pk)
-            outcome = f"failed: {type(exc).__name__}: {exc}"
-    with transaction.atomic():
-        item.resume_outcome = outcome[:2000]
-        item.save(update_fields=["resume_outcome"])
-        audit_log(action="quality.review_resumed", obj=item, actor=item.decided_by, data={"outcome": outcome[:500]})
-    return outcome
+def review_item_decided(*, request: Any, actor: Any, reason: str) -> None:
+    """Mirror an approval request's decision (approved, rejected, expired) on its review item (same transaction)."""
+    status = {
+        "approved": ReviewItem.Status.APPROVED,
+        "rejected": ReviewItem.Status.REJECTED,
+        "expired": ReviewItem.Status.EXPIRED,
+    }[request.status]
+    ReviewItem.objects.filter(approval=request).update(
+        status=status, decided_by=actor, decided_at=request.decided_at or timezone.now(), decision_reason=reason
+    )
 
 
 def quarantine_rows_reprocess(*, rows: list[QuarantinedRow], suite: Suite, actor: Any) -> dict[str, int]:
@@ -278,35 +260,3 @@ def quarantine_rows_reprocess(*, rows: list[QuarantinedRow], suite: Suite, actor
             data=counts,
         )
     return counts
-
-
-def _notify_stewards(item: ReviewItem) -> None:
-    users = get_user_model().objects.filter(groups__name=DATA_STEWARD, is_active=True).exclude(email="")
-    recipients = sorted(set(users.values_list("email", flat=True)))
-    if not recipients:
-        return
-    url = f"{settings.SITE_URL.rstrip('/')}/admin/quality/reviewitem/{item.pk}/change/"
-    body = (
-        f"A quality gate asks for a manual review: {item.title}\n\n"
-        + "\n".join(f"- {r}" for r in item.quality_run.reasons)
-        + f"\n\nApprove or reject it here: {url}\n"
-    )
-    try:
-        send_mail(f"Review needed: {item.title}", body, settings.DEFAULT_FROM_EMAIL, recipients)
-    except Exception as exc:  # noqa: BLE001 - the review stays in the queue whatever the mail does
-        logger.warning("review notice %s could not be sent: %s", item.pk, exc)
-
-
-def _notify_requester(item: ReviewItem) -> None:
-    if item.requested_by is None or not item.requested_by.email:
-        return
-    verdict = "approved" if item.status == ReviewItem.Status.APPROVED else f"rejected: {item.decision_reason}"
-    body = f'Your run\'s quality review "{item.title}" was {verdict} (by {item.decided_by}).\n'
-    if item.status == ReviewItem.Status.APPROVED:
-        body += "The blocked publish resumes now.\n"
-    try:
-        send_mail(
-            f"Quality review {item.status}: {item.title}", body, settings.DEFAULT_FROM_EMAIL, [item.requested_by.email]
-        )
-    except Exception as exc:  # noqa: BLE001
-        logger.warning("review decision notice %s could not be sent: %s", item.pk, exc)

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from django.contrib import admin
-from django.urls import reverse
+from django.contrib import admin, messages
+from django.http import HttpResponseRedirect
+from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
+from approvals.services import ApprovalError
 from dataops_site.admin_base import ReadOnlyAdmin
 
 from .charts import revenue_by_day_svg, revenue_by_region_svg
 from .models import QueryRun, SalesQuery, SalesReport
+from .services import sales_query_save, sales_report_override_request
 
 
 @admin.register(SalesQuery)
@@ -18,7 +21,10 @@ class SalesQueryAdmin(admin.ModelAdmin):
     list_display = ("name", "title", "active", "source_file", "updated_at")
     list_filter = ("active",)
     search_fields = ("name", "title", "sql")
-    readonly_fields = ("source_file", "updated_at")
+    readonly_fields = ("source_file", "updated_at", "updated_by")
+
+    def save_model(self, request, obj: SalesQuery, form, change: bool) -> None:
+        sales_query_save(query=obj, actor=request.user, created=not change, changed_fields=list(form.changed_data))
 
 
 @admin.register(QueryRun)
@@ -64,6 +70,44 @@ class SalesReportAdmin(ReadOnlyAdmin):
         "chart_by_region",
     )
     exclude = ("rows", "query_run", "quality_run")
+    change_form_template = "admin/sales/salesreport/change_form.html"
+
+    def get_urls(self):
+        return [
+            path(
+                "<int:pk>/override/", self.admin_site.admin_view(self.override_view), name="sales_salesreport_override"
+            ),
+        ] + super().get_urls()
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = extra_context or {}
+        report = self.get_object(request, object_id)
+        extra_context["can_request_override"] = (
+            report is not None
+            and report.status == SalesReport.Status.BLOCKED
+            and report.quality_run is not None
+            and report.quality_run.gate == "fail"
+            and request.user.has_perm("sales.run_salesquery")
+        )
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def override_view(self, request, pk: int):
+        if request.method == "POST":
+            try:
+                approval = sales_report_override_request(
+                    report_id=pk, actor=request.user, reason=request.POST.get("reason", "")
+                )
+            except ApprovalError as exc:
+                self.message_user(request, str(exc), messages.ERROR)
+            else:
+                url = reverse("admin:approvals_approvalrequest_change", args=[approval.pk])
+                self.message_user(
+                    request,
+                    format_html('Override requested: <a href="{}">approval #{}</a> needs two Data Stewards.', url,
+                                approval.pk),
+                    messages.SUCCESS,
+                )  # fmt: skip
+        return HttpResponseRedirect(reverse("admin:sales_salesreport_change", args=[pk]))
 
     @admin.display(description="rows")
     def row_count(self, obj: SalesReport) -> int:

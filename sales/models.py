@@ -20,10 +20,17 @@ class SalesQuery(models.Model):
     source_file = models.CharField(max_length=300, blank=True, help_text="set when loaded from sales/sql/")
     active = models.BooleanField(default=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # Who last changed the SQL: they shape every run of it, so they never approve one of its costly runs.
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     class Meta:
         verbose_name_plural = "sales queries"
-        permissions = [("run_salesquery", "Can run sales queries")]
+        permissions = [
+            ("run_salesquery", "Can run sales queries"),
+            ("approve_costly_query", "Can approve sales queries above SALES_APPROVAL_BYTES"),
+        ]
 
     def __str__(self) -> str:
         return self.title or self.name
@@ -38,6 +45,7 @@ class QueryRun(models.Model):
     class Status(models.TextChoices):
         ESTIMATED = "estimated", "Dry run only"
         REFUSED = "refused", "Refused by the cost guard"
+        AWAITING_APPROVAL = "awaiting_approval", "Waiting for approval (above SALES_APPROVAL_BYTES)"
         SUCCEEDED = "succeeded", "Succeeded"
         FAILED = "failed", "Failed"
 
@@ -81,6 +89,8 @@ class SalesReport(models.Model):
     class Status(models.TextChoices):
         BLOCKED = "blocked", "Blocked by the quality gate"
         PENDING_REVIEW = "pending_review", "Waiting for a quality review"
+        # The intent is committed and the sheet write may be under way (or died): the sweeper settles it.
+        PUBLISHING = "publishing", "Publishing"
         PUBLISHED = "published", "Published"
         PUBLISH_FAILED = "publish_failed", "Publish failed (previous values restored)"
         REJECTED = "rejected", "Rejected in review"
@@ -92,6 +102,7 @@ class SalesReport(models.Model):
     status = models.CharField(max_length=20, choices=Status.choices, db_index=True)
     sheet_id = models.CharField(max_length=200, blank=True)
     published_at = models.DateTimeField(null=True, blank=True)
+    publish_started_at = models.DateTimeField(null=True, blank=True)
     publish_requests = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -111,3 +111,19 @@ def _restore(
         logger.error("restoring spreadsheet %s after a failed publish failed too: %s", spreadsheet_id, exc)
         return False
     return True
+
+
+def report_on_sheet(*, sheets: SheetsClient, spreadsheet_id: str, rows: list[dict[str, Any]], run_url: str) -> bool:
+    """True when the sheet already holds exactly this report (its table, and its run link in the status cells).
+
+    One read request. Used after a crash between the sheet write and its record: the publish is then recorded
+    without writing again.
+    """
+    table, status = sheets.values_batch_get(
+        spreadsheet_id=spreadsheet_id,
+        ranges=[f"'{REPORT_SHEET}'!A:D", STATUS_RANGE],
+        value_render_option="UNFORMATTED_VALUE",
+    )
+    expected = [HEADER] + [[r["day"], r["region"], r["orders"], r["revenue"]] for r in rows]
+    links = [row[1] for row in status.values if len(row) > 1 and row[0] == "Run"]
+    return links == [run_url] and _normalise([list(r) for r in table.values]) == _normalise(expected)

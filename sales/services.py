@@ -7,12 +7,15 @@ Flow:
 2. **Plan**: ``ORDER_LINES_SUITE`` compiled to SQL for the lines of the requested range (:mod:`quality.sql`),
    and the report query rewritten to read only the lines that pass (the same predicates, compiled in).
 3. **Cost guard**: dry runs of the validation and of the report; refused above ``SALES_MAX_BYTES`` (the sum);
-   every real query carries ``maximum_bytes_billed``.
+   above ``SALES_APPROVAL_BYTES`` nothing runs until a Platform Admin approves the pinned query, parameters and
+   estimate (``sales.costly_query``); every real query carries ``maximum_bytes_billed``.
 4. **Validation** in BigQuery: one scan for every check's count, one bounded query for failing keys and the
    quarantined lines (the first ``QUALITY_QUARANTINE_CAP``, with reason codes). A failing gate stops here.
 5. **Report** query, then the report's own suite in memory; both results make ONE gate, score and review:
-   pass publishes now; review opens a ReviewItem whose approval publishes; fail blocks and the sheet keeps its
-   last good values. Job metadata and cost are recorded per query (validation and report apart).
+   pass publishes now; review opens a ReviewItem (the evidence: every check, line and report, and the quarantined
+   lines) with the approval request (``sales.review_publish``) whose approval publishes; fail blocks and the sheet
+   keeps its last good values (a failed report can be published only by an override, quorum 2). Publishing is
+   intent -> sheet write -> record. Job metadata and cost are recorded per query (validation and report apart).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import hashlib
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -35,6 +38,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.roles import DATA_STEWARD
+from approvals.services import DestinationTaken, approval_request_create, destination_register, inputs_sha256
 from audit.services import audit_log
 from connectors.bigquery import BigQueryClient, QueryResult, QueryTooExpensive
 from connectors.embedded import embedded_bigquery_client, embedded_sheets_client
@@ -49,7 +53,12 @@ from quality.suites import ORDER_LINES_CONTRACT, ORDER_LINES_SUITE, SALES_REPORT
 from quality.warehouse import warehouse_estimate, warehouse_run
 
 from .models import QueryRun, SalesQuery, SalesReport
-from .publish import PublishError, report_publish
+from .publish import REPORT_SHEET, PublishError, report_on_sheet, report_publish
+
+SALES_WRITER = "sales_report"
+REVIEW_ACTION = "sales.review_publish"
+OVERRIDE_ACTION = "sales.override_publish"
+COSTLY_QUERY_ACTION = "sales.costly_query"
 
 logger = logging.getLogger(__name__)
 SQL_DIR = Path(__file__).resolve().parent / "sql"
@@ -88,6 +97,20 @@ def sales_query_get(*, name: str) -> SalesQuery:
             name=name, defaults={"title": title[:200], "sql": sql, "source_file": f"sales/sql/{path.name}"}
         )
         audit_log(action="sales.query_loaded", obj=query, data={"source_file": query.source_file})
+    return query
+
+
+def sales_query_save(*, query: SalesQuery, actor: Any, created: bool, changed_fields: list[str]) -> SalesQuery:
+    """Create or edit a sales query from the admin, remembering who last shaped its SQL (audited)."""
+    with transaction.atomic():
+        query.updated_by = actor
+        query.save()
+        audit_log(
+            action="sales.query_created" if created else "sales.query_changed",
+            obj=query,
+            actor=actor,
+            data={"changed": sorted(changed_fields), "sql_sha256": hashlib.sha256(query.sql.encode()).hexdigest()},
+        )
     return query
 
 
@@ -133,10 +156,16 @@ class CostEstimate:
 
     def text(self) -> str:
         verdict = "ABOVE the limit" if self.over_limit else "within the limit"
+        guarded = ""
+        if not self.over_limit and self.bytes_processed > settings.SALES_APPROVAL_BYTES:
+            guarded = (
+                f", but above SALES_APPROVAL_BYTES ({_size(settings.SALES_APPROVAL_BYTES)}): it runs once a "
+                "Platform Admin approves it"
+            )
         return (
             f"would process {_size(self.bytes_processed)} (validation {_size(self.validation_bytes)} + report "
             f"{_size(self.report_bytes)}; ~${self.cost_usd:.4f} at ${settings.SALES_PRICE_PER_TIB_USD}/TiB), "
-            f"{verdict} of {_size(self.limit_bytes)}"
+            f"{verdict} of {_size(self.limit_bytes)}{guarded}"
         )
 
 
@@ -228,6 +257,31 @@ def sales_cost_estimate(*, params: dict[str, Any], client: BigQueryClient | None
     return _estimate(client, sales_run_plan(prepared=prepared, as_of=timezone.now()))
 
 
+def _prepared_sql_sha256(prepared: Prepared) -> str:
+    return hashlib.sha256(prepared.sql.encode()).hexdigest()
+
+
+def _shapers(job_run: JobRun, query: SalesQuery) -> list[Any]:
+    """Who shaped a run's inputs: whoever started it and whoever last edited its SQL."""
+    return [u for u in (job_run.actor, job_run.principal, query.updated_by) if u is not None]
+
+
+def _costly_query_approved(job_run: JobRun, prepared: Prepared, estimate: CostEstimate) -> bool:
+    """True when this run carries an approval of exactly this query, parameters and (about) this cost."""
+    approval = job_run.approval
+    if approval is None or approval.action != COSTLY_QUERY_ACTION or approval.status != "approved":
+        return False
+    pinned = approval.inputs
+    if pinned.get("params") != job_run.params or pinned.get("sql_sha256") != _prepared_sql_sha256(prepared):
+        raise JobFailed(f"approval #{approval.pk} was for another query or parameters: nothing ran; ask again")
+    if estimate.bytes_processed > int(pinned.get("bytes_estimated", 0) * 1.1):
+        raise JobFailed(
+            f"the query now {estimate.text()}, more than the {_size(pinned['bytes_estimated'])} approved in "
+            f"#{approval.pk}: nothing ran; ask again"
+        )
+    return True
+
+
 def _record_query_run(
     job_run: JobRun,
     prepared: Prepared,
@@ -281,6 +335,24 @@ def _record_job(
         duration_s=result.duration_s,
         estimated_cost_usd=_cost(result.bytes_billed),
     )
+
+
+def _record_estimates(job_run: JobRun, plan: RunPlan, estimate: CostEstimate, *, status: str, error: str) -> None:
+    """One query run per planned query (validation, report) that did not run: estimated, refused or awaiting."""
+    for purpose, sql, estimated in (
+        (QueryRun.Purpose.VALIDATION, plan.validation.counts_sql(), estimate.validation_bytes),
+        (QueryRun.Purpose.REPORT, plan.report_sql, estimate.report_bytes),
+    ):
+        _record_query_run(
+            job_run,
+            plan.prepared,
+            sql=sql,
+            purpose=purpose,
+            status=status,
+            bytes_estimated=estimated,
+            estimated_cost_usd=_cost(estimated),
+            error=error,
+        )
 
 
 def _frame(rows: list[dict[str, Any]], schema: tuple[Any, ...]) -> pl.DataFrame:
@@ -338,7 +410,7 @@ def sales_report_run(*, job_run: JobRun, params: dict[str, Any], dry_run: bool) 
     schema_results, drift = sales_lines_contract_check(client=client)
     if drift:
         stopped = contract_drift_result(LINES_SUITE, schema_results, drift)
-        quality = quality_runs_record(parts=[(LINES_SUITE, stopped)], job_run=job_run, requested_by=job_run.actor)
+        quality = quality_runs_record(parts=[(LINES_SUITE, stopped)], job_run=job_run, requested_by=job_run.principal)
         _alert(f"Sales report stopped: {LINES_TABLE} broke its contract (quality run #{quality.pk})", drift, job_run)
         raise JobFailed(_drift_message(drift))
 
@@ -354,26 +426,40 @@ def sales_report_run(*, job_run: JobRun, params: dict[str, Any], dry_run: bool) 
     if estimate.over_limit or dry_run:
         status = QueryRun.Status.REFUSED if estimate.over_limit else QueryRun.Status.ESTIMATED
         error = "over SALES_MAX_BYTES" if estimate.over_limit else ""
-        for purpose, sql, estimated in (
-            (QueryRun.Purpose.VALIDATION, plan.validation.counts_sql(), estimate.validation_bytes),
-            (QueryRun.Purpose.REPORT, plan.report_sql, estimate.report_bytes),
-        ):
-            _record_query_run(
-                job_run,
-                prepared,
-                sql=sql,
-                purpose=purpose,
-                status=status,
-                bytes_estimated=estimated,
-                estimated_cost_usd=_cost(estimated),
-                error=error,
-            )
+        _record_estimates(job_run, plan, estimate, status=status, error=error)
         if estimate.over_limit:
             raise JobFailed(
                 f"the query {estimate.text()}: refused before running. Narrow the date range or regions, or raise "
                 f"SALES_MAX_BYTES."
             )
         return JobResult(summary=f"DRY RUN: the query {estimate.text()}", counters=counters)
+
+    if estimate.bytes_processed > settings.SALES_APPROVAL_BYTES and not _costly_query_approved(
+        job_run, prepared, estimate
+    ):
+        request = approval_request_create(
+            action=COSTLY_QUERY_ACTION,
+            inputs={"job": "sales_report", "params": job_run.params, "query": prepared.query.name,
+                    "sql_sha256": _prepared_sql_sha256(prepared), "bytes_estimated": estimate.bytes_processed},
+            reason=f"the query {estimate.text()}",
+            requested_by=job_run.principal,
+            requested_by_label=job_run.principal_label or str(job_run.trigger),
+            shapers=_shapers(job_run, prepared.query),
+            title=f"Run the costly sales query {prepared.query.name} {params['start']}..{params['end']}",
+            obj=job_run,
+        )  # fmt: skip
+        _record_estimates(
+            job_run,
+            plan,
+            estimate,
+            status=QueryRun.Status.AWAITING_APPROVAL,
+            error=f"above SALES_APPROVAL_BYTES: approval #{request.pk}",
+        )
+        counters["approval_request"] = request.pk
+        return JobResult(
+            summary=f"NOT RUN: the query {estimate.text()}. Approval #{request.pk} was requested.",
+            counters=counters,
+        )
 
     # 1. The order lines of the range, validated where they are.
     job_run_heartbeat(job_run=job_run, progress=f"validating the order lines in BigQuery ({plan.validation.plan} plan)")
@@ -431,7 +517,7 @@ def sales_report_run(*, job_run: JobRun, params: dict[str, Any], dry_run: bool) 
         quality = quality_runs_record(
             parts=[(LINES_SUITE, lines.result)],
             job_run=job_run,
-            requested_by=job_run.actor,
+            requested_by=job_run.principal,
             details={"validation": {"bytes_billed": lines.bytes_billed, **lines.details}},
         )
         checks = checks_text(lines.result.check_results)
@@ -510,13 +596,13 @@ def sales_report_run(*, job_run: JobRun, params: dict[str, Any], dry_run: bool) 
             parts=[(LINES_SUITE, lines.result), (SALES_REPORT_SUITE, checked)],
             labels=["order lines", "report"],
             job_run=job_run,
-            requested_by=job_run.actor,
+            requested_by=job_run.principal,
+            requested_by_label=job_run.principal_label or str(job_run.trigger),
             review_title=f"Sales report {params['start']}..{params['end']} (run #{job_run.pk})",
-            resume={
-                "handler": "sales.services.sales_report_publish_resume",
-                "kwargs": {"report_id": report.pk},
-                "on_reject": "sales.services.sales_report_reject",
-            },
+            approval_action=REVIEW_ACTION,
+            approval_inputs={"report_id": report.pk, "rows_sha256": report_rows_sha256(report)},
+            shapers=_shapers(job_run, prepared.query),
+            obj=report,
             details={"validation": {"bytes_billed": lines.bytes_billed, **lines.details}},
         )
         report.quality_run = quality
@@ -560,31 +646,93 @@ def sales_report_run(*, job_run: JobRun, params: dict[str, Any], dry_run: bool) 
     return JobResult(summary=f"{summary}\n{outcome}", counters=counters, details=details)
 
 
-def sales_report_publish(*, report: SalesReport, approved_by: Any = None) -> str:
-    """Publish the report's rows and status cells to SALES_SHEET_ID; record the outcome (audited)."""
-    if not settings.SALES_SHEET_ID:
+def _run_url(report: SalesReport) -> str:
+    return settings.SITE_URL.rstrip("/") + reverse("admin:sales_salesreport_change", args=[report.pk])
+
+
+def report_rows_sha256(report: SalesReport) -> str:
+    """SHA-256 of the report's rows as canonical JSON: what an approval pins."""
+    return inputs_sha256(report.rows)
+
+
+def sales_report_publish(*, report: SalesReport, approved_by: Any = None, stuck_before: datetime | None = None) -> str:
+    """Publish the report's rows and status cells to SALES_SHEET_ID: intent -> sheet write -> record (audited).
+
+    1. Intent: the report moves to PUBLISHING in its own transaction before any sheet call, so a crash leaves a
+       row that says a write may have happened.
+    2. The write (one verified batch, previous values put back on failure). It is idempotent: writing the same
+       report again gives the same cells.
+    3. Record PUBLISHED (or PUBLISH_FAILED with the reason).
+
+    A report found in PUBLISHING (a crash between 1 and 3) is taken over only when its intent is older than
+    ``stuck_before``: the sheet is read first and, when it already holds this report, the publish is recorded
+    without writing again; otherwise it is written again.
+    """
+    sheet_id = settings.SALES_SHEET_ID
+    if not sheet_id:
         return _publish_failed(report, "SALES_SHEET_ID is not set: nowhere to publish")
-    run_url = settings.SITE_URL.rstrip("/") + reverse("admin:sales_salesreport_change", args=[report.pk])
-    score = report.quality_run.score if report.quality_run else ""
-    status = [
-        ["Last updated", timezone.now().isoformat(timespec="seconds")],
-        ["Quality score", score],
-        ["Run", run_url],
-        ["Rows", len(report.rows)],
-    ]
-    try:
-        outcome = report_publish(
-            sheets=embedded_sheets_client(), spreadsheet_id=settings.SALES_SHEET_ID, rows=report.rows, status=status
+    with transaction.atomic():
+        current = SalesReport.objects.select_for_update(of=("self",)).select_related("quality_run").get(pk=report.pk)
+        if current.status == SalesReport.Status.PUBLISHED:
+            return "already published"
+        resumed = current.status == SalesReport.Status.PUBLISHING
+        if resumed and (stuck_before is None or (current.publish_started_at or timezone.now()) >= stuck_before):
+            return "a publish of this report is already under way"
+        newer = (
+            SalesReport.objects.filter(status=SalesReport.Status.PUBLISHED, pk__gt=current.pk).order_by("-pk").first()
         )
+        if newer is not None:
+            # A late approval (or a late sweep) must not put older figures over a newer published report.
+            error = f"not published: the newer report #{newer.pk} is already on the sheet"
+        else:
+            try:
+                destination_register(spreadsheet_id=sheet_id, sheet=REPORT_SHEET, writer=SALES_WRITER)
+                error = ""
+            except DestinationTaken as exc:
+                error = str(exc)
+        if not error:
+            current.status = SalesReport.Status.PUBLISHING
+            current.publish_started_at = timezone.now()
+            current.sheet_id = sheet_id
+            current.save(update_fields=["status", "publish_started_at", "sheet_id"])
+            audit_log(
+                action="sales.report_publish_started",
+                obj=current,
+                actor=approved_by,
+                data={"sheet_id": sheet_id, "rows": len(current.rows), "resumed": resumed,
+                      "rows_sha256": report_rows_sha256(current)},
+            )  # fmt: skip
+    if error:
+        return _publish_failed(current, error)
+    report.__dict__.update({k: v for k, v in current.__dict__.items() if not k.startswith("_")})
+    sheets = embedded_sheets_client()
+    run_url = _run_url(report)
+    requests, cells, reconciled = 0, 0, False
+    try:
+        if resumed and report_on_sheet(sheets=sheets, spreadsheet_id=sheet_id, rows=report.rows, run_url=run_url):
+            reconciled, requests = True, 1
+        else:
+            score = report.quality_run.score if report.quality_run else ""
+            status = [
+                ["Last updated", timezone.now().isoformat(timespec="seconds")],
+                ["Quality score", score],
+                ["Run", run_url],
+                ["Rows", len(report.rows)],
+            ]
+            outcome = report_publish(sheets=sheets, spreadsheet_id=sheet_id, rows=report.rows, status=status)
+            requests, cells = outcome.requests, outcome.cells
     except (PublishError, ConnectorError) as exc:
         return _publish_failed(report, str(exc))
+    return _publish_record(report, approved_by=approved_by, requests=requests, cells=cells, reconciled=reconciled)
+
+
+def _publish_record(report: SalesReport, *, approved_by: Any, requests: int, cells: int, reconciled: bool) -> str:
     with transaction.atomic():
         report.status = SalesReport.Status.PUBLISHED
         report.published_at = timezone.now()
-        report.publish_requests = outcome.requests
-        report.sheet_id = settings.SALES_SHEET_ID
+        report.publish_requests = requests
         report.error = ""
-        report.save(update_fields=["status", "published_at", "publish_requests", "sheet_id", "error"])
+        report.save(update_fields=["status", "published_at", "publish_requests", "error"])
         audit_log(
             action="sales.report_published",
             obj=report,
@@ -592,11 +740,14 @@ def sales_report_publish(*, report: SalesReport, approved_by: Any = None) -> str
             data={
                 "sheet_id": report.sheet_id,
                 "rows": len(report.rows),
-                "requests": outcome.requests,
-                "cells": outcome.cells,
+                "requests": requests,
+                "cells": cells,
+                "reconciled": reconciled,
             },
         )
-    return f"published {len(report.rows)} rows to the sheet in {outcome.requests} requests"
+    if reconciled:
+        return f"published {len(report.rows)} rows (the sheet already held them: recorded after a crash)"
+    return f"published {len(report.rows)} rows to the sheet in {requests} requests"
 
 
 def _publish_failed(report: SalesReport, error: str) -> str:
@@ -609,20 +760,58 @@ def _publish_failed(report: SalesReport, error: str) -> str:
 
 
 def sales_report_publish_resume(*, report_id: int, approved_by: Any = None) -> str:
-    """Resume a publish blocked at the review gate (called once the review is approved)."""
+    """Publish again a report whose publish failed (e.g. "verify and resume" on its incident).
+
+    Only a report that already passed its gate or its approval and then failed to publish (or whose publish a
+    crash interrupted) can be resumed: a report blocked, waiting for its review or rejected goes through the
+    approvals instead. The same rows are written; a newer published report is never overwritten.
+    """
     report = SalesReport.objects.select_related("quality_run").get(pk=report_id)
     if report.status == SalesReport.Status.PUBLISHED:
         return "already published"
-    newer = SalesReport.objects.filter(status=SalesReport.Status.PUBLISHED, pk__gt=report.pk).order_by("-pk").first()
-    if newer is not None:
-        # An approval that comes late must not put older figures over a newer published report.
-        return _publish_failed(report, f"not published: the newer report #{newer.pk} is already on the sheet")
-    return sales_report_publish(report=report, approved_by=approved_by)
+    if report.status not in (SalesReport.Status.PUBLISH_FAILED, SalesReport.Status.PUBLISHING):
+        return f"not published: report #{report.pk} is {report.get_status_display().lower()}, not a failed publish"
+    stuck_before = timezone.now() - timedelta(seconds=float(settings.APPROVALS_STUCK_AFTER_S))
+    return sales_report_publish(report=report, approved_by=approved_by, stuck_before=stuck_before)
 
 
-def sales_report_reject(*, report_id: int, rejected_by: Any = None, reason: str = "") -> None:
-    """A rejected review: the report is never published (called inside the rejection's transaction)."""
-    SalesReport.objects.filter(pk=report_id).update(status=SalesReport.Status.REJECTED, error=reason)
+def sales_publishes_reconcile() -> dict[str, int]:
+    """The sweeper's part for sales: settle publishes a crash left in PUBLISHING (no approval is running them)."""
+    stuck_before = timezone.now() - timedelta(seconds=float(settings.APPROVALS_STUCK_AFTER_S))
+    counts = {"published": 0, "publish_failed": 0}
+    stale = SalesReport.objects.filter(status=SalesReport.Status.PUBLISHING, publish_started_at__lt=stuck_before)
+    for report in stale.select_related("quality_run").order_by("pk"):
+        sales_report_publish(report=report, stuck_before=stuck_before)
+        report.refresh_from_db(fields=["status"])
+        counts["published" if report.status == SalesReport.Status.PUBLISHED else "publish_failed"] += 1
+    return counts
+
+
+def sales_report_override_request(*, report_id: int, actor: Any, reason: str) -> Any:
+    """Ask to publish a report whose quality gate failed: two Data Stewards (neither the requester nor whoever
+    shaped the run) must approve, and a reason is required. The pinned rows are what would be published."""
+    from approvals.services import ApprovalError
+
+    report = SalesReport.objects.select_related("quality_run", "query_run__job_run", "query_run__query").get(
+        pk=report_id
+    )
+    if report.status != SalesReport.Status.BLOCKED or report.quality_run is None or report.quality_run.gate != "fail":
+        raise ApprovalError(f"report #{report.pk} is {report.get_status_display().lower()}: only a report blocked by a "
+                            "failed quality gate can be overridden")  # fmt: skip
+    if not actor.has_perm("sales.run_salesquery"):
+        raise ApprovalError("asking for a publish override needs the Analyst role")
+    job_run = report.query_run.job_run
+    shapers = [*(_shapers(job_run, report.query_run.query) if job_run else []), report.query_run.actor]
+    return approval_request_create(
+        action=OVERRIDE_ACTION,
+        inputs={"report_id": report.pk, "rows_sha256": report_rows_sha256(report),
+                "quality_run_id": report.quality_run_id, "gate_reasons": report.quality_run.reasons},
+        reason=reason,
+        requested_by=actor,
+        shapers=[u for u in shapers if u is not None and u != actor],
+        title=f"Publish report #{report.pk} over its FAILED quality gate",
+        obj=report,
+    )  # fmt: skip
 
 
 def _alert(subject: str, reasons: list[str], job_run: JobRun) -> None:

@@ -44,6 +44,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from approvals.services import destination_writers_map
 from audit.services import audit_log
 from connectors.bigquery import BigQueryClient
 from connectors.embedded import embedded_bigquery_client
@@ -70,7 +71,7 @@ from .diff import (
     table_plan,
     write_ranges,
 )
-from .models import COMPACT_OUTCOMES, SyncCursor, SyncEvent, SyncOutcome, SyncSpreadsheet, SyncTarget
+from .models import COMPACT_OUTCOMES, SyncCursor, SyncEvent, SyncOutcome, SyncSpreadsheet, SyncTarget, target_writer
 from .selectors import sync_targets_for_cycle
 from .sources import SourceError, source_load, source_stamp, source_validate
 
@@ -217,6 +218,8 @@ class SyncCycle:
         self.failures: list[str] = []
         self.plan_lines: list[str] = []
         self.now = timezone.now()
+        # Who writes each registered sheet: a target on a sheet another writer holds is refused.
+        self.destinations = destination_writers_map()
 
     def close(self) -> None:
         """Release the clients' connections."""
@@ -390,6 +393,10 @@ class SyncCycle:
             target.anchor  # noqa: B018 - validates the range before any request
         except ValueError as exc:
             work.fail(f"the target's range {target.range!r} is not usable: {exc}")
+            return False
+        writer = self.destinations.get((target.spreadsheet_id, target.anchor.sheet))
+        if writer and writer != target_writer(target):  # one sheet, one writer (e.g. the sales dashboard)
+            work.fail(f"sheet {target.anchor.sheet!r} of spreadsheet {target.spreadsheet_id} is written by {writer}")
             return False
         work.sheet_changed = (
             target.synced_version is None or state.drive_version is None or target.synced_version != state.drive_version

@@ -160,6 +160,13 @@ class SyncTarget(models.Model):
                 errors["source_database"] = (
                     f"no environment variable SHEETS_SYNC_DB_{alias.upper()} is set (known aliases: {known})"
                 )
+            elif "source_query" not in errors:
+                from .sources import SourceError, database_query_check
+
+                try:
+                    database_query_check(alias=alias, sql=self.source_query)
+                except SourceError as exc:
+                    errors["source_query"] = str(exc)
         if self.source_kind == self.SourceKind.FILE:
             try:
                 source_file_check(self.source_file)
@@ -170,8 +177,22 @@ class SyncTarget(models.Model):
 
             if self.quality_suite.strip() not in SUITES:
                 errors["quality_suite"] = f"no such suite; declared: {', '.join(sorted(SUITES))}"
+        if "range" not in errors and self.spreadsheet_id:
+            from approvals.services import DestinationTaken, destination_check
+
+            try:
+                destination_check(
+                    spreadsheet_id=self.spreadsheet_id.strip(), sheet=self.anchor.sheet, writer=target_writer(self)
+                )
+            except DestinationTaken as exc:
+                errors["range"] = str(exc)
         if errors:
             raise ValidationError(errors)
+
+
+def target_writer(target: SyncTarget) -> str:
+    """The name a target is registered under as the one writer of its sheet."""
+    return f"sync target {target.name}"
 
 
 def parse_anchor(text: str) -> GridRange:

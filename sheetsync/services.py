@@ -12,13 +12,10 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
-from django.core.mail import send_mail
 from django.db import transaction
 from django.db.models import QuerySet
-from django.urls import reverse
 
-from accounts.roles import DATA_STEWARD
+from approvals.services import destination_register, destination_release
 from audit.services import audit_log
 from connectors.embedded import embedded_sheets_client
 from connectors.sheets import SheetsClient, SheetsRateLimiter
@@ -27,7 +24,7 @@ from orchestration.registry import JobResult
 from orchestration.services import job_run_request
 
 from .cycle import SyncCycle
-from .models import SyncSpreadsheet, SyncTarget
+from .models import SyncSpreadsheet, SyncTarget, target_writer
 
 logger = logging.getLogger(__name__)
 
@@ -90,9 +87,17 @@ def _target_snapshot(target: SyncTarget) -> dict[str, Any]:
 def sync_target_save(
     *, target: SyncTarget, actor: Any, created: bool, changed_fields: Sequence[str] = ()
 ) -> SyncTarget:
-    """Create or update a target (validated by the caller's form or ``full_clean``), audited."""
+    """Create or update a target (validated by the caller's form or ``full_clean``), audited; the target becomes
+    the registered writer of its sheet (a sheet another writer holds is refused with that writer's name)."""
+    previous = SyncTarget.objects.filter(pk=target.pk).values_list("name", flat=True).first() if target.pk else None
     with transaction.atomic():
         target.save()
+        if previous and previous != target.name:
+            destination_release(writer=f"sync target {previous}", actor=actor)
+        writer = target_writer(target)
+        sheet = target.anchor.sheet
+        destination_register(spreadsheet_id=target.spreadsheet_id, sheet=sheet, writer=writer, actor=actor)
+        destination_release(writer=writer, actor=actor, keep=[(target.spreadsheet_id, sheet)])
         audit_log(
             action="sheetsync.target_created" if created else "sheetsync.target_changed",
             obj=target,
@@ -106,6 +111,7 @@ def sync_target_delete(*, target: SyncTarget, actor: Any) -> None:
     """Delete a target (its events stay, under its name), audited. The sheet's cells are left as they are."""
     with transaction.atomic():
         audit_log(action="sheetsync.target_deleted", obj=target, actor=actor, data=_target_snapshot(target))
+        destination_release(writer=target_writer(target), actor=actor)
         target.delete()
 
 
@@ -199,41 +205,19 @@ def sync_targets_sync_now(*, targets: Iterable[SyncTarget], actor: Any) -> JobRu
 
 
 def sync_target_alert_send(*, target_id: int, kind: str) -> int:
-    """Email a target's owner and the Data Stewards that it keeps failing (``kind="escalation"``) or is broken
-    (``kind="broken"``). Returns the number of recipients; mail errors propagate (the task retries them)."""
-    target = SyncTarget.objects.select_related("owner").filter(pk=target_id).first()
-    if target is None:
+    """A target keeps failing (``kind="escalation"``) or is broken (``kind="broken"``): open or update its incident.
+
+    The incident mechanism (:mod:`monitoring.services`) does the telling: its escalation ladder e-mails the
+    target's owner first, then the Data Stewards, then the Platform Admins until someone acknowledges, and posts
+    to the configured webhooks. Returns the incident's escalation level (0: nobody told yet).
+    """
+    from monitoring.services import sync_target_incident_raise
+
+    incident = sync_target_incident_raise(target_id=target_id, kind=kind)
+    if incident is None:
         return 0
-    stewards = get_user_model().objects.filter(groups__name=DATA_STEWARD, is_active=True).exclude(email="")
-    recipients = set(stewards.values_list("email", flat=True))
-    if target.owner is not None and target.owner.email:
-        recipients.add(target.owner.email)
-    if not recipients:
-        logger.warning("sync target %s needs attention (%s) but nobody has an email address", target, kind)
-        return 0
-    url = settings.SITE_URL.rstrip("/") + reverse("admin:sheetsync_synctarget_change", args=[target.pk])
-    events = (
-        settings.SITE_URL.rstrip("/")
-        + reverse("admin:sheetsync_syncevent_changelist")
-        + f"?target__id__exact={target.pk}"
-    )
-    if kind == "broken":
-        subject = f"Sheets sync: target {target.name} is broken and no longer synced"
-        lead = (
-            f"The sync target {target.name} (spreadsheet {target.spreadsheet_id}, {target.range}) was marked "
-            f"broken:\n\n    {target.broken_reason}\n\nThe other targets are not affected. Fix the cause (or point "
-            "the target at another spreadsheet), then use the admin action 'Repair' to sync it again."
-        )
-    else:
-        subject = f"Sheets sync: target {target.name} failed {target.consecutive_failures} cycles in a row"
-        lead = (
-            f"The sync target {target.name} (spreadsheet {target.spreadsheet_id}, {target.range}) has failed "
-            f"{target.consecutive_failures} consecutive cycles. The latest error:\n\n    {target.last_error}\n\n"
-            "The sheet keeps its last good values. You get this once per streak of failures."
-        )
-    body = f"{lead}\n\nTarget: {url}\nIts sync events: {events}\n"
-    send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, sorted(recipients))
-    return len(recipients)
+    logger.info("sync target %s (%s): incident #%s at level %s", target_id, kind, incident.pk, incident.level)
+    return incident.level
 
 
 def sheets_sync_run(*, job_run: JobRun | None, params: dict[str, Any], dry_run: bool) -> JobResult:

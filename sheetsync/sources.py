@@ -6,9 +6,13 @@ cells. Failures become a :class:`SourceError` whose message says what was read a
 
 * BigQuery: through :mod:`connectors.bigquery`, with ``maximum_bytes_billed`` = ``SHEETS_SYNC_MAX_BYTES``
   (BigQuery refuses a runaway query before running it; an unchanged query is usually a free cache hit).
-* Databases: an alias whose URL is in the environment variable ``SHEETS_SYNC_DB_<ALIAS>``;
-  ``sqlite:///relative.db`` / ``sqlite:////absolute.db`` opened read-only with the standard library, or
-  ``postgres://`` / ``postgresql://`` with psycopg in a read-only transaction with a statement timeout.
+* Databases: an alias whose URL is in the environment variable ``SHEETS_SYNC_DB_<ALIAS>``. The query must be
+  exactly one SELECT (parsed with sqlglot: no second statement, no DML/DDL even in a CTE, no SELECT INTO, no
+  function that writes or reaches out). ``sqlite:///relative.db`` / ``sqlite:////absolute.db`` is opened
+  read-only (``mode=ro``, ``query_only``, an authorizer that allows only reads); ``postgres://`` /
+  ``postgresql://`` runs in a READ ONLY transaction of a session opened with ``default_transaction_read_only``,
+  as one prepared statement, with a statement timeout. Rows and bytes are capped (SHEETS_SYNC_MAX_ROWS,
+  SHEETS_SYNC_SOURCE_MAX_BYTES). The alias should still use a database role that can only read.
 * Files: ``store:<name>`` in the backup store, or a path under ``SHEETS_SYNC_FILE_ROOTS``; Parquet and CSV
   read with polars (CSV rows with the wrong number of fields are kept aside for the quarantine).
 
@@ -33,8 +37,10 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 import polars as pl
+import sqlglot
 from django.conf import settings
 from django.core.files.storage import storages
+from sqlglot import exp
 
 from connectors.bigquery import BigQueryClient, QueryTooExpensive
 from connectors.errors import ConnectorError
@@ -191,6 +197,60 @@ def _load_bigquery(target: SyncTarget, client: BigQueryClient, *, max_rows: int)
 # --------------------------------------------------------------------------------------------------------------
 
 
+_SQL_DIALECTS = {"sqlite": "sqlite", "postgres": "postgres", "postgresql": "postgres"}
+# Statements and clauses that write, change the session or reach outside the database, wherever they appear.
+_FORBIDDEN_NODES = tuple(
+    node
+    for name in ("Insert", "Update", "Delete", "Merge", "Create", "Drop", "Alter", "AlterTable", "TruncateTable",
+                 "Command", "Copy", "Into", "Transaction", "Commit", "Rollback", "Set", "Pragma", "Attach", "Detach",
+                 "Use", "Grant", "Revoke", "Lock", "Cache", "Uncache", "LoadData", "Analyze")
+    if (node := getattr(exp, name, None)) is not None
+)  # fmt: skip
+# Functions that write files, run SQL from a string, reach other servers or change settings and sequences.
+_FORBIDDEN_FUNCTIONS = {
+    *("set_config", "nextval", "setval", "txid_current"),
+    *("query_to_xml", "query_to_xmlschema", "query_to_xml_and_xmlschema", "cursor_to_xml", "table_to_xml"),
+    *("database_to_xml", "load_extension", "writefile", "readfile", "edit", "fts3_tokenizer"),
+}
+_FORBIDDEN_PREFIXES = ("pg_", "lo_", "dblink")
+_ALLOWED_FUNCTIONS = {"pg_typeof"}
+
+
+def readonly_select_check(sql: str, *, dialect: str) -> None:
+    """Refuse anything but exactly one plain SELECT (``SourceError`` with the reason): no second statement, no
+    DML or DDL anywhere (CTEs included), no ``SELECT ... INTO``, no row locks, no function that writes or reaches
+    out (``lo_export``, ``dblink``, ``set_config``, ``pg_*`` admin functions...). Parsed with sqlglot."""
+    try:
+        statements = [s for s in sqlglot.parse(sql or "", read=dialect) if s is not None]
+    except sqlglot.errors.ParseError as exc:
+        raise SourceError(f"the query could not be parsed as {dialect} SQL: {str(exc).splitlines()[0][:200]}") from exc
+    if len(statements) != 1:
+        raise SourceError(f"a database source runs exactly one SELECT statement; this has {len(statements)}")
+    root = statements[0]
+    if not isinstance(root, exp.Select | exp.SetOperation):
+        raise SourceError(f"a database source runs only a SELECT, not {root.key.upper()}")
+    for node in root.walk():
+        if isinstance(node, _FORBIDDEN_NODES):
+            raise SourceError(f"a database source is read-only: {node.key.upper()} is not allowed in its query")
+        if isinstance(node, exp.Select) and (node.args.get("into") or node.args.get("locks")):
+            raise SourceError("a database source is read-only: SELECT ... INTO and FOR UPDATE/SHARE are not allowed")
+        if isinstance(node, exp.Func):
+            name = (node.name if isinstance(node, exp.Anonymous) else node.sql_name()).lower()
+            if name in _ALLOWED_FUNCTIONS:
+                continue
+            if name in _FORBIDDEN_FUNCTIONS or name.startswith(_FORBIDDEN_PREFIXES):
+                raise SourceError(f"a database source is read-only: the function {name}() is not allowed")
+
+
+def database_query_check(*, alias: str, sql: str) -> None:
+    """Validate a database source's SQL for its alias's dialect (``SourceError``); unknown aliases are left to the
+    alias check."""
+    url = settings.SHEETS_SYNC_DATABASES.get((alias or "").strip().lower(), "")
+    dialect = _SQL_DIALECTS.get(url.split(":", 1)[0].lower()) if url else None
+    if dialect:
+        readonly_select_check(sql, dialect=dialect)
+
+
 def _load_database(alias: str, sql: str, *, max_rows: int) -> SourceResult:
     name = (alias or "").strip().lower()
     url = settings.SHEETS_SYNC_DATABASES.get(name)
@@ -199,13 +259,33 @@ def _load_database(alias: str, sql: str, *, max_rows: int) -> SourceResult:
         raise SourceError(f"{label}: the environment variable SHEETS_SYNC_DB_{name.upper()} is not set")
     scheme = url.split(":", 1)[0].lower()
     timeout_s = int(settings.SHEETS_SYNC_SOURCE_TIMEOUT_S)
-    if scheme == "sqlite":
-        columns, rows = _sqlite_rows(url, sql, label=label, max_rows=max_rows, timeout_s=timeout_s)
-    elif scheme in ("postgres", "postgresql"):
-        columns, rows = _postgres_rows(url, sql, label=label, max_rows=max_rows, timeout_s=timeout_s)
-    else:
+    max_bytes = int(settings.SHEETS_SYNC_SOURCE_MAX_BYTES)
+    if scheme not in _SQL_DIALECTS:
         raise SourceError(f"{label}: unsupported URL scheme {scheme!r} (use sqlite:// or postgres://)")
+    try:
+        readonly_select_check(sql, dialect=_SQL_DIALECTS[scheme])
+    except SourceError as exc:
+        raise SourceError(f"{label}: {exc}") from exc
+    rows_of = _sqlite_rows if scheme == "sqlite" else _postgres_rows
+    columns, rows = rows_of(url, sql, label=label, max_rows=max_rows, timeout_s=timeout_s, max_bytes=max_bytes)
     return SourceResult(columns=columns, rows=rows, label=label)
+
+
+def _fetch_capped(cursor: Any, *, label: str, max_rows: int, max_bytes: int) -> list[tuple[Any, ...]]:
+    """Up to ``max_rows + 1`` rows, refusing a result larger than ``max_bytes`` (text and bytes counted as they are,
+    other values as 8 bytes) before it is all in memory."""
+    rows: list[tuple[Any, ...]] = []
+    size = 0
+    while len(rows) <= max_rows:
+        batch = cursor.fetchmany(min(1000, max_rows + 1 - len(rows)))
+        if not batch:
+            break
+        for row in batch:
+            size += sum(len(v) if isinstance(v, str | bytes) else 8 for v in row)
+        if size > max_bytes:
+            raise SourceError(f"{label}: the result is larger than SHEETS_SYNC_SOURCE_MAX_BYTES ({max_bytes:,} bytes)")
+        rows.extend(tuple(r) for r in batch)
+    return rows
 
 
 def _sqlite_path(url: str) -> str:
@@ -215,26 +295,44 @@ def _sqlite_path(url: str) -> str:
     return rest[1:]
 
 
+# What a read-only SQLite query may do: read tables and call functions (a denied function fails the query).
+_SQLITE_ALLOWED_ACTIONS = {sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION,
+                           getattr(sqlite3, "SQLITE_RECURSIVE", 33)}  # fmt: skip
+
+
+def _sqlite_authorizer(action: int, arg1: str | None, arg2: str | None, db: str | None, trigger: str | None) -> int:
+    if action not in _SQLITE_ALLOWED_ACTIONS:
+        return sqlite3.SQLITE_DENY
+    if action == sqlite3.SQLITE_FUNCTION:
+        name = (arg2 or "").lower()
+        if name in _FORBIDDEN_FUNCTIONS or name.startswith(_FORBIDDEN_PREFIXES):
+            return sqlite3.SQLITE_DENY
+    return sqlite3.SQLITE_OK
+
+
 def _sqlite_rows(
-    url: str, sql: str, *, label: str, max_rows: int, timeout_s: int
+    url: str, sql: str, *, label: str, max_rows: int, timeout_s: int, max_bytes: int
 ) -> tuple[tuple[str, ...], list[tuple[Any, ...]]]:
     path = _sqlite_path(url)
     if not Path(path).is_file():
         raise SourceError(f"{label}: the SQLite file does not exist")
     deadline = time.monotonic() + timeout_s
     try:
-        # mode=ro: the query cannot change the source, whatever it says.
+        # mode=ro: the connection cannot change the source; query_only and the authorizer refuse anything but reads
+        # (VACUUM INTO, ATTACH, PRAGMA...), whatever the query says.
         connection = sqlite3.connect(f"file:{quote(path)}?mode=ro", uri=True, timeout=10)
     except sqlite3.Error as exc:
         raise SourceError(f"{label}: could not open the SQLite file: {exc}") from exc
     try:
+        connection.execute("PRAGMA query_only = ON")
+        connection.set_authorizer(_sqlite_authorizer)
         connection.set_progress_handler(lambda: 1 if time.monotonic() > deadline else 0, 10_000)
         cursor = connection.execute(sql)
         if cursor.description is None:
             raise SourceError(f"{label}: the query returned no result set (is it a SELECT?)")
         columns = tuple(str(d[0]) for d in cursor.description)
-        rows = [tuple(r) for r in cursor.fetchmany(max_rows + 1)]
-    except sqlite3.Error as exc:
+        rows = _fetch_capped(cursor, label=label, max_rows=max_rows, max_bytes=max_bytes)
+    except (sqlite3.Error, sqlite3.Warning) as exc:
         detail = f"timed out after {timeout_s}s" if time.monotonic() > deadline else str(exc)
         raise SourceError(f"{label}: the query failed: {detail}") from exc
     finally:
@@ -243,19 +341,22 @@ def _sqlite_rows(
 
 
 def _postgres_rows(
-    url: str, sql: str, *, label: str, max_rows: int, timeout_s: int
+    url: str, sql: str, *, label: str, max_rows: int, timeout_s: int, max_bytes: int
 ) -> tuple[tuple[str, ...], list[tuple[Any, ...]]]:
     import psycopg
 
-    options = f"-c statement_timeout={timeout_s * 1000} -c default_transaction_read_only=on"
+    # Opened read-only (every transaction of this session defaults to READ ONLY), and this one is declared READ ONLY
+    # again; the query goes as a prepared statement, which PostgreSQL refuses to hold more than one command.
+    options = f"-c statement_timeout={timeout_s * 1000} -c default_transaction_read_only=on -c lock_timeout=5000"
     try:
-        with psycopg.connect(url, connect_timeout=10, options=options) as connection:
+        with psycopg.connect(url, connect_timeout=10, options=options, autocommit=False) as connection:
             with connection.cursor() as cursor:
-                cursor.execute(sql)  # type: ignore[arg-type]  # admin-defined SQL, run read-only
+                cursor.execute("SET TRANSACTION READ ONLY")
+                cursor.execute(sql, prepare=True)  # type: ignore[arg-type]  # checked by readonly_select_check
                 if cursor.description is None:
                     raise SourceError(f"{label}: the query returned no result set (is it a SELECT?)")
                 columns = tuple(str(d.name) for d in cursor.description)
-                rows = [tuple(r) for r in cursor.fetchmany(max_rows + 1)]
+                rows = _fetch_capped(cursor, label=label, max_rows=max_rows, max_bytes=max_bytes)
             connection.rollback()
     except psycopg.Error as exc:
         # libpq quotes a malformed URL whole, password included: scrub before the message goes anywhere.

@@ -14,7 +14,7 @@ logger = logging.getLogger(__name__)
 
 @shared_task(bind=True, name="sheetsync.target_alert", acks_late=True, max_retries=3)
 def sync_target_alert_task(self, target_id: int, kind: str) -> int:
-    """Email a target's owner and the Data Stewards (escalation or broken); mail outages retry with backoff."""
+    """Open or update a failing target's incident (its ladder tells the owner, then the Data Stewards...)."""
     try:
         return sync_target_alert_send(target_id=target_id, kind=kind)
     except (OSError, smtplib.SMTPException) as exc:

@@ -13,7 +13,14 @@ from tests.airflow.conftest import AIRFLOW_VENV, ROOT, airflow_installed
 from tests.conftest import require
 
 DAGS = ROOT / "dags"
-EXPECTED = {"looker_cleanup", "sales_report", "sheets_sync", "audit_anchor"}
+EXPECTED = {
+    "looker_cleanup",
+    "sales_report",
+    "sheets_sync",
+    "audit_anchor",
+    "monitoring_weekly_report",
+    "approvals_sweep",
+}
 
 DAGBAG_PROBE = """
 import json, sys

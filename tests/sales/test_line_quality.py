@@ -229,8 +229,14 @@ def test_an_approved_review_publishes_what_passed(
     item = ReviewItem.objects.get()
     from quality.services import review_item_approve
 
+    # The review is an approval request; a CLI run has nobody to answer for it, so two stewards approve.
+    assert item.approval.action == "sales.review_publish" and item.approval.quorum == 2
+    stewards = [role_user("Data Steward"), role_user("Data Steward", username="steward2")]
     with django_capture_on_commit_callbacks(execute=True):
-        review_item_approve(item_id=item.pk, actor=role_user("Data Steward"))
+        for steward in stewards:
+            review_item_approve(item_id=item.pk, actor=steward)
+    item.refresh_from_db()
+    assert item.status == "approved" and item.approval.execution == "done"
     # The quarantined line is not in the published figures: they are the hand computation without it.
     without = lines.filter(~((pl.col("order_id") == bad["order_id"]) & (pl.col("line_no") == bad["line_no"])))
     assert published(sheet) == hand_computed(without, fx)
@@ -339,3 +345,12 @@ def test_the_review_page_shows_each_check_count_share_and_threshold(bigquery, sh
     assert "order lines" in page and "report" in page
     row = page[page.index("revenue_matches_line") :][:600]
     assert "1" in row and "%" in row and "review" in row
+    # The quarantined line is evidence on the same page, with its key and reason code, next to the approval request
+    # that decides the review (the approvals queue links back here).
+    quarantined = QuarantinedRow.objects.get(dataset="sales.order_lines")
+    evidence = page[page.index("review-quarantine") :]
+    assert quarantined.row_key in evidence and "REVENUE_MISMATCH" in evidence
+    assert "order lines: 1 quarantined (1 kept)" in page
+    assert f"/admin/approvals/approvalrequest/{item.approval_id}/change/" in page and 'id="approve"' in page
+    queue = client.get(f"/admin/approvals/approvalrequest/{item.approval_id}/change/").content.decode()
+    assert f"/admin/quality/reviewitem/{item.pk}/change/" in queue and "revenue_matches_line" in queue

@@ -77,12 +77,18 @@ def test_database_source_by_url_is_read_only(spreadsheet, settings, tmp_path):
     settings.SHEETS_SYNC_DATABASES = {"crm": f"sqlite:///{path}"}
     accounts = target(name="accounts", source_kind="database", source_database="crm",
                       source_query="SELECT id, name, tier FROM accounts ORDER BY id")  # fmt: skip
-    writer = target(name="sneaky", spreadsheet_id="s1", range="Sheet1!H1", source_kind="database",
-                    source_database="crm", source_query="DELETE FROM accounts")  # fmt: skip
+    with pytest.raises(ValidationError, match="only a SELECT"):
+        target(name="sneaky", spreadsheet_id="s1", range="Sheet1!H1", source_kind="database",
+               source_database="crm", source_query="DELETE FROM accounts")  # fmt: skip
+    # A row that skipped the form's check is refused again when the cycle reads it.
+    writer = SyncTarget.objects.create(
+        name="sneaky", spreadsheet_id="s1", range="Sheet1!H1", source_kind="database", source_database="crm",
+        source_query="DELETE FROM accounts", key_columns="id",
+    )  # fmt: skip
     code, out = run_cycle()
     assert code == 0, out
     assert spreadsheet.store.values("s1", "Sheet1")[:3] == [["id", "name", "tier"], [1, "Acme", "gold"], [2, "Globex"]]
-    assert "readonly" in SyncEvent.objects.get(target=writer).error
+    assert "only a SELECT" in SyncEvent.objects.get(target=writer).error
     assert SyncEvent.objects.get(target=accounts).outcome == "changed"
     with sqlite3.connect(path) as db:
         assert db.execute("SELECT COUNT(*) FROM accounts").fetchone()[0] == 2

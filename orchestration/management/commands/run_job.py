@@ -6,6 +6,7 @@ Exit status 0 on success, 1 on failure, 2 on bad input.
 
 from __future__ import annotations
 
+import getpass
 import sys
 
 from django.core.management.base import BaseCommand, CommandError
@@ -25,6 +26,12 @@ class Command(BaseCommand):
         parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="job parameter")
         parser.add_argument("--job-run-id", type=int, help="execute this existing JobRun (from Airflow's conf)")
         parser.add_argument("--trigger", default=JobRun.Trigger.CLI, choices=JobRun.Trigger.values)
+        parser.add_argument(
+            "--principal",
+            default="",
+            help="who answers for this run when no person started it: schedule, airflow:<user>, cli:<user> "
+            "(default: cli:<your shell user>); approvals never let this principal approve what the run asks for",
+        )
         parser.add_argument("--airflow-dag-id", default="", help="the DAG running this (set by dags/)")
         parser.add_argument(
             "--airflow-dag-run-id",
@@ -51,10 +58,18 @@ class Command(BaseCommand):
                     dry_run=options["dry_run"],
                     dag_id=options["airflow_dag_id"],
                     dag_run_id=options["airflow_dag_run_id"],
+                    principal_label=options["principal"],
                 )
             else:
+                principal = options["principal"]
+                if not principal and options["trigger"] == JobRun.Trigger.CLI:
+                    principal = f"cli:{getpass.getuser()}"
                 run = job_run_create(
-                    job=options["job"], params=params, dry_run=options["dry_run"], trigger=options["trigger"]
+                    job=options["job"],
+                    params=params,
+                    dry_run=options["dry_run"],
+                    trigger=options["trigger"],
+                    principal_label=principal,
                 )
             run = job_run_execute(job_run_id=run.pk)
         except JobError as exc:

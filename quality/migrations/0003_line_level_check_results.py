@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('quality', '0001_initial'),
+        ('quality', '0002_review_item_evidence_of_approval'),
     ]
 
     operations = [

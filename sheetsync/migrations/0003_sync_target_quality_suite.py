@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('sheetsync', '0001_initial'),
+        ('sheetsync', '0002_register_sync_targets_as_sheet_writers'),
     ]
 
     operations = [

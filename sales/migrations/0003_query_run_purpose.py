@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('sales', '0001_initial'),
+        ('sales', '0002_durable_publish_and_query_editor'),
     ]
 
     operations = [
