@@ -482,7 +482,9 @@ def generate_fx_rates(*, end: date, seed: int = 7, gaps: int = 0) -> pl.DataFram
         for d, day in enumerate(days)
         for currency in currencies
     ]
-    frame = pl.DataFrame(rows, schema={"rate_date": pl.Date, "currency": pl.String, "usd_per_unit": pl.Float64}, orient="row")
+    frame = pl.DataFrame(
+        rows, schema={"rate_date": pl.Date, "currency": pl.String, "usd_per_unit": pl.Float64}, orient="row"
+    )
     if gaps:
         rng = np.random.default_rng(seed + 1)
         dropped = rng.choice(frame.height, size=min(gaps, frame.height), replace=False)
