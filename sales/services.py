@@ -337,7 +337,7 @@ def _record_job(
     )
 
 
-def _record_estimates(job_run: JobRun, plan: RunPlan, estimate: CostEstimate, *, status: str, error: str) -> None:
+def _record_estimates(job_run: JobRun, plan: RunPlan, estimate: CostEstimate, *, status: Any, error: str) -> None:
     """One query run per planned query (validation, report) that did not run: estimated, refused or awaiting."""
     for purpose, sql, estimated in (
         (QueryRun.Purpose.VALIDATION, plan.validation.counts_sql(), estimate.validation_bytes),
