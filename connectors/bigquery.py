@@ -486,16 +486,20 @@ class BigQueryClient:
         job_id_prefix: str = "dataops_",
         page_size: int | None = None,
         max_rows: int | None = None,
+        use_query_cache: bool = True,
     ) -> QueryResult:
         """Run ``sql`` as a query job and return all its rows (or the first ``max_rows``) with job statistics.
 
         ``maximum_bytes_billed`` is passed to BigQuery, which refuses (before running anything) a
         query that would bill more: :class:`QueryTooExpensive`. ``None`` means the project default
-        (usually no limit). ``page_size`` sets the rows per getQueryResults page.
+        (usually no limit). ``page_size`` sets the rows per getQueryResults page; ``use_query_cache=False``
+        makes BigQuery run the query even when it has the answer cached (benchmarks).
         """
         if maximum_bytes_billed is not None and maximum_bytes_billed < 0:
             raise ValueError("maximum_bytes_billed must be >= 0 or None")
-        config = bigquery.QueryJobConfig(query_parameters=query_parameters(params or {}), labels=dict(labels or {}))
+        config = bigquery.QueryJobConfig(
+            query_parameters=query_parameters(params or {}), labels=dict(labels or {}), use_query_cache=use_query_cache
+        )
         if maximum_bytes_billed is not None:
             # Only when set: the library sends maximum_bytes_billed=None as the string "None".
             config.maximum_bytes_billed = maximum_bytes_billed

@@ -273,6 +273,7 @@ SALES_MAX_BYTES = env.int("SALES_MAX_BYTES", default=10 * 2**30)  # the cost gua
 # Between this and SALES_MAX_BYTES a query runs only once another Analyst approves it.
 SALES_APPROVAL_BYTES = env.int("SALES_APPROVAL_BYTES", default=2**30)
 SALES_PRICE_PER_TIB_USD = env.float("SALES_PRICE_PER_TIB_USD", default=6.25)  # on-demand list price
+QUALITY_QUARANTINE_CAP = env.int("QUALITY_QUARANTINE_CAP", default=10_000)  # quarantined rows kept per dataset and run
 
 # --- sheets sync job -------------------------------------------------------------------------------------
 # After this many consecutive failed cycles a target's owner and the Data Stewards get one email per streak.

@@ -7,7 +7,8 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 from approvals.admin import EXECUTION_COLOURS, approval_decide_from_form
 from approvals.services import approval_refusal
@@ -17,12 +18,116 @@ from .models import CheckResult, QualityRun, QuarantinedRow, ReviewItem
 from .services import quarantine_rows_reprocess
 from .suites import SUITES
 
+_DATASET_LABELS = {"sales.order_lines": "order lines", "sales.daily_report": "report"}
+_EFFECT_ORDER = {"fail": 0, "review": 1}
+
+
+def checks_table(run: QualityRun) -> str:
+    """Every check of a run: what was checked, count, share, threshold and what it did to the gate."""
+    checks = sorted(
+        run.checks.all(),
+        key=lambda c: (_EFFECT_ORDER.get(c.gate_effect, 2), c.failed_count == 0, c.pk),
+    )
+    rows = format_html_join(
+        "\n",
+        "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td style='text-align:right'>{}</td>"
+        "<td style='text-align:right'>{}</td><td>{}</td><td><b>{}</b></td><td>{}</td></tr>",
+        (
+            (
+                _DATASET_LABELS.get(c.dataset, c.dataset or run.dataset),
+                c.name,
+                c.stage,
+                c.severity,
+                f"{c.failed_count:,}" + (" removed" if c.removes else ""),
+                f"{c.failed_share:.2%}",
+                c.threshold or "-",
+                c.gate_effect or c.status,
+                ", ".join("|".join(str(v) for v in key) for key in c.sample_keys[:5]),
+            )
+            for c in checks
+        ),
+    )
+    head = (
+        "<table><thead><tr><th>checked</th><th>check</th><th>stage</th><th>severity</th><th>failing rows</th>"
+        "<th>share</th><th>threshold</th><th>gate</th><th>first keys</th></tr></thead><tbody>"
+    )
+    return format_html("{}{}</tbody></table>", mark_safe(head), rows)  # noqa: S308 - a constant, no input
+
+
+QUARANTINE_SHOWN = 20  # quarantined rows shown on a review page; the full list is one click away
+
+
+def quarantine_table(run: QualityRun) -> str:
+    """A run's quarantined rows as review evidence: per dataset how many failed and how many are kept, the first
+    rows with their reason codes, and a link to all of them."""
+    parts = (run.details or {}).get("parts") or {
+        run.dataset: {"dataset": run.dataset, "quarantined": run.rows_quarantined, "removed": run.rows_removed}
+    }
+    counts = format_html_join(
+        "",
+        "<li>{}: {} quarantined ({} kept){}</li>",
+        (
+            (
+                _DATASET_LABELS.get(part.get("dataset", ""), label),
+                f"{part.get('quarantined', 0):,}",
+                f"{part['quarantine_kept']:,}"
+                if "quarantine_kept" in part
+                else f"{run.quarantined_rows.filter(dataset=part.get('dataset', '')).count():,}",
+                f", {part['removed']:,} exact duplicates removed" if part.get("removed") else "",
+            )
+            for label, part in parts.items()
+        ),
+    )
+    shown = list(run.quarantined_rows.order_by("pk")[:QUARANTINE_SHOWN])
+    rows = format_html_join(
+        "\n",
+        "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+        (
+            (
+                _DATASET_LABELS.get(r.dataset, r.dataset),
+                r.row_key,
+                ", ".join(r.reason_codes),
+                ", ".join(f"{k}={v}" for k, v in list(r.data.items())[:8]),
+            )
+            for r in shown
+        ),
+    )
+    url = reverse("admin:quality_quarantinedrow_changelist") + f"?quality_run__id__exact={run.pk}"
+    table = (
+        format_html(
+            "<table id='review-quarantine'><thead><tr><th>checked</th><th>key</th><th>reason codes</th>"
+            "<th>values</th></tr></thead><tbody>{}</tbody></table>",
+            rows,
+        )
+        if shown
+        else ""
+    )
+    return format_html(
+        '<ul>{}</ul>{}<p><a href="{}">all {} quarantined rows of this run</a></p>',
+        counts,
+        table,
+        url,
+        f"{run.rows_quarantined:,}",
+    )
+
 
 class CheckInline(admin.TabularInline):
     model = CheckResult
     extra = 0
     can_delete = False
-    fields = ("stage", "name", "severity", "status", "failed_count", "failed_share", "sample_keys", "message")
+    fields = (
+        "dataset",
+        "stage",
+        "name",
+        "severity",
+        "status",
+        "failed_count",
+        "failed_share",
+        "threshold",
+        "gate_effect",
+        "sample_keys",
+        "message",
+    )
     readonly_fields = fields
 
     def has_add_permission(self, request, obj=None) -> bool:
@@ -42,10 +147,12 @@ class QualityRunAdmin(ReadOnlyAdmin):
         "job_run",
         "rows",
         "rows_quarantined",
+        "rows_removed",
         "score",
         "gate",
         "reasons",
         "duration_s",
+        "details",
         "created_at",
         "quarantine_link",
     )
@@ -68,6 +175,8 @@ class ReviewItemAdmin(ReadOnlyAdmin):
         "status",
         "quality_link",
         "reasons",
+        "checks",
+        "quarantine",
         "job_run",
         "requested_by",
         "decided_by",
@@ -88,6 +197,14 @@ class ReviewItemAdmin(ReadOnlyAdmin):
     def reasons(self, obj: ReviewItem) -> str:
         reasons = obj.quality_run.reasons or ["-"]
         return format_html("<br>".join(["{}"] * len(reasons)), *reasons)
+
+    @admin.display(description="checks: failing rows, share and threshold")
+    def checks(self, obj: ReviewItem) -> str:
+        return checks_table(obj.quality_run)
+
+    @admin.display(description="quarantined rows (left out of what is published)")
+    def quarantine(self, obj: ReviewItem) -> str:
+        return quarantine_table(obj.quality_run)
 
     @admin.display(description="quality run")
     def quality_link(self, obj: ReviewItem) -> str:

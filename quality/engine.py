@@ -7,6 +7,11 @@ the steps in the design's stage order (schema, format, cleaning, dedup, enrichme
 consistency, validity) and returns a :class:`SuiteResult`: failing counts and sample keys per check, a quality
 score, a gate decision (pass / review / fail) with readable reasons, the cleaned rows and the quarantine.
 
+The same declaration runs in the warehouse: every step may carry a BigQuery SQL form next to its polars form
+(``Check.sql``, ``Transform.sql``; the helpers below write both), and :mod:`quality.sql` compiles a suite into
+one counts scan plus a bounded failing-rows query. A step without a SQL form says so (:class:`NotCompilable`);
+the differential test in ``tests/quality/test_sql.py`` holds both paths to the same answers.
+
 How one run works (and why it is fast):
 
 1. Schema stage, on the frame's schema only (no data read): a missing column or a changed type fails the gate
@@ -17,10 +22,13 @@ How one run works (and why it is fast):
    sees the cleaned codes and the enrichment columns, a format check sees the raw values). Checks of one stage
    share one ``with_columns`` so polars evaluates them in parallel. The query is collected once. Set-based
    checks stay in that query too: dedup compares a sorted key hash (see :func:`duplicate_key`) and confirms
-   its few candidates exactly afterwards (``Check.confirm``).
-3. The failing counts of all checks come from one ``select`` of sums over the flag columns (bit counts); the
+   its few candidates exactly afterwards (``Check.confirm``), in check order.
+3. A *removing* check (``Check.removes``: :func:`exact_duplicates`) takes its rows out of the batch: they are
+   counted (and sampled) but neither published nor quarantined, and no later check counts them (the engine's
+   ``__qc_removed`` column, set exactly after the confirms; a set-based check's confirm reads it).
+4. The failing counts of all checks come from one ``select`` of sums over the flag columns (bit counts); the
    row keys are gathered only for checks that failed, at most ``max_keys_per_check`` each.
-4. Rows failing a check of severity error or critical go to the quarantine with every reason code they
+5. Rows failing a check of severity error or critical go to the quarantine with every reason code they
    failed (warnings included); warnings and infos stay in ``cleaned``. The quarantine is gathered by row
    position (it is small); ``cleaned`` is filtered a few columns at a time, each group of source columns
    released once copied, so the batch is not held twice (peak memory: see ``bench/quality_bench.py``).
@@ -36,14 +44,23 @@ The gate (:class:`GatePolicy`), first rule that applies wins:
 
 1. unreadable input, schema drift, or a check that could not be evaluated -> fail;
 2. no rows -> ``policy.empty_decision`` (fail by default);
-3. any failing row in a critical check (``fail_on_critical``) -> fail;
-4. score below ``review_min_score`` -> fail;
-5. score below ``pass_min_score``, or a check of severity error whose status is fail -> review;
-6. otherwise pass.
+3. a check over its gate fail threshold, any failing row in a critical check (``fail_on_critical``), or a
+   score below ``review_min_score`` -> fail;
+4. a check over its gate review threshold, a score below ``pass_min_score``, or a check of severity error
+   whose status is fail -> review;
+5. otherwise pass (the reasons still list warnings and the rows removing checks took out).
 
-A check's status is ``fail`` when its failing rows exceed ``fail_above``, ``warn`` when they exceed
-``warn_above``, else ``pass`` (``skipped`` when its stage did not run). Thresholds are a share of rows
-(0..1), an absolute count, or both (exceeding either one counts).
+Gate thresholds are per check and explicit: ``Check.gate_review_above`` / ``gate_fail_above`` (failing rows
+beyond which the check sends the gate to review / fail), else the policy's ``check_review_above`` /
+``check_fail_above`` for checks of severity error and above; each result carries its effect on the gate and
+its threshold as text (``review > 0 rows; fail > 1.00%``). A check's *status* is separate: ``fail`` when its
+failing rows exceed ``fail_above``, ``warn`` when they exceed ``warn_above``, else ``pass`` (``skipped`` when
+its stage did not run or its reference table was not given). Thresholds are a share of rows (0..1), an absolute
+count, or both (exceeding either one counts).
+
+Before reading a warehouse table, :func:`contract_check` compares its schema (``tables.get``) with the suite's
+:class:`TableContract`: a missing column, another type or a loosened/repeated mode is drift, named with the
+column and both types.
 
 The engine is pure Python + polars: no Django. The ``quality`` Django app stores and displays its results.
 """
@@ -66,6 +83,8 @@ import polars as pl
 logger = logging.getLogger(__name__)
 
 REASON_CODES_COLUMN = "reason_codes"
+REMOVED_COLUMN = "__qc_removed"
+"""Engine column (both paths): true for rows a removing check (exact duplicates) took out of the batch."""
 _FLAG_PREFIX = "__qc_"
 _QUARANTINE_FLAG = "__qc_quarantine"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -207,11 +226,83 @@ class CheckContext:
     schema: pl.Schema
     keys: tuple[str, ...]
     frame: pl.LazyFrame
+    references: Mapping[str, pl.DataFrame] = field(default_factory=dict)
 
     @property
     def as_of_epoch_us(self) -> int:
         """``as_of`` in microseconds since the Unix epoch (compare with ``pl.col(ts).dt.epoch("us")``)."""
         return (self.as_of - _EPOCH) // timedelta(microseconds=1)  # exact: no float rounding
+
+    def reference(self, name: str) -> pl.DataFrame:
+        """The reference table ``name`` passed to :func:`suite_run`; :class:`ReferenceUnavailable` otherwise."""
+        try:
+            return self.references[name]
+        except KeyError:
+            raise ReferenceUnavailable(name) from None
+
+
+class ReferenceUnavailable(LookupError):
+    """A referential check needs a reference table the in-memory run was not given: the check is skipped."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"reference table {name} was not given to the in-memory run")
+        self.name = name
+
+
+@dataclass(frozen=True)
+class SqlContext:
+    """What a check or transform may use when it writes its BigQuery SQL form (see :mod:`quality.sql`).
+
+    ``row`` is the alias of the layer the expression is evaluated on, ``columns`` the columns that layer has;
+    ``as_of`` is the SQL of the run's reference time (a TIMESTAMP query parameter); ``references`` maps a
+    reference name to the warehouse table that holds it.
+    """
+
+    columns: tuple[str, ...]
+    keys: tuple[str, ...]
+    as_of: str = "@qc_as_of"
+    row: str = "__t"
+    references: Mapping[str, str] = field(default_factory=dict)
+
+    def col(self, name: str) -> str:
+        """``name`` qualified with the layer's alias (needed inside correlated subqueries)."""
+        return f"{self.row}.{sql_ident(name)}"
+
+    def table(self, reference: str) -> str:
+        """The quoted warehouse table of a reference (the reference name itself when not mapped)."""
+        return sql_table(self.references.get(reference, reference))
+
+
+def sql_ident(name: str) -> str:
+    """A BigQuery quoted identifier."""
+    return "`" + name.replace("\\", "\\\\").replace("`", "\\`") + "`"
+
+
+def sql_table(path: str) -> str:
+    """A quoted table path (``dataset.table`` or ``project.dataset.table``)."""
+    if not path or any(ch in path for ch in "`\\ \n;"):
+        raise ValueError(f"invalid table path {path!r}")
+    return f"`{path}`"
+
+
+def sql_literal(value: Any) -> str:
+    """A BigQuery literal for a Python value (str, bool, int, float, None)."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        if "'" not in value and "\n" not in value and not value.endswith("\\"):
+            return f"r'{value}'" if "\\" in value else f"'{value}'"
+        escaped = value.replace("\\", "\\\\").replace("'", "\\'").replace("\n", "\\n")
+        return f"'{escaped}'"
+    raise TypeError(f"no SQL literal for {type(value).__name__}")
+
+
+SqlForm = str | Callable[[SqlContext], str]
+"""A BigQuery boolean expression true for failing rows (nulls read as passing), or a callable building it."""
 
 
 FailPredicate = pl.Expr | Callable[[CheckContext], pl.Expr]
@@ -261,11 +352,32 @@ class Check:
     fail_above: Threshold = Threshold(share=0.01)
     helpers: tuple[pl.Expr, ...] = ()
     confirm: Callable[[pl.DataFrame], pl.Series] | None = None
+    sql: SqlForm | None = None
+    removes: bool = False
+    repeats_of: tuple[str, ...] | None = None
+    gate_review_above: Threshold | None = None
+    gate_fail_above: Threshold | None = None
 
     def fail_expr(self, ctx: CheckContext) -> pl.Expr:
         """The "row fails" expression for this run, with nulls read as passing."""
         expr = self.fails(ctx) if callable(self.fails) else self.fails
         return expr.fill_null(False)
+
+    def sql_expr(self, ctx: SqlContext) -> str:
+        """The check's BigQuery SQL form; :class:`NotCompilable` when it declares none."""
+        if self.sql is None:
+            raise NotCompilable(f"check {self.name} has no SQL form, so it cannot run in the warehouse")
+        return self.sql(ctx) if callable(self.sql) else self.sql
+
+    def gate_thresholds(self, policy: GatePolicy) -> tuple[Threshold | None, Threshold | None]:
+        """The failing rows beyond which this check sends the gate to review, and to fail (None: never).
+
+        Declared on the check, else the policy's defaults for checks of severity error and above.
+        """
+        defaults = self.severity.rank >= Severity.ERROR.rank
+        review = self.gate_review_above or (policy.check_review_above if defaults else None)
+        fail = self.gate_fail_above or (policy.check_fail_above if defaults else None)
+        return review, fail
 
     def status_for(self, failed_count: int, failed_share: float) -> CheckStatus:
         """Pass, warn or fail for these failing rows."""
@@ -287,10 +399,17 @@ class Transform:
     stage: Stage
     description: str
     exprs: TransformExprs
+    sql: Mapping[str, str] | Callable[[SqlContext], Mapping[str, str]] | None = None
 
     def build(self, ctx: CheckContext) -> list[pl.Expr]:
         """The expressions for this run."""
         return list(self.exprs(ctx) if callable(self.exprs) else self.exprs)
+
+    def sql_exprs(self, ctx: SqlContext) -> Mapping[str, str]:
+        """Output column -> BigQuery SQL expression, in order; :class:`NotCompilable` when not declared."""
+        if self.sql is None:
+            raise NotCompilable(f"transform {self.name} has no SQL form, so it cannot run in the warehouse")
+        return self.sql(ctx) if callable(self.sql) else self.sql
 
     def outputs(self) -> tuple[str, ...]:
         """Names of the columns this transform writes (needs static expressions)."""
@@ -302,6 +421,10 @@ class Transform:
 Step = Check | Transform
 
 
+class NotCompilable(ValueError):
+    """A suite cannot run in the warehouse: the message names the step without a SQL form and why."""
+
+
 @dataclass(frozen=True)
 class GatePolicy:
     """Score thresholds and rules that turn a run into a gate decision (see the module docstring)."""
@@ -310,6 +433,49 @@ class GatePolicy:
     review_min_score: float = 97.0
     fail_on_critical: bool = True
     empty_decision: Decision = Decision.FAIL
+    # Defaults of the per-check gate thresholds for checks of severity error and above that declare none.
+    check_review_above: Threshold | None = None
+    check_fail_above: Threshold | None = None
+
+
+_TYPE_SYNONYMS = {
+    "INTEGER": "INT64",
+    "FLOAT": "FLOAT64",
+    "BOOLEAN": "BOOL",
+    "DECIMAL": "NUMERIC",
+    "BIGDECIMAL": "BIGNUMERIC",
+    "RECORD": "STRUCT",
+}
+
+
+def bigquery_type(name: str) -> str:
+    """BigQuery's standard name for a type (INTEGER -> INT64, FLOAT -> FLOAT64, ...)."""
+    upper = name.upper()
+    return _TYPE_SYNONYMS.get(upper, upper)
+
+
+@dataclass(frozen=True)
+class ColumnContract:
+    """What a warehouse column must be: its BigQuery type and mode (NULLABLE, REQUIRED, REPEATED)."""
+
+    type: str
+    mode: str = "NULLABLE"
+
+    def text(self) -> str:
+        """``STRING NULLABLE``."""
+        return f"{bigquery_type(self.type)} {self.mode.upper()}"
+
+
+@dataclass(frozen=True)
+class TableContract:
+    """The warehouse table a suite validates at the source, and the schema it promises.
+
+    The schema is checked with BigQuery's ``tables.get`` before any query runs (:func:`contract_check`).
+    """
+
+    table: str
+    columns: Mapping[str, ColumnContract]
+    partition_field: str | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -326,6 +492,7 @@ class Suite:
     steps: tuple[Step, ...]
     policy: GatePolicy = field(default_factory=GatePolicy)
     description: str = ""
+    contract: TableContract | None = None
 
     def __post_init__(self) -> None:
         names = [step.name for step in self.steps]
@@ -373,6 +540,10 @@ class CheckResult:
     status: CheckStatus
     sample_keys: list[tuple[Any, ...]]
     message: str
+    gate_effect: Decision = Decision.PASS
+    threshold: str = ""
+    removes: bool = False
+    dataset: str = ""
 
 
 @dataclass(frozen=True)
@@ -402,6 +573,13 @@ class SuiteResult:
     duration_s: float
     as_of: datetime
     transforms_applied: list[str] = field(default_factory=list)
+    rows_removed: int = 0
+    quarantined_total: int | None = None  # set when ``quarantine`` holds only the first rows (warehouse path)
+
+    @property
+    def rows_quarantined(self) -> int:
+        """Rows that failed a check of severity error or above (all of them, even past a capped ``quarantine``)."""
+        return self.quarantine.height if self.quarantined_total is None else self.quarantined_total
 
     def result(self, name: str) -> CheckResult:
         """The result of the check called ``name``."""
@@ -438,13 +616,19 @@ def not_null(
         description=f"{column} is not null",
         fails=pl.col(column).is_null(),
         reason_code=f"{column.upper()}_MISSING",
+        sql=f"{sql_ident(column)} IS NULL",
     )
 
 
 def matches(
     column: str, pattern: str, *, stage: Stage = Stage.FORMAT, severity: Severity = Severity.ERROR, **options: Any
 ) -> Check:
-    """A check that non-null values of the string ``column`` match the regex ``pattern`` (Rust regex syntax)."""
+    """A check that non-null values of the string ``column`` match the regex ``pattern``.
+
+    The pattern must mean the same in Rust's regex (polars) and RE2 (BigQuery's ``REGEXP_CONTAINS``): character
+    classes, anchors, ``\\s``, ``\\p{..}``, ``(?i)`` and ``(?:..)`` do; look-arounds and back-references do not
+    exist in either.
+    """
     return _declare(
         options,
         name=f"{column}_format",
@@ -453,6 +637,7 @@ def matches(
         description=f"{column} matches {pattern}",
         fails=~pl.col(column).str.contains(pattern),
         reason_code=f"{column.upper()}_MALFORMED",
+        sql=f"NOT REGEXP_CONTAINS({sql_ident(column)}, {sql_literal(pattern)})",
     )
 
 
@@ -465,6 +650,7 @@ def in_set(
     **options: Any,
 ) -> Check:
     """A check that non-null values of ``column`` are among ``values``."""
+    literals = ", ".join(sql_literal(v) for v in values)
     return _declare(
         options,
         name=f"{column}_known",
@@ -473,6 +659,7 @@ def in_set(
         description=f"{column} is one of {len(values)} known values",
         fails=~pl.col(column).is_in(list(values)),
         reason_code=f"{column.upper()}_UNKNOWN",
+        sql=f"{sql_ident(column)} NOT IN ({literals})" if values else f"{sql_ident(column)} IS NOT NULL",
     )
 
 
@@ -488,7 +675,8 @@ def duplicate_key(
 
     ``keep="none"`` fails every row of a duplicated key: which copy is right is unknown, so none is published
     until a steward decides, and a re-processed copy cannot re-enter beside its twin. ``keep="first"`` fails
-    every occurrence after the first.
+    every occurrence after the first; it depends on the row order, which a warehouse table does not have, so it
+    has no SQL form. Rows an earlier removing check took out (:func:`exact_duplicates`) do not count.
 
     How: a 64-bit hash of the key per row, sorted; hashes equal to their sorted neighbour are the duplicated
     ones, and a row fails when its hash is among them. That costs a hash, a sort and a lookup (about a third
@@ -498,23 +686,121 @@ def duplicate_key(
     if keep not in ("none", "first"):
         raise ValueError("keep must be 'none' or 'first'")
     name = options.pop("name", "duplicate_" + "_".join(keys))
-    key_hash, sorted_hash = f"{_FLAG_PREFIX}{name}_hash", f"{_FLAG_PREFIX}{name}_sorted"
-    repeated = pl.col(sorted_hash).filter(pl.col(sorted_hash) == pl.col(sorted_hash).shift(1)).unique()
+    helpers, fast = _repeated_hash(name, keys)
 
     def confirm(candidates: pl.DataFrame) -> pl.Series:
-        exact = pl.struct(list(keys)).is_duplicated() if keep == "none" else ~pl.struct(list(keys)).is_first_distinct()
+        # The candidates hold every row of each repeated key hash, with the engine's exact removed flag.
+        live = ~pl.col(REMOVED_COLUMN)
+        group = list(keys)
+        counted = live.cast(pl.Int64)
+        exact = live & ((counted.sum() if keep == "none" else counted.cum_sum()).over(group) > 1)
         return candidates.select(exact).to_series()
 
+    partition = ", ".join(sql_ident(k) for k in keys)
+    removed = sql_ident(REMOVED_COLUMN)
     return _declare(
         options,
         name=name,
         stage=stage,
         severity=severity,
         description=f"no two rows share ({', '.join(keys)})",
-        fails=pl.col(key_hash).is_in(repeated.implode()),
+        fails=fast,
         reason_code="DUPLICATE_KEY",
-        helpers=(pl.struct(list(keys)).hash().alias(key_hash), pl.col(key_hash).sort().alias(sorted_hash)),
+        helpers=helpers,
         confirm=confirm,
+        sql=(
+            f"NOT {removed} AND COUNTIF(NOT {removed}) OVER (PARTITION BY {partition}) > 1" if keep == "none" else None
+        ),
+        repeats_of=tuple(keys),
+    )
+
+
+def exact_duplicates(
+    columns: Sequence[str],
+    *,
+    stage: Stage = Stage.DEDUP,
+    severity: Severity = Severity.WARNING,
+    **options: Any,
+) -> Check:
+    """A removing check: a row equal to an earlier one in every column of ``columns`` is taken out of the batch.
+
+    The copies are counted (and sampled) but neither published nor quarantined: their twin stays and goes
+    through every later check. Which copy stays does not matter, as they are equal. Later checks do not see
+    the removed rows (``duplicate_key`` then finds only keys whose rows really differ).
+
+    How: a hash of the row, sorted, flags the rows whose hash repeats (cheap); ``confirm`` compares those few
+    rows exactly, so a hash collision never removes a row. In SQL: ``ROW_NUMBER()`` over the identical rows.
+    """
+    columns = tuple(columns)
+    name = options.pop("name", "exact_duplicate_rows")
+    helpers, fast = _repeated_hash(name, columns)
+
+    def confirm(candidates: pl.DataFrame) -> pl.Series:
+        live = ~pl.col(REMOVED_COLUMN)
+        return candidates.select(live & ~pl.struct([*columns, REMOVED_COLUMN]).is_first_distinct()).to_series()
+
+    partition = ", ".join(sql_ident(c) for c in (REMOVED_COLUMN, *columns))
+    return _declare(
+        options,
+        name=name,
+        stage=stage,
+        severity=severity,
+        description=f"no row is an exact copy of another ({len(columns)} columns compared)",
+        fails=fast,
+        reason_code="EXACT_DUPLICATE",
+        helpers=helpers,
+        confirm=confirm,
+        removes=True,
+        sql=f"ROW_NUMBER() OVER (PARTITION BY {partition}) > 1",
+        repeats_of=columns,
+    )
+
+
+def _repeated_hash(name: str, columns: Sequence[str]) -> tuple[tuple[pl.Expr, ...], pl.Expr]:
+    """Helpers (a 64-bit hash of ``columns`` per row, then its sorted copy) and "this row's hash repeats"."""
+    key_hash, sorted_hash = f"{_FLAG_PREFIX}{name}_hash", f"{_FLAG_PREFIX}{name}_sorted"
+    repeated = pl.col(sorted_hash).filter(pl.col(sorted_hash) == pl.col(sorted_hash).shift(1)).unique()
+    helpers = (pl.struct(list(columns)).hash().alias(key_hash), pl.col(key_hash).sort().alias(sorted_hash))
+    return helpers, pl.col(key_hash).is_in(repeated.implode())
+
+
+def has_reference(
+    columns: Mapping[str, str],
+    reference: str,
+    *,
+    stage: Stage = Stage.CONSISTENCY,
+    severity: Severity = Severity.ERROR,
+    **options: Any,
+) -> Check:
+    """A referential check: the row's ``columns`` (local column -> reference column) match a row of ``reference``.
+
+    In memory the reference table is passed to :func:`suite_run` (``references={name: frame}``); without it the
+    check is skipped, saying so. In the warehouse it is a ``NOT EXISTS`` on the reference table. A row with a
+    null in any of ``columns`` passes (the completeness checks catch nulls).
+    """
+    local = list(columns)
+    described = ", ".join(f"{c}={r}" for c, r in columns.items())
+
+    def fails(ctx: CheckContext) -> pl.Expr:
+        ref = ctx.reference(reference)
+        wanted = ref.select(pl.struct([pl.col(r).alias(c) for c, r in columns.items()])).to_series()
+        present = functools.reduce(operator.and_, [pl.col(c).is_not_null() for c in local])
+        return present & ~pl.struct(local).is_in(wanted.implode())
+
+    def sql(ctx: SqlContext) -> str:
+        present = " AND ".join(f"{sql_ident(c)} IS NOT NULL" for c in local)
+        match = " AND ".join(f"__r.{sql_ident(r)} = {ctx.col(c)}" for c, r in columns.items())
+        return f"{present} AND NOT EXISTS (SELECT 1 FROM {ctx.table(reference)} AS __r WHERE {match})"  # noqa: S608 - identifiers quoted by sql_ident/sql_table
+
+    return _declare(
+        options,
+        name=f"{'_'.join(local)}_in_{reference.rsplit('.', 1)[-1]}",
+        stage=stage,
+        severity=severity,
+        description=f"({described}) has a row in {reference}",
+        fails=fails,
+        reason_code=f"{'_'.join(c.upper() for c in local)}_NOT_IN_{reference.rsplit('.', 1)[-1].upper()}",
+        sql=sql,
     )
 
 
@@ -530,6 +816,8 @@ def pair_in_mapping(
     """A check that ``column`` equals ``mapping[depends_on]``: an unknown ``depends_on`` fails, nulls pass."""
     expected = pl.col(depends_on).replace_strict(dict(mapping), default=None, return_dtype=pl.String)
     present = pl.col(column).is_not_null() & pl.col(depends_on).is_not_null()
+    col, dep = sql_ident(column), sql_ident(depends_on)
+    cases = " ".join(f"WHEN {sql_literal(k)} THEN {sql_literal(v)}" for k, v in mapping.items())
     return _declare(
         options,
         name=f"{column}_matches_{depends_on}",
@@ -538,6 +826,7 @@ def pair_in_mapping(
         description=f"{column} is the one {depends_on} implies",
         fails=present & (pl.col(column) != expected).fill_null(True),
         reason_code=f"{column.upper()}_{depends_on.upper()}_MISMATCH",
+        sql=f"{col} IS NOT NULL AND {dep} IS NOT NULL AND COALESCE({col} != CASE {dep} {cases} END, TRUE)",
     )
 
 
@@ -552,13 +841,24 @@ def strip_upper(*columns: str, stage: Stage = Stage.CLEANING, name: str = "") ->
         stage=stage,
         description=f"trim and upper-case {', '.join(columns)}",
         exprs=tuple(
-            pl.when(pl.col(c).str.contains(r"^\s|\s$|\p{Ll}"))
+            pl.when(pl.col(c).str.contains(_NEEDS_CLEANING))
             .then(pl.col(c).str.strip_chars().str.to_uppercase())
             .otherwise(pl.col(c))
             .alias(c)
             for c in columns
         ),
+        sql={
+            c: (
+                f"CASE WHEN REGEXP_CONTAINS({sql_ident(c)}, {sql_literal(_NEEDS_CLEANING)}) "
+                f"THEN UPPER(REGEXP_REPLACE({sql_ident(c)}, {sql_literal(_OUTER_SPACE)}, '')) ELSE {sql_ident(c)} END"
+            )
+            for c in columns
+        },
     )
+
+
+_NEEDS_CLEANING = r"^\s|\s$|\p{Ll}"
+_OUTER_SPACE = r"^\s+|\s+$"
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -572,16 +872,20 @@ def suite_run(
     *,
     max_keys_per_check: int = 1000,
     as_of: datetime | None = None,
+    references: Mapping[str, pl.DataFrame] | None = None,
 ) -> SuiteResult:
     """Run ``suite`` on ``frame`` and decide the gate; bad input gives a fail or review gate, never an exception.
 
     Pass a ``LazyFrame`` (e.g. ``pl.scan_parquet``) to let the engine read only once and keep peak memory near
     one copy of the data; a ``DataFrame`` the caller keeps costs its own copy on top. ``as_of`` (default: now)
-    is the reference time of time-based checks.
+    is the reference time of time-based checks; ``references`` the reference tables of referential checks
+    (by name: ``{"fx.usd_rates": frame}``), which are skipped, saying so, when theirs is missing.
     """
     started = time.perf_counter()
     as_of = _as_utc(as_of) if as_of is not None else datetime.now(UTC)
-    run = _Run(suite=suite, as_of=as_of, max_keys=max(0, max_keys_per_check), started=started)
+    run = _Run(
+        suite=suite, as_of=as_of, max_keys=max(0, max_keys_per_check), started=started, references=references or {}
+    )
     try:
         lazy = frame.lazy()
         schema = lazy.collect_schema()
@@ -607,6 +911,7 @@ def quarantine_reprocess(
     *,
     max_keys_per_check: int = 1000,
     as_of: datetime | None = None,
+    references: Mapping[str, pl.DataFrame] | None = None,
 ) -> SuiteResult:
     """Re-run ``suite`` on quarantined rows (typically after a steward corrected them).
 
@@ -619,7 +924,20 @@ def quarantine_reprocess(
     ordered = [c for c in suite.schema if c in quarantined.columns]
     rest = [c for c in quarantined.columns if c not in suite.schema and c not in drop]
     frame = _coerce_text_columns(quarantined.select(ordered + rest), suite)
-    return suite_run(suite, frame, max_keys_per_check=max_keys_per_check, as_of=as_of)
+    return suite_run(suite, frame, max_keys_per_check=max_keys_per_check, as_of=as_of, references=references)
+
+
+def rows_frame(suite: Suite, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> pl.DataFrame:
+    """Rows of Python values (a query's result) as a frame for :func:`suite_run`.
+
+    Rows with another number of values than ``columns`` are left out (their source reports them); text columns
+    the suite's schema types otherwise (a SQLite date, a number sent as text) are parsed when every value parses.
+    """
+    width = len(columns)
+    good = [row for row in rows if len(row) == width]
+    data = {name: [row[i] for row in good] for i, name in enumerate(columns)}
+    frame = pl.DataFrame(data, strict=False, infer_schema_length=None)
+    return _coerce_text_columns(frame, suite)
 
 
 def quality_score(suite: Suite, rows: int, failed_counts: Mapping[str, int]) -> float:
@@ -636,27 +954,137 @@ def gate_decide(suite: Suite, *, rows: int, score: float, check_results: Sequenc
     """The gate for an evaluated run (rules 2 to 6 of the module docstring)."""
     policy = suite.policy
     warnings = [
-        f"check {r.name} ({r.stage}) warned: {r.message}" for r in check_results if r.status is CheckStatus.WARN
+        f"check {r.name} ({r.stage}) warned: {r.message}"
+        for r in check_results
+        if r.status is CheckStatus.WARN and r.gate_effect is Decision.PASS
+    ]
+    removed = [
+        f"check {r.name} removed {r.failed_count} row(s) ({r.failed_share:.2%}) from the batch"
+        for r in check_results
+        if r.removes and r.failed_count and r.gate_effect is Decision.PASS
     ]
     if rows == 0:
         return Gate(policy.empty_decision, ["input has no rows: nothing to publish"])
+    over_fail = [
+        f"check {r.name} ({r.stage}) fails the gate: {r.message}"
+        for r in check_results
+        if r.gate_effect is Decision.FAIL
+    ]
+    over_review = [
+        f"check {r.name} ({r.stage}) needs a review: {r.message}"
+        for r in check_results
+        if r.gate_effect is Decision.REVIEW
+    ]
     critical = [r for r in check_results if r.severity is Severity.CRITICAL and r.failed_count > 0]
-    if policy.fail_on_critical and critical:
-        return Gate(Decision.FAIL, [f"critical check {r.name} failed: {r.message}" for r in critical] + warnings)
-    failed = [r for r in check_results if r.status is CheckStatus.FAIL]
+    failed = [r for r in check_results if r.status is CheckStatus.FAIL and r.gate_effect is Decision.PASS]
     failed_reasons = [f"check {r.name} ({r.stage}, {r.severity}) failed: {r.message}" for r in failed]
-    if score < policy.review_min_score:
-        reason = f"quality score {score:.2f} is below the review minimum {policy.review_min_score:g}"
-        return Gate(Decision.FAIL, [reason, *failed_reasons, *warnings])
-    reasons: list[str] = []
+    low_score = (
+        [f"quality score {score:.2f} is below the review minimum {policy.review_min_score:g}"]
+        if score < policy.review_min_score
+        else []
+    )
+    if over_fail or (policy.fail_on_critical and critical) or low_score:
+        critical_reasons = (
+            [f"critical check {r.name} failed: {r.message}" for r in critical if r.gate_effect is not Decision.FAIL]
+            if policy.fail_on_critical
+            else []
+        )
+        return Gate(
+            Decision.FAIL,
+            [*critical_reasons, *over_fail, *low_score, *over_review, *failed_reasons, *removed, *warnings],
+        )
+    reasons: list[str] = list(over_review)
     if score < policy.pass_min_score:
         reasons.append(f"quality score {score:.2f} is below the pass minimum {policy.pass_min_score:g}")
     if any(r.severity.rank >= Severity.ERROR.rank for r in failed):
         reasons.extend(failed_reasons)
     if reasons:
-        return Gate(Decision.REVIEW, reasons + warnings)
-    passed = [f"quality score {score:.2f}", *failed_reasons, *warnings]
+        return Gate(Decision.REVIEW, reasons + removed + warnings)
+    passed = [f"quality score {score:.2f}", *failed_reasons, *removed, *warnings]
     return Gate(Decision.PASS, passed)
+
+
+_DECISION_RANK = {Decision.PASS: 0, Decision.REVIEW: 1, Decision.FAIL: 2}
+
+
+def results_combine(results: Sequence[SuiteResult], *, labels: Sequence[str] | None = None) -> SuiteResult:
+    """One gate and score over several suites' results (e.g. a report's order lines and the report itself).
+
+    The gate is the strictest of the parts, with every part's reasons (prefixed with its label, or dataset,
+    when there are several); the score is the lowest; the checks are all of them, each with its dataset. Rows
+    and ``cleaned`` are the last part's (the one that is published); quarantined and removed rows add up.
+    """
+    if not results:
+        raise ValueError("nothing to combine")
+    if len(results) == 1:
+        only = results[0]
+        return dataclasses.replace(
+            only, check_results=[dataclasses.replace(r, dataset=r.dataset or only.dataset) for r in only.check_results]
+        )
+    names = list(labels or [r.dataset for r in results])
+    decision = max((r.gate.decision for r in results), key=_DECISION_RANK.__getitem__)
+    reasons = [f"{name}: {reason}" for name, r in zip(names, results, strict=True) for reason in r.gate.reasons]
+    last = results[-1]
+    return SuiteResult(
+        dataset=last.dataset,
+        rows=last.rows,
+        cleaned=last.cleaned,
+        quarantine=last.quarantine,
+        check_results=[
+            dataclasses.replace(c, dataset=c.dataset or r.dataset) for r in results for c in r.check_results
+        ],
+        score=min(r.score for r in results),
+        gate=Gate(decision, reasons),
+        duration_s=sum(r.duration_s for r in results),
+        as_of=last.as_of,
+        transforms_applied=list(last.transforms_applied),
+        rows_removed=sum(r.rows_removed for r in results),
+        quarantined_total=sum(r.rows_quarantined for r in results),
+    )
+
+
+def check_result(
+    suite: Suite, check: Check, *, failed: int, rows: int, sample_keys: list[tuple[Any, ...]]
+) -> CheckResult:
+    """The result of one evaluated check: status, gate effect and message from its counts (both paths use it)."""
+    share = failed / rows if rows else 0.0
+    status = check.status_for(failed, share)
+    review, fail = check.gate_thresholds(suite.policy)
+    effect = Decision.PASS
+    if fail is not None and fail.exceeded(failed, share):
+        effect = Decision.FAIL
+    elif review is not None and review.exceeded(failed, share):
+        effect = Decision.REVIEW
+    return CheckResult(
+        name=check.name,
+        stage=check.stage,
+        severity=check.severity,
+        reason_code=check.reason_code,
+        failed_count=failed,
+        failed_share=share,
+        status=status,
+        sample_keys=sample_keys,
+        message=_describe(check, failed, share, rows, status, effect, review, fail),
+        gate_effect=effect,
+        threshold=threshold_text(review, fail),
+        removes=check.removes,
+        dataset=suite.dataset,
+    )
+
+
+def threshold_text(review: Threshold | None, fail: Threshold | None) -> str:
+    """``review > 0 rows; fail > 1.00%`` (what the review page and the run summary show)."""
+    parts = [f"{label} > {_limit_text(limit)}" for label, limit in (("review", review), ("fail", fail)) if limit]
+    return "; ".join(parts) or "no gate threshold"
+
+
+def _limit_text(limit: Threshold) -> str:
+    bound = []
+    if limit.share is not None:
+        bound.append(f"{limit.share:.2%}")
+    if limit.count is not None:
+        bound.append(f"{limit.count} rows")
+    return " or ".join(bound) or "never"
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -705,6 +1133,91 @@ def _schema_stage(suite: Suite, schema: pl.Schema) -> tuple[list[CheckResult], l
     ]
     codes = [r.reason_code for r in results[:2] if r.status is CheckStatus.FAIL]
     return results, codes
+
+
+def contract_check(
+    contract: TableContract, columns: Sequence[tuple[str, str, str]]
+) -> tuple[list[CheckResult], list[str]]:
+    """Compare a table's schema (``(name, type, mode)`` per column, from ``tables.get``) with the contract.
+
+    Returns the schema-stage results and the drift, one readable line per broken column (empty: no drift).
+    A column may be stricter than promised (NULLABLE -> REQUIRED); a missing column, another type, a
+    loosened or repeated mode is drift. Extra columns are reported and allowed.
+    """
+    actual = {
+        name: ColumnContract(type=bigquery_type(kind), mode=(mode or "NULLABLE").upper())
+        for name, kind, mode in columns
+    }
+    missing = [name for name in contract.columns if name not in actual]
+    retyped, remoded = [], []
+    for name, want in contract.columns.items():
+        have = actual.get(name)
+        if have is None:
+            continue
+        if bigquery_type(want.type) != have.type:
+            retyped.append(
+                f"column {name} changed type: the contract says {bigquery_type(want.type)}, the table has {have.type}"
+            )
+        elif want.mode.upper() != have.mode and not (want.mode.upper() == "NULLABLE" and have.mode == "REQUIRED"):
+            remoded.append(
+                f"column {name} changed mode: the contract says {want.mode.upper()}, the table has {have.mode}"
+            )
+    extra = [name for name in actual if name not in contract.columns]
+    where = f" of {contract.table}"
+    results = [
+        _schema_result(
+            "schema_columns_present",
+            Severity.CRITICAL,
+            "SCHEMA_MISSING_COLUMN",
+            bool(missing),
+            "; ".join(f"column {c} is missing (the contract says {contract.columns[c].text()})" for c in missing)
+            if missing
+            else f"all {len(contract.columns)} columns{where} present",
+        ),
+        _schema_result(
+            "schema_column_types",
+            Severity.CRITICAL,
+            "SCHEMA_TYPE_CHANGED",
+            bool(retyped),
+            "; ".join(retyped) if retyped else "every column has its contract type",
+        ),
+        _schema_result(
+            "schema_column_modes",
+            Severity.CRITICAL,
+            "SCHEMA_MODE_CHANGED",
+            bool(remoded),
+            "; ".join(remoded) if remoded else "every column has its contract mode",
+        ),
+        _schema_result(
+            "schema_no_extra_columns",
+            Severity.INFO,
+            "SCHEMA_EXTRA_COLUMN",
+            bool(extra),
+            f"extra column(s) ignored: {', '.join(extra)}" if extra else "no extra columns",
+            status_if_bad=CheckStatus.WARN,
+        ),
+    ]
+    drift = [r.message for r in results[:3] if r.status is CheckStatus.FAIL]
+    return [dataclasses.replace(r, dataset=contract.table) for r in results], drift
+
+
+def contract_drift_result(suite: Suite, schema_results: list[CheckResult], drift: list[str]) -> SuiteResult:
+    """A fail result for a source whose schema broke its contract: nothing read, every check skipped."""
+    skipped = [
+        dataclasses.replace(_skipped(c, "the source table broke its contract"), dataset=suite.dataset)
+        for c in suite.checks
+    ]
+    return SuiteResult(
+        dataset=suite.dataset,
+        rows=0,
+        cleaned=pl.DataFrame(),
+        quarantine=pl.DataFrame(),
+        check_results=[*schema_results, *skipped],
+        score=0.0,
+        gate=Gate(Decision.FAIL, [f"schema drift: {line}" for line in drift]),
+        duration_s=0.0,
+        as_of=datetime.now(UTC),
+    )
 
 
 def _schema_result(
@@ -759,6 +1272,11 @@ def _with_counts(result: CheckResult, failed: int, rows: int) -> CheckResult:
     return dataclasses.replace(result, failed_count=failed, failed_share=failed / rows if rows else 0.0)
 
 
+def check_skipped(check: Check, why: str) -> CheckResult:
+    """The result of a check that did not run (``why`` says so)."""
+    return _skipped(check, why)
+
+
 def _skipped(check: Check, why: str) -> CheckResult:
     return CheckResult(
         name=check.name,
@@ -773,17 +1291,30 @@ def _skipped(check: Check, why: str) -> CheckResult:
     )
 
 
-def _describe(check: Check, failed: int, share: float, rows: int, status: CheckStatus) -> str:
+def _describe(
+    check: Check,
+    failed: int,
+    share: float,
+    rows: int,
+    status: CheckStatus,
+    effect: Decision = Decision.PASS,
+    review: Threshold | None = None,
+    fail: Threshold | None = None,
+) -> str:
     if failed == 0:
         return f"all {rows} rows pass ({check.description})"
+    if check.removes:
+        head = f"{failed} of {rows} rows ({share:.2%}) removed: '{check.description}' did not hold for them"
+    else:
+        head = f"{failed} of {rows} rows ({share:.2%}) break the rule '{check.description}'"
+    if effect is not Decision.PASS:
+        limit = fail if effect is Decision.FAIL else review
+        assert limit is not None
+        return f"{head} (over its {effect} threshold of {_limit_text(limit)})"
     limit = check.fail_above if status is CheckStatus.FAIL else check.warn_above
-    bound = []
-    if limit.share is not None:
-        bound.append(f"{limit.share:.2%}")
-    if limit.count is not None:
-        bound.append(f"{limit.count} rows")
-    over = f" (over the {status} limit of {' / '.join(bound)})" if status is not CheckStatus.PASS and bound else ""
-    return f"{failed} of {rows} rows ({share:.2%}) break the rule '{check.description}'{over}"
+    bound = _limit_text(limit).replace(" or ", " / ") if limit.share is not None or limit.count is not None else ""
+    over = f" (over the {status} limit of {bound})" if status is not CheckStatus.PASS and bound else ""
+    return f"{head}{over}"
 
 
 @dataclass
@@ -792,7 +1323,9 @@ class _Run:
     as_of: datetime
     max_keys: int
     started: float
+    references: Mapping[str, pl.DataFrame] = field(default_factory=dict)
     helper_columns: list[str] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)  # check name -> why it could not run here
 
     def _result(
         self,
@@ -804,6 +1337,7 @@ class _Run:
         score: float,
         gate: Gate,
         transforms: list[str] | None = None,
+        rows_removed: int = 0,
     ) -> SuiteResult:
         return SuiteResult(
             dataset=self.suite.dataset,
@@ -816,6 +1350,7 @@ class _Run:
             duration_s=time.perf_counter() - self.started,
             as_of=self.as_of,
             transforms_applied=transforms or [],
+            rows_removed=rows_removed,
         )
 
     def _empty_quarantine(self) -> pl.DataFrame:
@@ -869,12 +1404,13 @@ class _Run:
         frame = self._confirm(lazy.collect(), flags)
         del lazy
         rows = frame.height
+        internal = [_QUARANTINE_FLAG, REMOVED_COLUMN, *(flag for _, flag in flags), *self.helper_columns]
         results = [_with_counts(r, 0, rows) for r in schema_results]
         if rows == 0:
             results += [_skipped(check, "the input has no rows") for check, _ in flags]
             return self._result(
                 rows=0,
-                cleaned=frame.drop(_QUARANTINE_FLAG, *(flag for _, flag in flags), *self.helper_columns),
+                cleaned=frame.drop(internal),
                 quarantine=self._quarantine(frame, flags),
                 check_results=results,
                 score=0.0,
@@ -885,14 +1421,17 @@ class _Run:
         flag_names = [flag for _, flag in flags]
         counts = [int(n or 0) for n in frame.select(pl.col(flag_names).sum()).row(0)] if flags else []
         results += [
-            self._check_result(frame, check, flag, failed, rows)
+            _skipped(check, self.skipped[check.name])
+            if check.name in self.skipped
+            else check_result(suite, check, failed=failed, rows=rows, sample_keys=self._sample(frame, flag, failed))
             for (check, flag), failed in zip(flags, counts, strict=True)
         ]
         score = quality_score(suite, rows, {check.name: n for (check, _), n in zip(flags, counts, strict=True)})
+        removed = int(frame.get_column(REMOVED_COLUMN).sum())
         quarantine = self._quarantine(frame, flags)
         holder = [frame]
         del frame  # _cleaned_take owns the only reference now, so it can free columns as it filters them
-        cleaned = self._cleaned_take(holder, [*flag_names, *self.helper_columns])
+        cleaned = self._cleaned_take(holder, internal)
         return self._result(
             rows=rows,
             cleaned=cleaned,
@@ -901,29 +1440,48 @@ class _Run:
             score=score,
             gate=gate_decide(suite, rows=rows, score=score, check_results=results),
             transforms=transforms,
+            rows_removed=removed,
+        )
+
+    def _context(self, lazy: pl.LazyFrame) -> CheckContext:
+        return CheckContext(
+            as_of=self.as_of,
+            schema=lazy.collect_schema(),
+            keys=tuple(self.suite.keys),
+            frame=lazy,
+            references=self.references,
         )
 
     def _plan(self, lazy: pl.LazyFrame) -> tuple[pl.LazyFrame, list[tuple[Check, str]], list[str]]:
-        """The one lazy query: transforms and flag columns in stage order, then the quarantine flag."""
-        keys = tuple(self.suite.keys)
+        """The one lazy query: transforms and flag columns in stage order, then the quarantine flag.
+
+        The removed flag starts all false; :meth:`_confirm` sets it exactly once the rows are collected.
+        """
         flags: list[tuple[Check, str]] = []
         pending: list[pl.Expr] = []
         transforms: list[str] = []
-        ctx = CheckContext(as_of=self.as_of, schema=lazy.collect_schema(), keys=keys, frame=lazy)
+        lazy = lazy.with_columns(pl.lit(False).alias(REMOVED_COLUMN))
+        ctx = self._context(lazy)
         for step in self.suite.ordered_steps():
             if isinstance(step, Transform):
                 if pending:  # checks declared before this transform must see the columns before it
                     lazy, pending = lazy.with_columns(pending), []
-                    ctx = CheckContext(as_of=self.as_of, schema=lazy.collect_schema(), keys=keys, frame=lazy)
+                    ctx = self._context(lazy)
                 lazy = lazy.with_columns(step.build(ctx))
-                ctx = CheckContext(as_of=self.as_of, schema=lazy.collect_schema(), keys=keys, frame=lazy)
+                ctx = self._context(lazy)
                 transforms.append(step.name)
                 continue
-            for helper in step.helpers:  # own layers: a helper may read the one before it
-                lazy = lazy.with_columns(helper)
-                self.helper_columns.append(helper.meta.output_name())
             flag = f"{_FLAG_PREFIX}{len(flags)}"
-            pending.append(step.fail_expr(ctx).alias(flag))
+            try:
+                expr = step.fail_expr(ctx)
+            except ReferenceUnavailable as exc:
+                self.skipped[step.name] = str(exc)
+                expr = pl.lit(False)
+            else:
+                for helper in step.helpers:  # own layers: a helper may read the one before it
+                    lazy = lazy.with_columns(helper)
+                    self.helper_columns.append(helper.meta.output_name())
+            pending.append(expr.alias(flag))
             flags.append((step, flag))
         if pending:
             lazy = lazy.with_columns(pending)
@@ -931,49 +1489,44 @@ class _Run:
 
     @staticmethod
     def _quarantine_expr(flags: list[tuple[Check, str]]) -> pl.Expr:
-        quarantining = [pl.col(flag) for check, flag in flags if check.severity.quarantines]
+        quarantining = [pl.col(flag) for check, flag in flags if check.severity.quarantines and not check.removes]
         any_bad = functools.reduce(operator.or_, quarantining) if quarantining else pl.lit(False)
         return any_bad.alias(_QUARANTINE_FLAG)
 
     def _confirm(self, frame: pl.DataFrame, flags: list[tuple[Check, str]]) -> pl.DataFrame:
-        """Apply each check's ``confirm`` to the rows its fast predicate flagged; clear the ones it rejects."""
+        """Make the flags exact, in check order: each ``confirm`` on the rows its fast predicate flagged, then
+        each removing check's rows into the removed flag; finally no other check counts a removed row."""
         changed = False
         for check, flag in flags:
-            if check.confirm is None:
-                continue
-            positions = frame.get_column(flag).arg_true()
-            if positions.len() == 0:
-                continue
-            confirmed = check.confirm(frame.select(pl.all().gather(positions))).fill_null(False)
-            rejected = positions.filter(~confirmed)
-            if rejected.len():
-                frame = frame.with_columns(frame.get_column(flag).scatter(rejected, False))
+            if check.confirm is not None:
+                positions = frame.get_column(flag).arg_true()
+                if positions.len():
+                    confirmed = check.confirm(frame.select(pl.all().gather(positions))).fill_null(False)
+                    rejected = positions.filter(~confirmed)
+                    if rejected.len():
+                        frame = frame.with_columns(frame.get_column(flag).scatter(rejected, False))
+                        changed = True
+            if check.removes:
+                removed = frame.get_column(REMOVED_COLUMN)
+                now = frame.get_column(flag) & ~removed
+                frame = frame.with_columns(now.alias(flag), (removed | now).alias(REMOVED_COLUMN))
                 changed = True
+        if any(check.removes for check, _ in flags):
+            live = ~pl.col(REMOVED_COLUMN)
+            frame = frame.with_columns(
+                [(pl.col(flag) & live).alias(flag) for check, flag in flags if not check.removes]
+            )
         return frame.with_columns(self._quarantine_expr(flags)) if changed else frame
 
-    def _check_result(self, frame: pl.DataFrame, check: Check, flag: str, failed: int, rows: int) -> CheckResult:
-        """The result of one check, with the keys of its first failing rows (at most ``max_keys``)."""
-        share = failed / rows
-        status = check.status_for(failed, share)
-        sample: list[tuple[Any, ...]] = []
-        if failed and self.max_keys:
-            positions = frame.get_column(flag).arg_true().head(self.max_keys)
-            keys = list(self.suite.keys)
-            if keys:
-                sample = frame.select(pl.col(keys).gather(positions)).rows()
-            else:  # no key columns declared: the row positions are the keys
-                sample = [(int(p),) for p in positions]
-        return CheckResult(
-            name=check.name,
-            stage=check.stage,
-            severity=check.severity,
-            reason_code=check.reason_code,
-            failed_count=failed,
-            failed_share=share,
-            status=status,
-            sample_keys=sample,
-            message=_describe(check, failed, share, rows, status),
-        )
+    def _sample(self, frame: pl.DataFrame, flag: str, failed: int) -> list[tuple[Any, ...]]:
+        """The keys of a check's first failing rows, in row order (at most ``max_keys``)."""
+        if not failed or not self.max_keys:
+            return []
+        positions = frame.get_column(flag).arg_true().head(self.max_keys)
+        keys = list(self.suite.keys)
+        if keys:
+            return frame.select(pl.col(keys).gather(positions)).rows()
+        return [(int(p),) for p in positions]  # no key columns declared: the row positions are the keys
 
     def _quarantine(self, frame: pl.DataFrame, flags: list[tuple[Check, str]]) -> pl.DataFrame:
         """Quarantined rows: keys, every reason code the row failed, then the rest of the row."""
@@ -981,25 +1534,26 @@ class _Run:
         flag_names = [flag for _, flag in flags]
         positions = frame.get_column(_QUARANTINE_FLAG).arg_true()  # gather: the quarantine is a small share
         bad = frame.select(pl.all().gather(positions))
-        if flags:
+        codes = [(check, flag) for check, flag in flags if not check.removes]
+        if codes:
             reasons = pl.concat_list(
-                [pl.when(pl.col(flag)).then(pl.lit(check.reason_code)).otherwise(None) for check, flag in flags]
+                [pl.when(pl.col(flag)).then(pl.lit(check.reason_code)).otherwise(None) for check, flag in codes]
             ).list.drop_nulls()
         else:
             reasons = pl.lit([], dtype=pl.List(pl.String))
-        internal = {*flag_names, *self.helper_columns, _QUARANTINE_FLAG}
+        internal = {*flag_names, *self.helper_columns, _QUARANTINE_FLAG, REMOVED_COLUMN}
         rest = [c for c in frame.columns if c not in keys and c not in internal]
         return bad.select(*keys, reasons.alias(REASON_CODES_COLUMN), *rest)
 
     @staticmethod
     def _cleaned_take(holder: list[pl.DataFrame], internal: list[str]) -> pl.DataFrame:
-        """The rows that stay, without the engine's own columns.
+        """The rows that stay (neither quarantined nor removed), without the engine's own columns.
 
         Takes the frame out of ``holder`` so that it is released as soon as the cleaned copy exists.
         """
         frame = holder.pop()
-        keep = ~frame.get_column(_QUARANTINE_FLAG)
-        frame = frame.drop(_QUARANTINE_FLAG, *internal)
+        keep = ~(frame.get_column(_QUARANTINE_FLAG) | frame.get_column(REMOVED_COLUMN))
+        frame = frame.drop(internal)
         if keep.all():
             return frame
         parts: list[pl.DataFrame] = []
@@ -1014,6 +1568,12 @@ class _Run:
 __all__ = [
     "ANY_ROW",
     "REASON_CODES_COLUMN",
+    "ColumnContract",
+    "TableContract",
+    "bigquery_type",
+    "contract_check",
+    "contract_drift_result",
+    "REMOVED_COLUMN",
     "SEVERITY_WEIGHTS",
     "Check",
     "CheckContext",
@@ -1021,6 +1581,9 @@ __all__ = [
     "CheckStatus",
     "Decision",
     "DtypeFamily",
+    "NotCompilable",
+    "ReferenceUnavailable",
+    "SqlContext",
     "Gate",
     "GatePolicy",
     "Severity",
@@ -1029,14 +1592,24 @@ __all__ = [
     "SuiteResult",
     "Threshold",
     "Transform",
+    "check_result",
+    "check_skipped",
     "duplicate_key",
+    "exact_duplicates",
     "gate_decide",
+    "has_reference",
     "in_set",
     "matches",
     "not_null",
     "pair_in_mapping",
     "quality_score",
     "quarantine_reprocess",
+    "results_combine",
+    "rows_frame",
+    "sql_ident",
+    "sql_literal",
+    "sql_table",
     "strip_upper",
     "suite_run",
+    "threshold_text",
 ]

@@ -19,10 +19,14 @@ class QualityRun(models.Model):
     dataset = models.CharField(max_length=200, db_index=True)
     rows = models.PositiveBigIntegerField()
     rows_quarantined = models.PositiveBigIntegerField(default=0)
+    rows_removed = models.PositiveBigIntegerField(default=0, help_text="exact duplicates taken out (not published)")
     score = models.FloatField()
     gate = models.CharField(max_length=10, choices=Gate.choices, db_index=True)
     reasons = models.JSONField(default=list, blank=True)
     duration_s = models.FloatField(default=0)
+    # Per dataset when a run records several (order lines and the report): rows, removed, quarantined (and how
+    # many of those are kept), score, gate, where it ran; plus what the caller adds (validation bytes...).
+    details = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
@@ -34,6 +38,7 @@ class QualityRun(models.Model):
 
 class CheckResult(models.Model):
     quality_run = models.ForeignKey(QualityRun, on_delete=models.CASCADE, related_name="checks")
+    dataset = models.CharField(max_length=200, blank=True, help_text="what was checked (lines or the report)")
     name = models.CharField(max_length=200)
     stage = models.CharField(max_length=30)
     severity = models.CharField(max_length=20)
@@ -43,6 +48,9 @@ class CheckResult(models.Model):
     failed_share = models.FloatField(default=0)
     sample_keys = models.JSONField(default=list, blank=True)
     message = models.TextField(blank=True)
+    gate_effect = models.CharField(max_length=10, blank=True, help_text="what this check did to the gate")
+    threshold = models.CharField(max_length=200, blank=True, help_text="failing rows at which it reviews / fails")
+    removes = models.BooleanField(default=False, help_text="its rows were removed (exact duplicates), not failed")
 
     class Meta:
         ordering = ["quality_run_id", "pk"]

@@ -4,22 +4,27 @@ quarantined rows."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from approvals.services import ApprovalError, approval_approve, approval_reject, approval_request_create
 from audit.services import audit_log
 
-from .engine import Suite, SuiteResult, quarantine_reprocess
+from .engine import Suite, SuiteResult, quarantine_reprocess, results_combine
 from .models import CheckResult, QualityRun, QuarantinedRow, ReviewItem
 
 logger = logging.getLogger(__name__)
-QUARANTINE_KEEP_MAX = 10_000  # rows kept per run; the counts on the checks stay exact beyond it
+
+
+def quarantine_cap() -> int:
+    """Quarantined rows kept per dataset and run (``QUALITY_QUARANTINE_CAP``); the counts stay exact beyond it."""
+    return max(0, int(getattr(settings, "QUALITY_QUARANTINE_CAP", 10_000)))
 
 
 # A review decision that cannot be taken (already decided, own request, missing reason): the approvals' error.
@@ -57,22 +62,74 @@ def quality_run_record(
     ``approval_action`` names a registered approval action (see :mod:`approvals.registry`) and
     ``approval_inputs`` its exact inputs: approving the request runs that action (e.g. the blocked publish).
     """
-    keys = list(suite.keys)
+    return quality_runs_record(
+        parts=[(suite, result)],
+        job_run=job_run,
+        requested_by=requested_by,
+        requested_by_label=requested_by_label,
+        review_title=review_title,
+        approval_action=approval_action,
+        approval_inputs=approval_inputs,
+        shapers=shapers,
+        obj=obj,
+    )
+
+
+def quality_runs_record(
+    *,
+    parts: Sequence[tuple[Suite, SuiteResult]],
+    labels: Sequence[str] | None = None,
+    job_run: Any = None,
+    requested_by: Any = None,
+    requested_by_label: str = "",
+    review_title: str = "",
+    approval_action: str = "",
+    approval_inputs: dict[str, Any] | None = None,
+    shapers: Iterable[Any] = (),
+    obj: Any = None,
+    details: dict[str, Any] | None = None,
+) -> QualityRun:
+    """Record several suites' results as ONE run: one gate (the strictest), one score (the lowest), one review.
+
+    Used by the sales job for its order lines (validated in BigQuery) and its report (validated in memory):
+    every check is recorded with its dataset, every part's quarantined rows under its dataset and keys (the
+    first ``QUALITY_QUARANTINE_CAP`` of each part). The run is recorded under the last part's dataset; when its
+    gate says review, a ReviewItem is opened with the approval request that decides it: ``approval_action`` names
+    a registered approval action (see :mod:`approvals.registry`), ``approval_inputs`` its exact inputs (the run's
+    id is added), and approving the request runs that action (e.g. the blocked publish).
+    """
+    combined = results_combine([result for _, result in parts], labels=labels)
+    cap = quarantine_cap()
+    per_part = {
+        (labels[i] if labels else result.dataset): {
+            "dataset": result.dataset,
+            "rows": result.rows,
+            "removed": result.rows_removed,
+            "quarantined": result.rows_quarantined,
+            "quarantine_kept": min(result.quarantine.height, cap),
+            "score": round(result.score, 3),
+            "gate": str(result.gate.decision),
+        }
+        for i, (_, result) in enumerate(parts)
+    }
     with transaction.atomic():
         run = QualityRun.objects.create(
             job_run=job_run,
-            dataset=result.dataset,
-            rows=result.rows,
-            rows_quarantined=result.quarantine.height,
-            score=round(result.score, 3),
-            gate=str(result.gate.decision),
-            reasons=list(result.gate.reasons),
-            duration_s=result.duration_s,
+            dataset=combined.dataset,
+            rows=combined.rows,
+            rows_quarantined=combined.rows_quarantined,
+            rows_removed=combined.rows_removed,
+            score=round(combined.score, 3),
+            gate=str(combined.gate.decision),
+            reasons=list(combined.gate.reasons),
+            duration_s=combined.duration_s,
+            details={**({"parts": per_part} if len(parts) > 1 else {}), **(details or {})},
         )
         CheckResult.objects.bulk_create(
             [
                 CheckResult(
                     quality_run=run,
+                    dataset=c.dataset,
                     name=c.name,
                     stage=str(c.stage),
                     severity=str(c.severity),
@@ -82,27 +139,30 @@ def quality_run_record(
                     failed_share=c.failed_share,
                     sample_keys=_jsonable([list(k) for k in c.sample_keys[:100]]),
                     message=c.message,
+                    gate_effect=str(c.gate_effect),
+                    threshold=c.threshold,
+                    removes=c.removes,
                 )
-                for c in result.check_results
+                for c in combined.check_results
             ]
         )
-        quarantined = result.quarantine.head(QUARANTINE_KEEP_MAX).to_dicts()
         QuarantinedRow.objects.bulk_create(
             [
                 QuarantinedRow(
                     quality_run=run,
                     dataset=result.dataset,
-                    row_key="|".join(str(row.get(k)) for k in keys)[:500],
+                    row_key="|".join(str(row.get(k)) for k in suite.keys)[:500],
                     reason_codes=list(row.get("reason_codes") or []),
                     data=_jsonable({k: v for k, v in row.items() if k != "reason_codes"}),
                 )
-                for row in quarantined
+                for suite, result in parts
+                for row in result.quarantine.head(cap).to_dicts()
             ],
             batch_size=1000,
         )
         review = None
         if run.gate == QualityRun.Gate.REVIEW:
-            title = review_title or f"{result.dataset}: quality score {result.score:.1f}"
+            title = review_title or f"{combined.dataset}: quality score {combined.score:.1f}"
             approval = None
             if approval_action:
                 approval = approval_request_create(
@@ -127,7 +187,13 @@ def quality_run_record(
                 "score": run.score,
                 "rows": run.rows,
                 "quarantined": run.rows_quarantined,
-                "failing_checks": [c.name for c in result.check_results if str(c.status) == "fail"],
+                "removed": run.rows_removed,
+                "failing_checks": [c.name for c in combined.check_results if str(c.status) == "fail"],
+                "gate_checks": [
+                    f"{c.dataset}:{c.name}={c.gate_effect}"
+                    for c in combined.check_results
+                    if str(c.gate_effect) != "pass"
+                ],
                 "review_item": review.pk if review else None,
                 "approval": review.approval_id if review else None,
             },

@@ -40,6 +40,7 @@ class QueryRunAdmin(ReadOnlyAdmin):
     list_display = (
         "id",
         "query",
+        "purpose",
         "status",
         "created_at",
         "actor",
@@ -53,7 +54,7 @@ class QueryRunAdmin(ReadOnlyAdmin):
         "bq_job_id",
     )
     list_select_related = ("query", "actor")
-    list_filter = ("status", "query", "cache_hit")
+    list_filter = ("purpose", "status", "query", "cache_hit")
     search_fields = ("=id", "bq_job_id", "sql_hash")
     date_hierarchy = "created_at"
     raw_id_fields = ("job_run",)

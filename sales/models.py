@@ -37,7 +37,10 @@ class SalesQuery(models.Model):
 
 
 class QueryRun(models.Model):
-    """One BigQuery execution with its metadata; the cost guard's refusals are recorded too."""
+    """One BigQuery execution with its metadata; the cost guard's refusals are recorded too.
+
+    A sales run has validation jobs (the order lines checked in BigQuery) and its report job, each a row.
+    """
 
     class Status(models.TextChoices):
         ESTIMATED = "estimated", "Dry run only"
@@ -46,11 +49,16 @@ class QueryRun(models.Model):
         SUCCEEDED = "succeeded", "Succeeded"
         FAILED = "failed", "Failed"
 
+    class Purpose(models.TextChoices):
+        REPORT = "report", "Report query"
+        VALIDATION = "validation", "Order-line validation"
+
     job_run = models.ForeignKey(
         "orchestration.JobRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="query_runs"
     )
     query = models.ForeignKey(SalesQuery, on_delete=models.PROTECT, related_name="runs")
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    purpose = models.CharField(max_length=20, choices=Purpose.choices, default=Purpose.REPORT, db_index=True)
     status = models.CharField(max_length=20, choices=Status.choices, db_index=True)
     bq_job_id = models.CharField(max_length=300, blank=True)
     location = models.CharField(max_length=50, blank=True)
@@ -71,7 +79,8 @@ class QueryRun(models.Model):
         ordering = ["-created_at", "-pk"]
 
     def __str__(self) -> str:
-        return f"{self.query.name} run #{self.pk} ({self.status})"
+        what = "" if self.purpose == self.Purpose.REPORT else f" {self.purpose}"
+        return f"{self.query.name}{what} run #{self.pk} ({self.status})"
 
 
 class SalesReport(models.Model):

@@ -1,16 +1,28 @@
-"""The sales analytics job: cost-guarded BigQuery query, quality gate, publish to the dashboard sheet.
+"""The sales analytics job: order lines validated at the source, cost-guarded report, one gate, publish to Sheets.
 
-Flow: dry run (estimate) -> refuse above SALES_MAX_BYTES -> real run carrying maximum_bytes_billed (BigQuery
-itself refuses a runaway) -> record the job's metadata and cost -> the quality suite of the report -> the gate:
-pass publishes now; review opens a ReviewItem whose approval publishes; fail blocks and the sheet keeps its last
-good values.
+Flow:
+
+1. **Contract**: ``tables.get`` on ``sales.order_lines``, compared with ``ORDER_LINES_CONTRACT`` (missing
+   column, changed type, changed mode): drift stops the run before any query, naming the column and both types.
+2. **Plan**: ``ORDER_LINES_SUITE`` compiled to SQL for the lines of the requested range (:mod:`quality.sql`),
+   and the report query rewritten to read only the lines that pass (the same predicates, compiled in).
+3. **Cost guard**: dry runs of the validation and of the report; refused above ``SALES_MAX_BYTES`` (the sum);
+   above ``SALES_APPROVAL_BYTES`` nothing runs until a Platform Admin approves the pinned query, parameters and
+   estimate (``sales.costly_query``); every real query carries ``maximum_bytes_billed``.
+4. **Validation** in BigQuery: one scan for every check's count, one bounded query for failing keys and the
+   quarantined lines (the first ``QUALITY_QUARANTINE_CAP``, with reason codes). A failing gate stops here.
+5. **Report** query, then the report's own suite in memory; both results make ONE gate, score and review:
+   pass publishes now; review opens a ReviewItem (the evidence: every check, line and report, and the quarantined
+   lines) with the approval request (``sales.review_publish``) whose approval publishes; fail blocks and the sheet
+   keeps its last good values (a failed report can be published only by an override, quorum 2). Publishing is
+   intent -> sheet write -> record. Job metadata and cost are recorded per query (validation and report apart).
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -28,15 +40,17 @@ from django.utils import timezone
 from accounts.roles import DATA_STEWARD
 from approvals.services import DestinationTaken, approval_request_create, destination_register, inputs_sha256
 from audit.services import audit_log
-from connectors.bigquery import BigQueryClient, QueryTooExpensive
+from connectors.bigquery import BigQueryClient, QueryResult, QueryTooExpensive
 from connectors.embedded import embedded_bigquery_client, embedded_sheets_client
 from connectors.errors import ConnectorError
 from orchestration.models import JobRun
 from orchestration.registry import JobFailed, JobResult
 from orchestration.services import job_run_heartbeat
-from quality.engine import suite_run
-from quality.services import quality_run_record
-from quality.suites import SALES_REPORT_SUITE
+from quality.engine import Decision, contract_check, contract_drift_result, suite_run
+from quality.services import quality_runs_record, quarantine_cap
+from quality.sql import CompiledSuite, suite_compile, table_replace
+from quality.suites import ORDER_LINES_CONTRACT, ORDER_LINES_SUITE, SALES_REPORT_SUITE
+from quality.warehouse import warehouse_estimate, warehouse_run
 
 from .models import QueryRun, SalesQuery, SalesReport
 from .publish import REPORT_SHEET, PublishError, report_on_sheet, report_publish
@@ -156,9 +170,13 @@ def sales_query_prepare(params: dict[str, Any]) -> Prepared:
 
 @dataclass(frozen=True)
 class CostEstimate:
+    """What a run would process: the order-line validation and the report query, each and together."""
+
     bytes_processed: int
     cost_usd: Decimal
     limit_bytes: int
+    validation_bytes: int = 0
+    report_bytes: int = 0
 
     @property
     def over_limit(self) -> bool:
@@ -173,8 +191,9 @@ class CostEstimate:
                 "Platform Admin approves it"
             )
         return (
-            f"would process {_size(self.bytes_processed)} (~${self.cost_usd:.4f} at "
-            f"${settings.SALES_PRICE_PER_TIB_USD}/TiB), {verdict} of {_size(self.limit_bytes)}{guarded}"
+            f"would process {_size(self.bytes_processed)} (validation {_size(self.validation_bytes)} + report "
+            f"{_size(self.report_bytes)}; ~${self.cost_usd:.4f} at ${settings.SALES_PRICE_PER_TIB_USD}/TiB), "
+            f"{verdict} of {_size(self.limit_bytes)}{guarded}"
         )
 
 
@@ -190,14 +209,80 @@ def _cost(bytes_: int) -> Decimal:
     return (Decimal(bytes_) / TIB * Decimal(str(settings.SALES_PRICE_PER_TIB_USD))).quantize(Decimal("0.000001"))
 
 
-def sales_cost_estimate(*, params: dict[str, Any], client: BigQueryClient | None = None) -> CostEstimate:
-    """Dry-run the query: what it would process and cost, and whether the cost guard would refuse it."""
-    prepared = sales_query_prepare(params)
+# ------------------------------------------------------------------------------------------------------------------
+# The order lines: contract, validation plan, cost
+# ------------------------------------------------------------------------------------------------------------------
+
+LINES_SUITE = ORDER_LINES_SUITE
+LINES_TABLE = ORDER_LINES_CONTRACT.table
+# The lines a report of [start, end] for the requested regions reads: the same filter as the report's own.
+LINES_SCOPE = (
+    "order_ts >= TIMESTAMP(@start) AND order_ts < TIMESTAMP(DATE_ADD(@end, INTERVAL 1 DAY)) "
+    "AND (@all_regions OR region IN UNNEST(@regions))"
+)
+SAMPLE_KEYS = 100  # failing keys kept per check
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """What a run sends to BigQuery: the compiled validation of the lines and the report reading only clean lines."""
+
+    prepared: Prepared
+    validation: CompiledSuite
+    report_sql: str
+    report_params: Mapping[str, Any]
+
+
+def sales_lines_contract_check(*, client: BigQueryClient) -> tuple[list[Any], list[str]]:
+    """Compare ``sales.order_lines`` (BigQuery ``tables.get``) with its contract: schema results and the drift."""
+    dataset, table = LINES_TABLE.split(".")
     try:
-        estimate = (client or embedded_bigquery_client()).query_dry_run(sql=prepared.sql, params=prepared.params)
+        info = client.table_get(dataset=dataset, table=table)
+    except ConnectorError as exc:
+        raise JobFailed(f"could not read the schema of {LINES_TABLE} (tables.get): {exc}") from exc
+    return contract_check(ORDER_LINES_CONTRACT, [(c.name, c.type, c.mode) for c in info.schema])
+
+
+def sales_run_plan(*, prepared: Prepared, as_of: datetime) -> RunPlan:
+    """Compile the line validation for the run's range and put its clean lines in place of the table in the report."""
+    validation = suite_compile(LINES_SUITE, table=LINES_TABLE, where=LINES_SCOPE, params=prepared.params, as_of=as_of)
+    try:
+        report_sql = table_replace(prepared.sql, table=LINES_TABLE, replacement=validation.clean_rows_sql())
+    except ValueError as exc:
+        raise JobFailed(
+            f"the sales query {prepared.query.name!r} cannot be validated at the source: {exc}. A sales query reads "
+            f"`{LINES_TABLE}`, whose lines are checked before the report is computed."
+        ) from exc
+    return RunPlan(prepared=prepared, validation=validation, report_sql=report_sql, report_params=validation.params)
+
+
+def _estimate(client: BigQueryClient, plan: RunPlan) -> CostEstimate:
+    try:
+        validation = warehouse_estimate(
+            compiled=plan.validation, client=client, max_keys=SAMPLE_KEYS, quarantine_cap=quarantine_cap()
+        )
+        report = client.query_dry_run(sql=plan.report_sql, params=plan.report_params).bytes_processed
     except ConnectorError as exc:
         raise JobFailed(f"BigQuery could not estimate the query: {exc}") from exc
-    return CostEstimate(estimate.bytes_processed, _cost(estimate.bytes_processed), settings.SALES_MAX_BYTES)
+    total = validation + report
+    return CostEstimate(total, _cost(total), settings.SALES_MAX_BYTES, validation_bytes=validation, report_bytes=report)
+
+
+def _drift_message(drift: list[str]) -> str:
+    return (
+        f"{LINES_TABLE} does not match its contract: {'; '.join(drift)}. Nothing was queried and the sheet keeps its "
+        f"last good values: fix the table (or, if the change is intended, the contract in quality/suites.py)."
+    )
+
+
+def sales_cost_estimate(*, params: dict[str, Any], client: BigQueryClient | None = None) -> CostEstimate:
+    """Dry-run the validation and the report: what they would process and cost, and whether the guard refuses it."""
+    prepared = sales_query_prepare(params)
+    client = client or embedded_bigquery_client()
+    _, drift = sales_lines_contract_check(client=client)
+    if drift:
+        raise JobFailed(_drift_message(drift))
+    return _estimate(client, sales_run_plan(prepared=prepared, as_of=timezone.now()))
 
 
 def _prepared_sql_sha256(prepared: Prepared) -> str:
@@ -225,23 +310,77 @@ def _costly_query_approved(job_run: JobRun, prepared: Prepared, estimate: CostEs
     return True
 
 
-def _record_query_run(job_run: JobRun, prepared: Prepared, **fields: Any) -> QueryRun:
+def _record_query_run(
+    job_run: JobRun,
+    prepared: Prepared,
+    *,
+    sql: str | None = None,
+    params: Mapping[str, Any] | None = None,
+    **fields: Any,
+) -> QueryRun:
+    values = params if params is not None else prepared.params
     with transaction.atomic():
         run = QueryRun.objects.create(
             job_run=job_run,
             query=prepared.query,
             actor=job_run.actor,
-            sql_hash=hashlib.sha256(prepared.sql.encode()).hexdigest(),
-            params={k: (v.isoformat() if isinstance(v, date) else v) for k, v in prepared.params.items()},
+            sql_hash=hashlib.sha256((sql or prepared.sql).encode()).hexdigest(),
+            params={k: (v.isoformat() if isinstance(v, date) else v) for k, v in values.items()},
             **fields,
         )
         audit_log(
             action=f"sales.query_{run.status}",
             obj=run,
             actor=job_run.actor,
-            data={"bq_job_id": run.bq_job_id, "bytes_billed": run.bytes_billed, "error": run.error[:500]},
+            data={
+                "purpose": run.purpose,
+                "bq_job_id": run.bq_job_id,
+                "bytes_billed": run.bytes_billed,
+                "error": run.error[:500],
+            },
         )
     return run
+
+
+def _record_job(
+    job_run: JobRun, plan: RunPlan, result: QueryResult, *, purpose: Any, sql: str, estimated: int
+) -> QueryRun:
+    return _record_query_run(
+        job_run,
+        plan.prepared,
+        sql=sql,
+        params=plan.report_params,
+        purpose=purpose,
+        status=QueryRun.Status.SUCCEEDED,
+        bq_job_id=result.job_id,
+        location=result.location or "",
+        bytes_estimated=estimated,
+        bytes_processed=result.bytes_processed,
+        bytes_billed=result.bytes_billed,
+        slot_ms=result.slot_ms,
+        cache_hit=result.cache_hit,
+        rows=result.total_rows,
+        duration_s=result.duration_s,
+        estimated_cost_usd=_cost(result.bytes_billed),
+    )
+
+
+def _record_estimates(job_run: JobRun, plan: RunPlan, estimate: CostEstimate, *, status: Any, error: str) -> None:
+    """One query run per planned query (validation, report) that did not run: estimated, refused or awaiting."""
+    for purpose, sql, estimated in (
+        (QueryRun.Purpose.VALIDATION, plan.validation.counts_sql(), estimate.validation_bytes),
+        (QueryRun.Purpose.REPORT, plan.report_sql, estimate.report_bytes),
+    ):
+        _record_query_run(
+            job_run,
+            plan.prepared,
+            sql=sql,
+            purpose=purpose,
+            status=status,
+            bytes_estimated=estimated,
+            estimated_cost_usd=_cost(estimated),
+            error=error,
+        )
 
 
 def _frame(rows: list[dict[str, Any]], schema: tuple[Any, ...]) -> pl.DataFrame:
@@ -254,37 +393,73 @@ def _frame(rows: list[dict[str, Any]], schema: tuple[Any, ...]) -> pl.DataFrame:
     return pl.DataFrame(data, schema=columns, strict=False)
 
 
+_LABELS = {"sales.order_lines": "order lines", "sales.daily_report": "report"}
+
+
+def checks_text(checks: list[Any], *, all_checks: bool = False) -> list[str]:
+    """One line per check (those with failing or removed rows, unless ``all_checks``): count, share, threshold, and
+    what it did to the gate."""
+    lines = []
+    for c in checks:
+        if not all_checks and not c.failed_count:
+            continue
+        what = "removed" if c.removes else "failing"
+        effect = "" if str(c.gate_effect) in ("", "pass") else f" -> {c.gate_effect}"
+        label = _LABELS.get(c.dataset, c.dataset)
+        lines.append(
+            f"- {label} / {c.name}: {c.failed_count:,} {what} ({c.failed_share:.2%}); threshold: "
+            f"{c.threshold or 'no gate threshold'}{effect}"
+        )
+    return lines
+
+
+def _check_details(checks: list[Any]) -> list[dict[str, Any]]:
+    return [
+        {
+            "dataset": c.dataset,
+            "check": c.name,
+            "failed": c.failed_count,
+            "share": round(c.failed_share, 6),
+            "threshold": c.threshold,
+            "gate": str(c.gate_effect),
+            "removes": c.removes,
+        }
+        for c in checks
+    ]
+
+
 def sales_report_run(*, job_run: JobRun, params: dict[str, Any], dry_run: bool) -> JobResult:
     """The on-demand sales job (see the module docstring)."""
     prepared = sales_query_prepare(params)
     client = embedded_bigquery_client()
-    job_run_heartbeat(job_run=job_run, progress="estimating the query (dry run)")
-    estimate = sales_cost_estimate(params=params, client=client)
+    as_of = timezone.now()
+
+    job_run_heartbeat(job_run=job_run, progress=f"checking {LINES_TABLE} against its contract (tables.get)")
+    schema_results, drift = sales_lines_contract_check(client=client)
+    if drift:
+        stopped = contract_drift_result(LINES_SUITE, schema_results, drift)
+        quality = quality_runs_record(parts=[(LINES_SUITE, stopped)], job_run=job_run, requested_by=job_run.principal)
+        _alert(f"Sales report stopped: {LINES_TABLE} broke its contract (quality run #{quality.pk})", drift, job_run)
+        raise JobFailed(_drift_message(drift))
+
+    plan = sales_run_plan(prepared=prepared, as_of=as_of)
+    job_run_heartbeat(job_run=job_run, progress="estimating the validation and the report (dry runs)")
+    estimate = _estimate(client, plan)
     counters: dict[str, Any] = {
         "bytes_estimated": estimate.bytes_processed,
+        "validation_bytes_estimated": estimate.validation_bytes,
+        "report_bytes_estimated": estimate.report_bytes,
         "cost_estimate_usd": str(estimate.cost_usd),
     }
-    if estimate.over_limit:
-        _record_query_run(
-            job_run,
-            prepared,
-            status=QueryRun.Status.REFUSED,
-            bytes_estimated=estimate.bytes_processed,
-            estimated_cost_usd=estimate.cost_usd,
-            error="over SALES_MAX_BYTES",
-        )
-        raise JobFailed(
-            f"the query {estimate.text()}: refused before running. Narrow the date range or regions, or raise "
-            f"SALES_MAX_BYTES."
-        )
-    if dry_run:
-        _record_query_run(
-            job_run,
-            prepared,
-            status=QueryRun.Status.ESTIMATED,
-            bytes_estimated=estimate.bytes_processed,
-            estimated_cost_usd=estimate.cost_usd,
-        )
+    if estimate.over_limit or dry_run:
+        status = QueryRun.Status.REFUSED if estimate.over_limit else QueryRun.Status.ESTIMATED
+        error = "over SALES_MAX_BYTES" if estimate.over_limit else ""
+        _record_estimates(job_run, plan, estimate, status=status, error=error)
+        if estimate.over_limit:
+            raise JobFailed(
+                f"the query {estimate.text()}: refused before running. Narrow the date range or regions, or raise "
+                f"SALES_MAX_BYTES."
+            )
         return JobResult(summary=f"DRY RUN: the query {estimate.text()}", counters=counters)
 
     if estimate.bytes_processed > settings.SALES_APPROVAL_BYTES and not _costly_query_approved(
@@ -301,12 +476,11 @@ def sales_report_run(*, job_run: JobRun, params: dict[str, Any], dry_run: bool) 
             title=f"Run the costly sales query {prepared.query.name} {params['start']}..{params['end']}",
             obj=job_run,
         )  # fmt: skip
-        _record_query_run(
+        _record_estimates(
             job_run,
-            prepared,
+            plan,
+            estimate,
             status=QueryRun.Status.AWAITING_APPROVAL,
-            bytes_estimated=estimate.bytes_processed,
-            estimated_cost_usd=estimate.cost_usd,
             error=f"above SALES_APPROVAL_BYTES: approval #{request.pk}",
         )
         counters["approval_request"] = request.pk
@@ -315,43 +489,119 @@ def sales_report_run(*, job_run: JobRun, params: dict[str, Any], dry_run: bool) 
             counters=counters,
         )
 
-    job_run_heartbeat(job_run=job_run, progress="running the query")
+    # 1. The order lines of the range, validated where they are.
+    job_run_heartbeat(job_run=job_run, progress=f"validating the order lines in BigQuery ({plan.validation.plan} plan)")
+    try:
+        lines = warehouse_run(
+            compiled=plan.validation,
+            client=client,
+            maximum_bytes_billed=settings.SALES_MAX_BYTES,
+            max_keys=SAMPLE_KEYS,
+            quarantine_cap=quarantine_cap(),
+            labels={"dataops_job_run": str(job_run.pk)},
+            schema_results=schema_results,
+        )
+    except ConnectorError as exc:
+        refused = isinstance(exc, QueryTooExpensive)
+        _record_query_run(
+            job_run,
+            prepared,
+            sql=plan.validation.counts_sql(),
+            purpose=QueryRun.Purpose.VALIDATION,
+            status=QueryRun.Status.REFUSED if refused else QueryRun.Status.FAILED,
+            bytes_estimated=estimate.validation_bytes,
+            error=str(exc),
+        )
+        what = "BigQuery refused the order-line validation as too expensive" if refused else "the validation failed"
+        raise JobFailed(f"{what}: {exc}") from exc
+    sqls = [plan.validation.counts_sql(), plan.validation.failing_rows_sql()]
+    for index, job in enumerate(lines.jobs):
+        _record_job(
+            job_run,
+            plan,
+            job,
+            purpose=QueryRun.Purpose.VALIDATION,
+            sql=sqls[index],
+            estimated=estimate.validation_bytes if index == 0 else 0,
+        )
+    validation_cost = _cost(lines.bytes_billed)
+    counters.update(
+        lines_checked=lines.result.rows,
+        lines_removed=lines.result.rows_removed,
+        lines_quarantined=lines.result.rows_quarantined,
+        validation_bytes_billed=lines.bytes_billed,
+        validation_cost_usd=str(validation_cost),
+    )
+    job_run_heartbeat(job_run=job_run, progress="validated the order lines", counters=counters)
+    lines_text = (
+        f"order lines: {lines.result.rows:,} checked in BigQuery ({plan.validation.plan} plan, "
+        f"{len(lines.jobs)} queries, {_size(lines.bytes_billed)} billed, ~${validation_cost}): "
+        f"{lines.result.rows_removed:,} exact duplicates removed, {lines.result.rows_quarantined:,} quarantined "
+        f"(kept {min(lines.result.quarantine.height, quarantine_cap()):,}) -> {lines.result.gate.decision}"
+    )
+
+    if lines.result.gate.decision is Decision.FAIL:
+        # The report cannot pass: do not pay for its query. The sheet keeps its last good values.
+        quality = quality_runs_record(
+            parts=[(LINES_SUITE, lines.result)],
+            job_run=job_run,
+            requested_by=job_run.principal,
+            details={"validation": {"bytes_billed": lines.bytes_billed, **lines.details}},
+        )
+        checks = checks_text(lines.result.check_results)
+        _alert(f"Sales report blocked by its order lines (quality run #{quality.pk})", quality.reasons, job_run)
+        raise JobFailed(
+            "\n".join(
+                [
+                    f"{lines_text}. The quality gate failed ({'; '.join(quality.reasons)}) on the order lines: the "
+                    "report query did not run, nothing was published and the sheet keeps its last good values.",
+                    *checks,
+                ]
+            )
+        )
+
+    # 2. The report, computed from the lines that passed.
+    job_run_heartbeat(job_run=job_run, progress="running the report query (quarantined lines excluded)")
     try:
         result = client.query_run(
-            sql=prepared.sql,
-            params=prepared.params,
+            sql=plan.report_sql,
+            params=plan.report_params,
             maximum_bytes_billed=settings.SALES_MAX_BYTES,
             labels={"dataops_job_run": str(job_run.pk)},
         )
     except QueryTooExpensive as exc:
         _record_query_run(
-            job_run, prepared, status=QueryRun.Status.REFUSED, bytes_estimated=estimate.bytes_processed, error=str(exc)
+            job_run,
+            prepared,
+            sql=plan.report_sql,
+            status=QueryRun.Status.REFUSED,
+            bytes_estimated=estimate.report_bytes,
+            error=str(exc),
         )
         raise JobFailed(f"BigQuery refused the query as too expensive: {exc}") from exc
     except ConnectorError as exc:
         _record_query_run(
-            job_run, prepared, status=QueryRun.Status.FAILED, bytes_estimated=estimate.bytes_processed, error=str(exc)
+            job_run,
+            prepared,
+            sql=plan.report_sql,
+            status=QueryRun.Status.FAILED,
+            bytes_estimated=estimate.report_bytes,
+            error=str(exc),
         )
         raise JobFailed(f"the sales query failed: {exc}") from exc
 
-    query_run = _record_query_run(
-        job_run,
-        prepared,
-        status=QueryRun.Status.SUCCEEDED,
-        bq_job_id=result.job_id,
-        location=result.location or "",
-        bytes_estimated=estimate.bytes_processed,
-        bytes_processed=result.bytes_processed,
-        bytes_billed=result.bytes_billed,
-        slot_ms=result.slot_ms,
-        cache_hit=result.cache_hit,
-        rows=result.total_rows,
-        duration_s=result.duration_s,
-        estimated_cost_usd=_cost(result.bytes_billed),
+    query_run = _record_job(
+        job_run, plan, result, purpose=QueryRun.Purpose.REPORT, sql=plan.report_sql, estimated=estimate.report_bytes
     )
-    counters.update(rows=result.total_rows, bytes_billed=result.bytes_billed, cache_hit=result.cache_hit)
+    counters.update(
+        rows=result.total_rows,
+        bytes_billed=lines.bytes_billed + result.bytes_billed,
+        report_bytes_billed=result.bytes_billed,
+        report_cost_usd=str(query_run.estimated_cost_usd),
+        cache_hit=result.cache_hit,
+    )
 
-    job_run_heartbeat(job_run=job_run, progress="checking quality")
+    job_run_heartbeat(job_run=job_run, progress="checking the report's quality")
     checked = suite_run(SALES_REPORT_SUITE, _frame(result.rows, result.schema))
     rows = [
         {
@@ -370,9 +620,9 @@ def sales_report_run(*, job_run: JobRun, params: dict[str, Any], dry_run: bool) 
             status=SalesReport.Status.BLOCKED,
             sheet_id=settings.SALES_SHEET_ID,
         )
-        quality = quality_run_record(
-            suite=SALES_REPORT_SUITE,
-            result=checked,
+        quality = quality_runs_record(
+            parts=[(LINES_SUITE, lines.result), (SALES_REPORT_SUITE, checked)],
+            labels=["order lines", "report"],
             job_run=job_run,
             requested_by=job_run.principal,
             requested_by_label=job_run.principal_label or str(job_run.trigger),
@@ -381,6 +631,7 @@ def sales_report_run(*, job_run: JobRun, params: dict[str, Any], dry_run: bool) 
             approval_inputs={"report_id": report.pk, "rows_sha256": report_rows_sha256(report)},
             shapers=_shapers(job_run, prepared.query),
             obj=report,
+            details={"validation": {"bytes_billed": lines.bytes_billed, **lines.details}},
         )
         report.quality_run = quality
         report.status = {"pass": SalesReport.Status.BLOCKED, "review": SalesReport.Status.PENDING_REVIEW}.get(
@@ -388,27 +639,39 @@ def sales_report_run(*, job_run: JobRun, params: dict[str, Any], dry_run: bool) 
         )
         report.save(update_fields=["quality_run", "status"])
     counters.update(quality_score=quality.score, gate=quality.gate, rows_quarantined=quality.rows_quarantined)
-    summary = (
-        f"query {query_run.bq_job_id}: {result.total_rows} rows, {_size(result.bytes_billed)} billed "
-        f"(~${query_run.estimated_cost_usd}), cache hit {result.cache_hit}; quality {quality.score:.1f} -> "
-        f"{quality.gate}"
+    all_checks = list(quality.checks.order_by("pk"))
+    checks = checks_text(all_checks)
+    total_cost = validation_cost + query_run.estimated_cost_usd
+    summary = "\n".join(
+        [
+            lines_text,
+            f"report: query {query_run.bq_job_id}: {result.total_rows} rows, {_size(result.bytes_billed)} billed "
+            f"(~${query_run.estimated_cost_usd}), cache hit {result.cache_hit}",
+            f"cost: validation ~${validation_cost} + report ~${query_run.estimated_cost_usd} = ~${total_cost}",
+            f"quality {quality.score:.1f} -> {quality.gate}"
+            if quality.score in (0, 100)
+            else f"quality {quality.score:.2f} -> {quality.gate}",
+            *(["checks with failing or removed rows:", *checks] if checks else ["every check passed"]),
+        ]
     )
+    details = {"checks": _check_details(all_checks)}
     if quality.gate == "fail":
         _alert_blocked(report, quality.reasons)
         raise JobFailed(
-            f"{summary}. The quality gate failed ({'; '.join(quality.reasons)}): nothing was published "
+            f"{summary}\nThe quality gate failed ({'; '.join(quality.reasons)}): nothing was published "
             f"and the sheet keeps its last good values."
         )
     if quality.gate == "review":
         return JobResult(
-            summary=f"{summary}. Waiting for a Data Steward's review (#{quality.review.pk}); approval publishes it.",
+            summary=f"{summary}\nWaiting for a Data Steward's review (#{quality.review.pk}); approval publishes it.",
             counters=counters,
+            details=details,
         )
     outcome = sales_report_publish(report=report)
     counters["publish_requests"] = report.publish_requests
     if report.status != SalesReport.Status.PUBLISHED:
-        raise JobFailed(f"{summary}. {outcome}")
-    return JobResult(summary=f"{summary}. {outcome}", counters=counters)
+        raise JobFailed(f"{summary}\n{outcome}")
+    return JobResult(summary=f"{summary}\n{outcome}", counters=counters, details=details)
 
 
 def _run_url(report: SalesReport) -> str:
@@ -577,6 +840,21 @@ def sales_report_override_request(*, report_id: int, actor: Any, reason: str) ->
         title=f"Publish report #{report.pk} over its FAILED quality gate",
         obj=report,
     )  # fmt: skip
+
+
+def _alert(subject: str, reasons: list[str], job_run: JobRun) -> None:
+    """Tell the Data Stewards and the requester that a run stopped before it had a report."""
+    users = get_user_model().objects.filter(groups__name=DATA_STEWARD, is_active=True).exclude(email="")
+    recipients = set(users.values_list("email", flat=True))
+    if job_run.actor is not None and job_run.actor.email:
+        recipients.add(job_run.actor.email)
+    if not recipients:
+        return
+    body = "Nothing was published; the sheet keeps its last good values.\n\n" + "\n".join(f"- {r}" for r in reasons)
+    try:
+        send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, sorted(recipients))
+    except Exception as exc:  # noqa: BLE001
+        logger.warning("alert for job run %s could not be sent: %s", job_run.pk, exc)
 
 
 def _alert_blocked(report: SalesReport, reasons: list[str]) -> None:

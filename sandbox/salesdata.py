@@ -8,13 +8,17 @@ vectorised: about a second per million rows) with a small share of dirty rows, o
 * ``null_region``;
 * ``malformed_email``;
 * ``future_order_ts``: after ``end``;
-* ``duplicate_key``: a second row with an existing ``(order_id, line_no)`` (a re-delivered line);
-* ``unknown_currency``.
+* ``duplicate_key``: an exact copy of another row (a re-delivered line);
+* ``unknown_currency``;
+* ``conflicting_duplicate``: another row's ``(order_id, line_no)`` with other values (a line changed and
+  delivered again: which version is right is unknown);
+* ``unknown_region``: a region code the business does not report on.
 
 ``dirty_row_counts(df)`` finds them again, so tests (and the quality checks built on this table)
 can compare against the generator. ``write_sales_dataset(dir)`` writes the table as the emulator
 seeds it: ``sales.order_lines.parquet`` plus the sidecar ``sales.order_lines.json`` that
-partitions it by day on ``order_ts``.
+partitions it by day on ``order_ts``, and ``fx.usd_rates`` (daily USD rates per currency; a dirty
+dataset also has a few days missing for some currency: ``fx_gaps``).
 
 CLI: ``python -m sandbox.salesdata --out DIR --rows N [--seed 7] [--end YYYY-MM-DD]``.
 """
@@ -34,10 +38,15 @@ import polars as pl
 __all__ = [
     "COLUMNS",
     "DIRTY_KINDS",
+    "FX_TABLE_FILE",
     "KNOWN_CURRENCIES",
     "TABLE_FILE",
+    "dataset_current",
     "dirty_row_counts",
+    "fx_missing_lines",
+    "generate_fx_rates",
     "generate_order_lines",
+    "write_fx_rates",
     "write_sales_dataset",
 ]
 
@@ -75,7 +84,10 @@ DIRTY_KINDS: tuple[str, ...] = (
     "future_order_ts",
     "duplicate_key",
     "unknown_currency",
+    "conflicting_duplicate",
+    "unknown_region",
 )
+FX_GAPS_WHEN_DIRTY = 3  # (currency, day) rates missing from fx.usd_rates in a dirty dataset
 
 # region -> [(country, currency, weight within region, units of currency per USD)]
 _GEOGRAPHY: dict[str, list[tuple[str, str, float, float]]] = {
@@ -115,6 +127,7 @@ _GEOGRAPHY: dict[str, list[tuple[str, str, float, float]]] = {
 _REGION_WEIGHTS = {"NA": 0.35, "EMEA": 0.32, "APAC": 0.18, "LATAM": 0.10, "MEA": 0.05}
 KNOWN_CURRENCIES: frozenset[str] = frozenset(c for rows in _GEOGRAPHY.values() for _, c, _, _ in rows)
 _BAD_CURRENCIES = ("XXX", "EURO", "N/A", "US$")
+_BAD_REGIONS = ("EU", "ANTARCTICA", "NORTH", "APJ")
 
 # category -> (SKU code, share of the catalogue, median price in USD, log-normal sigma)
 _CATEGORIES: dict[str, tuple[str, float, float, float]] = {
@@ -337,6 +350,10 @@ def _inject_defects(df: pl.DataFrame, rng: np.random.Generator, *, dirty_share: 
     bad_currency[idx["unknown_currency"]] = np.array(_BAD_CURRENCIES)[
         rng.integers(0, len(_BAD_CURRENCIES), len(idx["unknown_currency"]))
     ]
+    bad_region = np.full(n, "", dtype=object)
+    bad_region[idx["unknown_region"]] = np.array(_BAD_REGIONS)[
+        rng.integers(0, len(_BAD_REGIONS), len(idx["unknown_region"]))
+    ]
 
     df = df.with_columns(
         _neg=mask("negative_quantity"),
@@ -345,6 +362,7 @@ def _inject_defects(df: pl.DataFrame, rng: np.random.Generator, *, dirty_share: 
         _email=pl.Series(bad_email, dtype=pl.String),
         _future=pl.Series(future_us),
         _cur=pl.Series(bad_currency, dtype=pl.String),
+        _reg=pl.Series(bad_region, dtype=pl.String),
     )
     email = pl.col("customer_email")
     local = email.str.split("@").list.first()
@@ -355,7 +373,7 @@ def _inject_defects(df: pl.DataFrame, rng: np.random.Generator, *, dirty_share: 
         .when(pl.col("_mis") != 1.0)
         .then(_mismatched("revenue_cents", "_mis"))
         .otherwise("revenue_cents"),
-        region=pl.when("_nullreg").then(None).otherwise("region"),
+        region=pl.when("_nullreg").then(None).when(pl.col("_reg") != "").then("_reg").otherwise("region"),
         customer_email=pl.when(pl.col("_email") == "0")
         .then(email.str.replace("@", "", literal=True))  # no @ at all
         .when(pl.col("_email") == "1")
@@ -367,17 +385,28 @@ def _inject_defects(df: pl.DataFrame, rng: np.random.Generator, *, dirty_share: 
         .otherwise(email),
         order_us=pl.when(pl.col("_future") > 0).then("_future").otherwise("order_us"),
         currency=pl.when(pl.col("_cur") != "").then("_cur").otherwise("currency"),
-    ).drop("_neg", "_mis", "_nullreg", "_email", "_future", "_cur")
+    ).drop("_neg", "_mis", "_nullreg", "_email", "_future", "_cur", "_reg")
 
-    # Duplicate keys: the chosen rows become copies of other (clean) rows, so each pair shares
-    # (order_id, line_no) and the table keeps exactly `rows` rows.
-    dup_rows = idx["duplicate_key"]
-    if len(dup_rows):
+    # Duplicates: the chosen rows become copies of other (clean) rows, so each pair shares
+    # (order_id, line_no) and the table keeps exactly `rows` rows. A conflicting copy then gets one
+    # more unit (and the revenue that goes with it): same key, other values.
+    dup_rows, conflicting = idx["duplicate_key"], idx["conflicting_duplicate"]
+    copies = np.concatenate([dup_rows, conflicting])
+    if len(copies):
         clean = np.setdiff1d(np.arange(n), picked, assume_unique=True)
-        sources = rng.choice(clean, size=len(dup_rows), replace=False)
+        sources = rng.choice(clean, size=len(copies), replace=False)
         order = np.arange(n)
-        order[dup_rows] = sources
+        order[copies] = sources
         df = df[order]
+    if len(conflicting):
+        changed = np.zeros(n, dtype=bool)
+        changed[conflicting] = True
+        quantity = pl.when(pl.Series(changed)).then(pl.col("quantity") + 1).otherwise("quantity")
+        df = df.with_columns(quantity=quantity).with_columns(
+            revenue_cents=pl.when(pl.Series(changed))
+            .then((pl.col("quantity") * pl.col("price_cents") * (100 - pl.col("discount_pct")) + 50) // 100)
+            .otherwise("revenue_cents")
+        )
     return df
 
 
@@ -408,24 +437,79 @@ def dirty_row_counts(df: pl.DataFrame, *, end: date) -> dict[str, int]:
         malformed_email=(~pl.col("customer_email").str.contains(_EMAIL_RE)).sum(),
         future_order_ts=(pl.col("order_ts") >= end_ts).sum(),
         unknown_currency=(~pl.col("currency").is_in(sorted(KNOWN_CURRENCIES))).sum(),
+        unknown_region=(pl.col("region").is_not_null() & ~pl.col("region").is_in(list(_GEOGRAPHY))).sum(),
     ).row(0, named=True)
-    counts["duplicate_key"] = df.height - df.select("order_id", "line_no").unique().height
+    exact_copies = df.height - df.unique().height
+    counts["duplicate_key"] = exact_copies
+    # Rows beyond the first of each key, once exact copies are set aside: the conflicting versions.
+    counts["conflicting_duplicate"] = df.height - exact_copies - df.select("order_id", "line_no").unique().height
     return {kind: int(counts[kind]) for kind in DIRTY_KINDS}
 
 
+def fx_missing_lines(df: pl.DataFrame, fx: pl.DataFrame) -> int:
+    """Lines in a known currency whose day has no rate in ``fx`` (the ``fx_gaps``), before ``end``'s next day."""
+    last_day = fx["rate_date"].max()
+    days = df.filter(pl.col("currency").is_in(sorted(KNOWN_CURRENCIES))).select(
+        pl.col("order_ts").dt.date().alias("rate_date"), "currency"
+    )
+    days = days.filter(pl.col("rate_date") <= last_day)
+    return days.join(fx.select("rate_date", "currency"), on=["rate_date", "currency"], how="anti").height
+
+
 FX_TABLE_FILE = "fx.usd_rates.csv"
+FX_SIDECAR_FILE = "fx.usd_rates.json"
+FX_SCHEMA = (
+    {"name": "rate_date", "type": "DATE"},
+    {"name": "currency", "type": "STRING"},
+    {"name": "usd_per_unit", "type": "NUMERIC"},
+)
 
 
-def write_fx_rates(directory: str | Path) -> Path:
-    """``fx.usd_rates``: one row per known currency, ``usd_per_unit`` to turn local revenue into USD.
+def generate_fx_rates(*, end: date, seed: int = 7, gaps: int = 0) -> pl.DataFrame:
+    """``fx.usd_rates``: one row per day (``rate_date``: the two years ending on ``end``) and known currency.
 
-    Revenue in ``sales.order_lines`` is in each country's currency; a report that adds regions up must convert.
+    ``usd_per_unit`` (6 decimals, so revenue x rate is exact in NUMERIC) turns local revenue into USD; it drifts
+    by up to 2% over the year around each currency's base rate. ``gaps`` (currency, day) rows are left out, as a
+    rates feed that missed a day: lines of that currency on that day have no rate.
     """
-    rates = {currency: 1.0 / per_usd for rows in _GEOGRAPHY.values() for _, currency, _, per_usd in rows}
+    start = end - timedelta(days=HISTORY_DAYS - 1)
+    bases = {currency: 1.0 / per_usd for rows in _GEOGRAPHY.values() for _, currency, _, per_usd in rows}
+    currencies = sorted(bases)
+    days = [start + timedelta(days=d) for d in range(HISTORY_DAYS)]
+    phase = {c: i * 0.7 for i, c in enumerate(currencies)}
+    rows = [
+        (day, currency, round(bases[currency] * (1 + 0.02 * np.sin(2 * np.pi * d / 365 + phase[currency])), 6))
+        for d, day in enumerate(days)
+        for currency in currencies
+    ]
+    frame = pl.DataFrame(
+        rows, schema={"rate_date": pl.Date, "currency": pl.String, "usd_per_unit": pl.Float64}, orient="row"
+    )
+    if gaps:
+        rng = np.random.default_rng(seed + 1)
+        dropped = rng.choice(frame.height, size=min(gaps, frame.height), replace=False)
+        keep = np.ones(frame.height, dtype=bool)
+        keep[dropped] = False
+        frame = frame.filter(pl.Series(keep))
+    return frame.with_columns(pl.col("usd_per_unit").round(6).cast(pl.Decimal(18, 6)))
+
+
+def write_fx_rates(directory: str | Path, *, end: date, seed: int = 7, gaps: int = 0) -> Path:
+    """Write ``fx.usd_rates.csv`` and its sidecar (BigQuery types: DATE, STRING, NUMERIC) into ``directory``."""
     path = Path(directory) / FX_TABLE_FILE
-    lines = ["currency,usd_per_unit"] + [f"{c},{rate:.10f}" for c, rate in sorted(rates.items())]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    generate_fx_rates(end=end, seed=seed, gaps=gaps).write_csv(path)
+    sidecar = {"description": "Daily USD rates (generated by sandbox.salesdata)", "schema": list(FX_SCHEMA)}
+    (Path(directory) / FX_SIDECAR_FILE).write_text(json.dumps(sidecar, indent=2) + "\n", encoding="utf-8")
     return path
+
+
+def dataset_current(directory: str | Path) -> bool:
+    """Whether ``directory`` holds the dataset this version writes (daily FX rates included)."""
+    fx = Path(directory) / FX_TABLE_FILE
+    if not (Path(directory) / TABLE_FILE).exists() or not fx.exists():
+        return False
+    with fx.open(encoding="utf-8") as handle:
+        return handle.readline().strip().split(",") == [f["name"] for f in FX_SCHEMA]
 
 
 def write_sales_dataset(
@@ -446,7 +530,8 @@ def write_sales_dataset(
     tmp.replace(path)
     sidecar = {"partition_field": PARTITION_FIELD, "description": "Order lines (generated by sandbox.salesdata)"}
     (out / SIDECAR_FILE).write_text(json.dumps(sidecar, indent=2) + "\n", encoding="utf-8")
-    write_fx_rates(out)
+    end = end or datetime.now(UTC).date()
+    write_fx_rates(out, end=end, seed=seed, gaps=FX_GAPS_WHEN_DIRTY if dirty_share > 0 else 0)
     return path
 
 

@@ -68,6 +68,7 @@ class SyncTargetAdmin(admin.ModelAdmin):
         ("Sheet", {"fields": ("spreadsheet_id", "range", "row_order")}),
         ("Source", {"fields": ("source_kind", "source_query", "source_database", "source_file")}),
         ("Columns", {"fields": ("key_columns", "protected_columns")}),
+        ("Quality", {"fields": ("quality_suite",)}),
         ("Status (changed by the sync and the actions)", {"fields": STATUS_FIELDS}),
     )
 

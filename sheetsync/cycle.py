@@ -73,7 +73,7 @@ from .diff import (
 )
 from .models import COMPACT_OUTCOMES, SyncCursor, SyncEvent, SyncOutcome, SyncSpreadsheet, SyncTarget, target_writer
 from .selectors import sync_targets_for_cycle
-from .sources import SourceError, source_load, source_stamp
+from .sources import SourceError, source_load, source_stamp, source_validate
 
 __all__ = ["CURSOR_NAME", "SyncCycle", "target_fingerprint"]
 
@@ -90,6 +90,8 @@ GRID_HEADROOM_ROWS = 100
 
 def _layout(target: SyncTarget) -> bytes:
     layout = [FINGERPRINT_VERSION, target.range, target.key_list, target.protected_list, target.row_order]
+    if target.quality_suite:  # a suite decides which rows are written: a new one re-reads the source
+        layout.append(target.quality_suite)
     return json.dumps(layout, separators=(",", ":")).encode() + b"\n"
 
 
@@ -406,7 +408,7 @@ class SyncCycle:
                 if stamp == target.source_stamp:  # the very same file: same rows, nothing to convert
                     work.fingerprint, work.stamp = target.source_fingerprint, stamp
                     return True
-            loaded = source_load(target=target, bigquery=self.bigquery)
+            loaded = source_validate(target=target, loaded=source_load(target=target, bigquery=self.bigquery))
             table = source_table_prepare(columns=loaded.columns, rows=loaded.rows, key_columns=target.key_list)
         except (SourceError, TableError) as exc:
             work.fail(str(exc))

@@ -80,6 +80,12 @@ class SyncTarget(models.Model):
         help_text="comma-separated columns people edit in the sheet: never overwritten (they move with their row)",
     )
     row_order = models.CharField(max_length=10, choices=RowOrder.choices, default=RowOrder.SHEET)
+    quality_suite = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="a declared quality suite (its dataset name, e.g. sales.order_lines) the source's rows must pass "
+        "before anything is written; empty: no validation",
+    )
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="sync_targets"
     )
@@ -166,6 +172,11 @@ class SyncTarget(models.Model):
                 source_file_check(self.source_file)
             except ValueError as exc:
                 errors["source_file"] = str(exc)
+        if self.quality_suite.strip():
+            from quality.suites import SUITES
+
+            if self.quality_suite.strip() not in SUITES:
+                errors["quality_suite"] = f"no such suite; declared: {', '.join(sorted(SUITES))}"
         if "range" not in errors and self.spreadsheet_id:
             from approvals.services import DestinationTaken, destination_check
 

@@ -15,6 +15,11 @@ cells. Failures become a :class:`SourceError` whose message says what was read a
   SHEETS_SYNC_SOURCE_MAX_BYTES). The alias should still use a database role that can only read.
 * Files: ``store:<name>`` in the backup store, or a path under ``SHEETS_SYNC_FILE_ROOTS``; Parquet and CSV
   read with polars (CSV rows with the wrong number of fields are kept aside for the quarantine).
+
+A target that names a quality suite (``SyncTarget.quality_suite``) has the rows it read checked by that declared
+suite before anything is written (:func:`source_validate`): the same checks the sales job runs in BigQuery, here
+in memory on the (bounded) result. A gate that fails or asks for a review stops the target for this cycle, naming
+the checks (a sync has no review queue); a passing gate drops the rows the suite quarantined or removed.
 """
 
 from __future__ import annotations
@@ -42,7 +47,7 @@ from connectors.errors import ConnectorError
 
 from .models import STORE_PREFIX, SyncTarget, source_file_check
 
-__all__ = ["SourceError", "SourceResult", "source_load", "source_stamp"]
+__all__ = ["SourceError", "SourceResult", "source_load", "source_stamp", "source_validate"]
 
 _CSV_INFER_ROWS = 10_000
 
@@ -82,6 +87,60 @@ def source_load(*, target: SyncTarget, bigquery: Callable[[], BigQueryClient]) -
     if len(result.rows) > max_rows:
         raise SourceError(f"{result.label} returned more than SHEETS_SYNC_MAX_ROWS ({max_rows:,}) rows")
     return result
+
+
+def source_validate(*, target: SyncTarget, loaded: SourceResult) -> SourceResult:
+    """Check ``loaded`` with the target's declared suite; SourceError when its gate does not pass.
+
+    Returns the rows to write: all of them, less those the suite quarantined (keys) or removed (exact copies).
+    """
+    name = (target.quality_suite or "").strip()
+    if not name:
+        return loaded
+    from quality.engine import Decision, rows_frame, suite_run
+    from quality.suites import suite_for
+
+    try:
+        suite = suite_for(name)
+    except KeyError as exc:
+        raise SourceError(f"quality suite {name!r}: {exc.args[0]}") from exc
+    try:
+        frame = rows_frame(suite, loaded.columns, loaded.rows)
+    except (pl.exceptions.PolarsError, TypeError, ValueError) as exc:
+        raise SourceError(f"{loaded.label}: the rows could not be read for quality suite {name}: {exc}") from exc
+    result = suite_run(suite, frame, max_keys_per_check=5)
+    failing = [
+        f"{r.name}: {r.failed_count} of {result.rows} ({r.failed_share:.2%}; {r.threshold})"
+        for r in result.check_results
+        if r.failed_count and str(r.gate_effect) != "pass"
+    ]
+    if result.gate.decision is not Decision.PASS:
+        verdict = "failed" if result.gate.decision is Decision.FAIL else "asks for a review"
+        detail = "; ".join(failing) or "; ".join(result.gate.reasons)
+        raise SourceError(
+            f"quality suite {name} {verdict} on {loaded.label} ({detail}): nothing was written, the sheet keeps its "
+            "values. Fix the source (or the suite's thresholds) and the next cycle syncs it."
+        )
+    quality = {
+        "suite": name,
+        "score": result.score,
+        "quarantined": result.rows_quarantined,
+        "removed": result.rows_removed,
+    }
+    if not result.rows_quarantined and not result.rows_removed:
+        return replace(loaded, details={**loaded.details, "quality": quality})
+    positions = [loaded.columns.index(k) for k in suite.keys if k in loaded.columns]
+    bad = {tuple(row[k] for k in suite.keys) for row in result.quarantine.select(list(suite.keys)).to_dicts()}
+    rows, seen = [], set()
+    for row in loaded.rows:
+        if len(row) == len(loaded.columns) and tuple(row[i] for i in positions) in bad:
+            continue
+        if result.rows_removed:
+            if row in seen:
+                continue
+            seen.add(row)
+        rows.append(row)
+    return replace(loaded, rows=rows, details={**loaded.details, "quality": quality})
 
 
 def source_stamp(*, target: SyncTarget) -> str:

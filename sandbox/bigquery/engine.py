@@ -3,7 +3,8 @@
 * **Catalog.** Every ``<dataset>.<table>.parquet|csv`` of the data directory becomes DuckDB table
   ``"dataset"."table"`` (a DuckDB schema per dataset). A sidecar ``<dataset>.<table>.json`` may say
   ``{"partition_field": "order_ts"}`` (DAY partitioning on a TIMESTAMP/DATE/DATETIME column),
-  ``"description"``, and ``"schema": [{"name", "type"}]`` to force BigQuery types on CSV columns.
+  ``"description"``, and ``"schema": [{"name", "type", "mode"}]`` to force BigQuery types on CSV columns
+  (``"mode": "REQUIRED"`` makes the column NOT NULL, which loading checks, and ``tables.get`` reports it).
   CSV timestamps without a zone are read as UTC TIMESTAMPs. At load the engine measures the rows
   and, per STRING/BYTES column, the average value size, for the cost estimate.
 * **SQL.** BigQuery Standard SQL is parsed with sqlglot, table paths (``project.dataset.table``,
@@ -500,10 +501,11 @@ class DuckEngine:
         for label, name in (("dataset", dataset), ("table", table)):
             if not _NAME_RE.match(name):
                 raise ValueError(f"invalid BigQuery {label} name {name!r}")
-        overrides = {str(c["name"]).lower(): str(c["type"]).upper() for c in (schema or [])}
+        overrides = {str(c["name"]).lower(): str(c["type"]).upper() for c in (schema or []) if c.get("type")}
         unknown = set(overrides.values()) - set(_DUCK_TYPES)
         if unknown:
             raise ValueError(f"unsupported types in the schema of {dataset}.{table}: {sorted(unknown)}")
+        required = {str(c["name"]).lower() for c in (schema or []) if str(c.get("mode", "")).upper() == "REQUIRED"}
         with self._lock, self.cursor() as cur:
             registered = None
             if isinstance(source, (str, Path)):
@@ -539,10 +541,19 @@ class DuckEngine:
                 cur.execute(
                     f"CREATE OR REPLACE TABLE {_q(dataset)}.{_q(table)} AS SELECT {', '.join(select)} FROM {relation}"  # noqa: S608 - identifiers quoted by _q
                 )
+                for name in probe.columns:
+                    if name.lower() in required:
+                        try:
+                            cur.execute(f"ALTER TABLE {_q(dataset)}.{_q(table)} ALTER COLUMN {_q(name)} SET NOT NULL")
+                        except duckdb.Error as exc:
+                            raise ValueError(f"{dataset}.{table}: column {name} is REQUIRED but has nulls") from exc
             finally:
                 if registered is not None:
                     cur.unregister(registered)
             meta = self._measure(cur, dataset, table, partition_field, description, origin)
+            if required:
+                fields = tuple(replace(f, mode="REQUIRED") if f.name.lower() in required else f for f in meta.fields)
+                meta = replace(meta, fields=fields)
             self._datasets.setdefault(dataset, _now_ms())
             previous = self._tables.get((dataset, table))
             if previous is not None:

@@ -597,9 +597,10 @@ def test_the_canonical_generator_dirt_is_found() -> None:
     salesdata = pytest.importorskip("sandbox.salesdata")
     end = date(2026, 5, 31)
     df = salesdata.generate_order_lines(rows=20_000, seed=3, end=end, dirty_share=0.02)
+    fx = salesdata.generate_fx_rates(end=end, seed=3, gaps=2)
     planted = salesdata.dirty_row_counts(df, end=end)
     as_of = datetime(2026, 6, 1, tzinfo=UTC) - timedelta(microseconds=1)
-    result = suite_run(ORDER_LINES_SUITE, df, as_of=as_of)
+    result = suite_run(ORDER_LINES_SUITE, df, as_of=as_of, references={"fx.usd_rates": fx})
 
     counts = result.failed_counts
     assert counts["quantity_positive"] == planted["negative_quantity"]
@@ -607,13 +608,76 @@ def test_the_canonical_generator_dirt_is_found() -> None:
     assert counts["email_format"] == planted["malformed_email"]
     assert counts["order_ts_not_future"] == planted["future_order_ts"]
     assert counts["currency_known"] == planted["unknown_currency"]
-    assert counts["duplicate_order_line"] == 2 * planted["duplicate_key"]  # both copies of each key
+    assert counts["region_known"] == planted["unknown_region"]
+    # Exact copies are removed (and counted); lines that share a key but differ are flagged, both versions.
+    assert counts["exact_duplicate_lines"] == result.rows_removed == planted["duplicate_key"]
+    assert counts["duplicate_order_line"] == 2 * planted["conflicting_duplicate"]
+    # Lines without a rate: the planted gaps, the unknown currencies, and the future days (no rates yet).
+    missing = salesdata.fx_missing_lines(df, fx)
+    assert counts["fx_rate_for_the_day"] == missing + planted["unknown_currency"] + planted["future_order_ts"]
     # A mismatch of exactly one cent is within the suite's tolerance, so it may find slightly fewer.
     assert 0.9 * planted["revenue_mismatch"] <= counts["revenue_matches_line"] <= planted["revenue_mismatch"]
-    # 2% dirt in small shares per check: the clean rows publish, the bad ones wait in the quarantine.
+    # Every kind of defect asks for a review at least: 2% dirt in small shares per check is not a "pass".
+    assert result.gate.decision is Decision.REVIEW
+    assert any(reason.startswith("check quantity_positive (validity) needs a review") for reason in result.gate.reasons)
+    assert result.cleaned.height + result.quarantine.height + result.rows_removed == 20_000
+    quarantined = set(result.quarantine.select(KEYS).rows())
+    assert not quarantined & set(result.cleaned.select(KEYS).rows())
+
+
+def test_exact_copies_are_removed_and_conflicting_ones_quarantined() -> None:
+    rows = clean_rows(5)
+    rows.append(dict(rows[1]))  # an exact copy: removed, counted
+    rows.append({**rows[2], "region": f" {rows[2]['region'].lower()} "})  # a copy once its codes are cleaned
+    rows.append({**rows[3], "quantity": 3, "revenue": 27.0})  # same key, other values: both versions quarantined
+    result = run(frame(rows))
+
+    removed = result.result("exact_duplicate_lines")
+    assert removed.failed_count == result.rows_removed == 2 and removed.removes
+    assert removed.sample_keys == [key(1), key(2)] and removed.gate_effect is Decision.FAIL  # 2 of 8: over 5%
+    assert result.result("duplicate_order_line").sample_keys == [key(3), key(3)]
+    assert sorted(result.cleaned["order_id"].to_list()) == sorted(key(i)[0] for i in (0, 1, 2, 4))
+    assert result.quarantine["order_id"].to_list() == [key(3)[0], key(3)[0]]
+    assert result.quarantine[REASON_CODES_COLUMN].to_list() == [["DUPLICATE_ORDER_LINE"]] * 2
+
+
+def test_exact_copies_alone_publish_and_the_gate_says_how_many_went() -> None:
+    rows = clean_rows(300)
+    rows.append(dict(rows[7]))  # 1 of 301 lines: under the suite's 1% review threshold for copies
+    result = run(frame(rows))
     assert result.gate.decision is Decision.PASS
-    assert result.cleaned.height + result.quarantine.height == 20_000
-    # One defect per dirty row; warnings (malformed email) stay in, both copies of a duplicated key go out.
-    tolerated = planted["revenue_mismatch"] - counts["revenue_matches_line"]
-    expected = sum(planted.values()) - planted["malformed_email"] + planted["duplicate_key"] - tolerated
-    assert result.quarantine.height == expected
+    assert result.cleaned.height == 300 and result.quarantine.height == 0
+    assert any(r.startswith("check exact_duplicate_lines removed 1 row(s)") for r in result.gate.reasons)
+    copies = result.result("exact_duplicate_lines")
+    assert copies.threshold == "review > 1.00%; fail > 5.00%" and copies.failed_share == pytest.approx(1 / 301)
+    rows += [dict(rows[i]) for i in range(8, 12)]  # 5 of 305: over 1%
+    assert run(frame(rows)).gate.decision is Decision.REVIEW
+
+
+def test_per_check_gate_thresholds_review_then_fail() -> None:
+    rows = clean_rows(200)
+    rows[3].update(quantity=-2, revenue=-18.0)  # 1 of 200 (0.5%): reviews
+    result = run(frame(rows))
+    check = result.result("quantity_positive")
+    assert check.gate_effect is Decision.REVIEW and check.threshold == "review > 0 rows; fail > 1.00%"
+    assert result.gate.decision is Decision.REVIEW
+    assert result.gate.reasons[0].startswith("check quantity_positive (validity) needs a review: 1 of 200 rows (0.50%)")
+    for i in (4, 5):
+        rows[i].update(quantity=-2, revenue=-18.0)  # 3 of 200 (1.5%): fails
+    result = run(frame(rows))
+    assert result.result("quantity_positive").gate_effect is Decision.FAIL
+    assert result.gate.decision is Decision.FAIL
+    assert "over its fail threshold of 1.00%" in result.gate.reasons[0]
+    # A warning check declares its own: a few malformed emails do not ask for a review.
+    rows = clean_rows(100)
+    rows[0]["customer_email"] = "nobody"
+    assert run(frame(rows)).gate.decision is Decision.PASS
+
+
+def test_a_referential_check_without_its_reference_is_skipped_saying_so() -> None:
+    result = run(frame(clean_rows(3)))
+    fx = result.result("fx_rate_for_the_day")
+    assert fx.status is CheckStatus.SKIPPED and "reference table fx.usd_rates was not given" in fx.message
+    rates = pl.DataFrame({"rate_date": [(AS_OF - timedelta(hours=1)).date()], "currency": ["USD"]})
+    with_rates = run(frame(clean_rows(3)), references={"fx.usd_rates": rates})
+    assert with_rates.result("fx_rate_for_the_day").sample_keys == [key(1), key(2)]  # DE and JP: no EUR, JPY rate

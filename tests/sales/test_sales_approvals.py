@@ -161,7 +161,9 @@ def test_a_costly_query_waits_for_an_approval_then_runs_exactly_what_was_approve
     queued = job_run_create(job="sales_report", actor=analyst, params=OCTOBER)
     run = job_run_execute(job_run_id=queued.pk)
     assert run.status == "succeeded" and run.summary.startswith("NOT RUN") and "SALES_APPROVAL_BYTES" in run.summary
-    assert QueryRun.objects.get().status == "awaiting_approval"
+    # One query run per planned query (the order-line validation and the report), both waiting, neither run.
+    waiting = [(q.purpose, q.status) for q in QueryRun.objects.order_by("purpose")]
+    assert waiting == [("report", "awaiting_approval"), ("validation", "awaiting_approval")]
     assert not any(k.startswith("GET") and "queries" in k for k in bigquery.counters())  # nothing ran
     approval = ApprovalRequest.objects.get()
     assert approval.action == "sales.costly_query" and approval.inputs["params"] == run.params

@@ -27,7 +27,7 @@ def test_clean_run_publishes_in_one_verified_batch(bigquery, sheet):
     assert len([r for r in values[1:] if r and r[0]]) == len(report.rows) > 0
     assert values[1][0].startswith("2026-10-01")
     assert values[0][5:7] == ["Last updated", values[0][6]] and values[1][5] == "Quality score"
-    run = QueryRun.objects.get()
+    run = QueryRun.objects.get(purpose="report")
     assert run.status == "succeeded" and run.bq_job_id and run.bytes_processed > 0 and run.bytes_billed > 0
     assert run.rows == len(report.rows) and run.estimated_cost_usd > 0 and len(run.sql_hash) == 64
     assert run.params["start"] == "2026-10-01" and run.params["all_regions"] is True
@@ -38,7 +38,10 @@ def test_dry_run_shows_the_cost_and_runs_nothing(bigquery, sheet):
     code, out = run_job(*OCTOBER, "--dry-run")
     assert code == 0, out
     assert "DRY RUN: the query would process" in out and "within the limit" in out
-    assert QueryRun.objects.get().status == "estimated"
+    assert set(QueryRun.objects.values_list("purpose", "status")) == {
+        ("validation", "estimated"),
+        ("report", "estimated"),
+    }
     assert report_values(sheet) == OLD_SHEET
 
 
@@ -54,7 +57,7 @@ def test_query_over_the_byte_limit_is_refused_before_it_runs(bigquery, sheet, se
     settings.SALES_MAX_BYTES = 1024
     code, out = run_job(*OCTOBER)
     assert code == 1 and "refused before running" in out and "SALES_MAX_BYTES" in out
-    assert QueryRun.objects.get().status == "refused"
+    assert set(QueryRun.objects.values_list("purpose", "status")) == {("validation", "refused"), ("report", "refused")}
     assert not any(k.startswith("GET") and "queries" in k for k in bigquery.counters())  # no results fetched
     assert report_values(sheet) == OLD_SHEET
 
@@ -181,7 +184,7 @@ def test_quarantined_rows_can_be_reprocessed_from_the_admin(dirty_bigquery, shee
     fixed = rows[0]
     if fixed.data.get("region") is None:
         fixed.data["region"] = "EMEA"  # someone fixed the source row
-    fixed.data["revenue"] = abs(fixed.data.get("revenue") or 0)
+    fixed.data["revenue"] = abs(float(fixed.data.get("revenue") or 0))
     fixed.save(update_fields=["data"])
     client.force_login(role_user("Data Steward"))
     response = client.post(

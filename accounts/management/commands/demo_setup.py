@@ -33,10 +33,10 @@ class Command(BaseCommand):
     def _sales_data(self, *, fresh: bool, rows: int) -> None:
         """Generate the canonical sales table for the BigQuery emulator (seeded, two years, a few dirty rows)."""
         from sandbox.runner import stop_running
-        from sandbox.salesdata import TABLE_FILE, write_sales_dataset
+        from sandbox.salesdata import TABLE_FILE, dataset_current, write_sales_dataset
 
         data_dir = Path(settings.BIGQUERY_EMULATOR_DATA_DIR)
-        if fresh or not (data_dir / TABLE_FILE).exists():
+        if fresh or not dataset_current(data_dir):  # missing, or written by an older version (no daily FX rates)
             self.stdout.write(f"Generating sales.order_lines ({rows:,} rows) in {data_dir} ...")
             write_sales_dataset(data_dir, rows=rows, seed=7)
             stop_running("bigquery", port=settings.BIGQUERY_EMULATOR_PORT)
