@@ -166,8 +166,10 @@ for _model in ("dashboardpin", "protectedfolder"):
 # --- quality -----------------------------------------------------------------------------------------------------
 _declare(
     "quality.run_recorded",
-    "a quality suite ran and its gate decided",
-    "dataset", "gate", "score", "rows", "quarantined", "failing_checks", "review_item", "approval",
+    "a quality suite ran and its gate decided (removed: exact duplicate rows the dedup stage dropped; gate_checks: "
+    "each check that moved the gate, as dataset:check=review|fail)",
+    "dataset", "gate", "score", "rows", "quarantined", "removed", "failing_checks", "gate_checks", "review_item",
+    "approval",
 )  # fmt: skip
 # Written before reviews moved onto the approvals (issue 9): a chain may still hold them; decisions on reviews
 # are now approval.approved / approval.rejected, and the resumed work approval.executed.
@@ -190,7 +192,8 @@ for _status, _what in (
     ("succeeded", "a sales query ran in BigQuery"),
     ("failed", "a sales query failed in BigQuery"),
 ):
-    _declare(f"sales.query_{_status}", _what, "bq_job_id", "bytes_billed", "error")
+    # purpose: what the query was for (the order lines' validation or the report)
+    _declare(f"sales.query_{_status}", _what, "purpose", "bq_job_id", "bytes_billed", "error")
 _declare(
     "sales.report_publish_started",
     "a sales report's publish intent was committed; the sheet write follows (resumed: after a crash)",
@@ -206,7 +209,7 @@ _declare("sales.report_publish_failed", "publishing a sales report failed (previ
 # --- sheetsync ---------------------------------------------------------------------------------------------------
 _TARGET_FIELDS = (
     "name", "spreadsheet_id", "range", "source_kind", "source_query", "source_database", "source_file",
-    "key_columns", "protected_columns", "row_order", "owner_id", "enabled",
+    "key_columns", "protected_columns", "row_order", "owner_id", "enabled", "quality_suite",
 )  # fmt: skip
 _declare("sheetsync.target_created", "a sync target was created", "changed", "target")
 _declare("sheetsync.target_changed", "a sync target was edited", "changed", "target")

@@ -29,7 +29,8 @@ from .models import SyncSpreadsheet, SyncTarget, target_writer
 logger = logging.getLogger(__name__)
 
 _TARGET_FIELDS = ("name", "spreadsheet_id", "range", "source_kind", "source_query", "source_database",
-                  "source_file", "key_columns", "protected_columns", "row_order", "owner_id", "enabled")  # fmt: skip
+                  "source_file", "key_columns", "protected_columns", "row_order", "owner_id", "enabled",
+                  "quality_suite")  # fmt: skip
 
 
 # --------------------------------------------------------------------------------------------------------------
