@@ -276,6 +276,10 @@ CLEANUP_INACTIVE_DAYS = env.int("CLEANUP_INACTIVE_DAYS", default=90)
 CLEANUP_MAX_DELETIONS = env.int("CLEANUP_MAX_DELETIONS", default=100)
 CLEANUP_CONCURRENCY = env.int("CLEANUP_CONCURRENCY", default=4)
 CLEANUP_PAGE_SIZE = env.int("CLEANUP_PAGE_SIZE", default=500)
+# Dashboard owners are looked up after the scan, only the ones seen: by id up to two requests of this many ids
+# (short URLs), else by listing users in pages of CLEANUP_USER_PAGE_SIZE until every owner is found.
+CLEANUP_USER_IDS_PER_REQUEST = env.int("CLEANUP_USER_IDS_PER_REQUEST", default=200)
+CLEANUP_USER_PAGE_SIZE = env.int("CLEANUP_USER_PAGE_SIZE", default=5000)
 # Folder ids or names whose dashboards are never touched (also managed in the admin).
 CLEANUP_PROTECTED_FOLDERS = env.list("CLEANUP_PROTECTED_FOLDERS", default=[])
 
