@@ -248,6 +248,19 @@ SALES_MAX_BYTES = env.int("SALES_MAX_BYTES", default=10 * 2**30)  # the cost gua
 SALES_PRICE_PER_TIB_USD = env.float("SALES_PRICE_PER_TIB_USD", default=6.25)  # on-demand list price
 
 # --- sheets sync job -------------------------------------------------------------------------------------
+# Service accounts (one per team) that targets can read and write as: "finance=/secrets/finance-sa.json,ops=..."
+# (a bare name, e.g. "ops", has no key file: Application Default Credentials, or another user of the emulator).
+# Each has its own per-user quota; all share the project's. A target's blank principal is the default credentials.
+SHEETS_PRINCIPALS: dict[str, str] = {"": ""}
+for _entry in env.list("SHEETS_PRINCIPALS", default=[]):
+    _name, _, _path = _entry.partition("=")
+    if _name.strip():
+        SHEETS_PRINCIPALS[_name.strip()] = _path.strip()
+# How many principals' spreadsheets are worked on at once (each principal one at a time, in fair turns).
+SHEETS_SYNC_CONCURRENCY = env.int("SHEETS_SYNC_CONCURRENCY", default=8)
+# A write planned without reading the sheet (from the stored copy) first checks the Drive changes feed when the
+# last check is older than this: one feed call verifies every spreadsheet of a principal.
+SHEETS_SYNC_RECHECK_AFTER_S = env.float("SHEETS_SYNC_RECHECK_AFTER_S", default=2.0)
 # After this many consecutive failed cycles a target's owner and the Data Stewards get one email per streak.
 SHEETS_SYNC_FAILURE_ESCALATION = env.int("SHEETS_SYNC_FAILURE_ESCALATION", default=3)
 # Google's per-project Sheets quota, shared by every Sheets client in this process (the per-user one is

@@ -32,7 +32,8 @@ from .models import SyncSpreadsheet, SyncTarget
 logger = logging.getLogger(__name__)
 
 _TARGET_FIELDS = ("name", "spreadsheet_id", "range", "source_kind", "source_query", "source_database",
-                  "source_file", "key_columns", "protected_columns", "row_order", "owner_id", "enabled")  # fmt: skip
+                  "source_file", "key_columns", "protected_columns", "row_order", "principal", "owner_id",
+                  "enabled")  # fmt: skip
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -41,7 +42,8 @@ _TARGET_FIELDS = ("name", "spreadsheet_id", "range", "source_kind", "source_quer
 
 
 class ChainedRateLimiter(SheetsRateLimiter):
-    """Takes one slot from each limiter in turn: the project's shared budget, then the user's own."""
+    """One slot from each budget: the first is the shared one (the project's, fair between the principals waiting
+    for it), the others are the principal's own (its per-user quota)."""
 
     def __init__(self, *limiters: SheetsRateLimiter) -> None:
         if not limiters:
@@ -50,8 +52,15 @@ class ChainedRateLimiter(SheetsRateLimiter):
         self.limiters = limiters
 
     def acquire(self, kind: str = "read") -> float:
-        """Wait until every limiter has room; the seconds waited in all."""
-        return sum(limiter.acquire(kind) for limiter in self.limiters)
+        """Wait until every budget has room, then take a slot of each at once; the seconds waited in all.
+
+        The principal's own budget is waited for first without taking its slot, then the shared one is taken (in
+        turn), then the own one: a principal over its per-user quota never holds a project slot while it waits.
+        """
+        shared, own = self.limiters[0], self.limiters[1:]
+        waited = sum(limiter.wait_for_room(kind) for limiter in own)
+        waited += shared.acquire(kind)
+        return waited + sum(limiter.acquire(kind) for limiter in own)
 
 
 _project_lock = threading.Lock()
@@ -66,10 +75,11 @@ def _project_limiter(per_minute: int) -> SheetsRateLimiter:
         return _project_limiters[per_minute]
 
 
-def sync_sheets_client() -> SheetsClient:
-    """The Sheets client of the sync: per-user limiter (``SHEETS_RATE_LIMIT_PER_MINUTE``) chained with the
-    process-wide project one (``SHEETS_SYNC_PROJECT_RATE_LIMIT_PER_MINUTE``; 0 disables either)."""
-    client = embedded_sheets_client()
+def sync_sheets_client(*, principal: str = "") -> SheetsClient:
+    """The Sheets client of the sync for one principal (``SHEETS_PRINCIPALS``; "" is the default credentials): its
+    own per-user limiter (``SHEETS_RATE_LIMIT_PER_MINUTE``) chained with the process-wide project one
+    (``SHEETS_SYNC_PROJECT_RATE_LIMIT_PER_MINUTE``; 0 disables either), shared by every principal."""
+    client = embedded_sheets_client(principal=principal)
     project = int(settings.SHEETS_SYNC_PROJECT_RATE_LIMIT_PER_MINUTE or 0)
     limiters = [_project_limiter(project)] if project > 0 else []
     if client.limiter is not None:
@@ -242,7 +252,7 @@ def sheets_sync_run(*, job_run: JobRun | None, params: dict[str, Any], dry_run: 
     ``force`` reads the targets' sheets even when neither side changed. One failing target never stops the
     others; the run fails only when the changes feed cannot be read or every target failed.
     """
-    cycle = SyncCycle(job_run=job_run, dry_run=dry_run, force=bool(params.get("force")), client=sync_sheets_client())
+    cycle = SyncCycle(job_run=job_run, dry_run=dry_run, force=bool(params.get("force")), clients=sync_sheets_client)
     try:
         return cycle.run(params.get("targets") or None)
     finally:
