@@ -256,6 +256,11 @@ for _entry in env.list("SHEETS_PRINCIPALS", default=[]):
     _name, _, _path = _entry.partition("=")
     if _name.strip():
         SHEETS_PRINCIPALS[_name.strip()] = _path.strip()
+# One changes feed for every target instead of one per principal: the principal whose Drive feed sees every synced
+# spreadsheet (e.g. a service account that is a viewer of their shared drive), or "default" for the default
+# credentials. Unset: each principal reads its own feed (a quiet cycle then costs one request per principal).
+_SHEETS_FEED = env.str("SHEETS_SYNC_FEED_PRINCIPAL", default="").strip()
+SHEETS_SYNC_FEED_PRINCIPAL: str | None = ("" if _SHEETS_FEED == "default" else _SHEETS_FEED) if _SHEETS_FEED else None
 # How many principals' spreadsheets are worked on at once (each principal one at a time, in fair turns).
 SHEETS_SYNC_CONCURRENCY = env.int("SHEETS_SYNC_CONCURRENCY", default=8)
 # A write planned without reading the sheet (from the stored copy) first checks the Drive changes feed when the

@@ -275,9 +275,9 @@ class _Group:
 
 
 @dataclass(eq=False)
-class _Lane:
-    """One principal's share of the cycle: its client, its changes feed and what that feed said since the cycle
-    started (only the worker serving the principal touches it, one at a time)."""
+class _Watch:
+    """A Drive changes feed and what it said since the cycle started: one per principal, or one for all of them
+    (``SHEETS_SYNC_FEED_PRINCIPAL``). The workers of the principals it serves poll it under its lock."""
 
     principal: str
     client: SheetsClient | None = None
@@ -287,7 +287,22 @@ class _Lane:
     checked_at: float = float("-inf")  # time.monotonic() of the last feed read
     # spreadsheet -> (version or None, trashed, removed), the latest a mid-cycle poll saw
     seen: dict[str, tuple[int | None, bool, bool]] = field(default_factory=dict)
-    spreadsheets: set[str] = field(default_factory=set)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def label(self) -> str:
+        return _principal_label(self.principal)
+
+
+@dataclass(eq=False)
+class _Lane:
+    """One principal's share of the cycle: its client, its changes feed, its turns (only the worker serving the
+    principal touches it, one at a time)."""
+
+    principal: str
+    client: SheetsClient | None = None
+    error: str = ""
+    watch: _Watch | None = None
     counters: Counter[str] = field(default_factory=Counter)
     groups: deque[tuple[SyncSpreadsheet, list[_Work]]] = field(default_factory=deque)
 
@@ -354,17 +369,24 @@ class SyncCycle:
         self.counters: Counter[str] = Counter()
         self.spreadsheets: dict[str, SyncSpreadsheet] = {}
         self.lanes: dict[str, _Lane] = {}
+        self.watches: dict[str, _Watch] = {}
         self.failures: list[str] = []
         self.plan_lines: list[str] = []
         self.now = timezone.now()
         self._stop = threading.Event()
         self._last_heartbeat = 0.0
 
+    def clients(self) -> list[SheetsClient]:
+        """Every Sheets client of the cycle, once each."""
+        found = {
+            id(c): c for c in [*(x.client for x in self.lanes.values()), *(w.client for w in self.watches.values())]
+        }
+        return [c for c in found.values() if c is not None]
+
     def close(self) -> None:
         """Release the clients' connections."""
-        for lane in self.lanes.values():
-            if lane.client is not None:
-                lane.client.close()
+        for client in self.clients():
+            client.close()
         if self._bigquery is not None:
             self._bigquery.close()
 
@@ -411,29 +433,32 @@ class SyncCycle:
         return found.version
 
     def feed_version(self, lane: _Lane, spreadsheet_id: str, known: int | None) -> int | None:
-        """The spreadsheet's Drive version per the principal's changes feed, read again first when the last look is
-        older than ``SHEETS_SYNC_RECHECK_AFTER_S`` (one call covers every spreadsheet of the principal). ``known``
-        is the version the cycle knew; ``_Trashed``/``_Removed`` when the feed says so."""
-        if time.monotonic() - lane.checked_at > float(settings.SHEETS_SYNC_RECHECK_AFTER_S):
-            self.poll(lane)
-        version, trashed, removed = lane.seen.get(spreadsheet_id, (known, False, False))
+        """The spreadsheet's Drive version per the changes feed, read again first when the last look is older than
+        ``SHEETS_SYNC_RECHECK_AFTER_S`` (one call covers every spreadsheet the feed watches, for every principal it
+        serves). ``known`` is the version the cycle knew; ``_Trashed``/``_Removed`` when the feed says so."""
+        watch = lane.watch
+        assert watch is not None
+        with watch.lock:
+            if time.monotonic() - watch.checked_at > float(settings.SHEETS_SYNC_RECHECK_AFTER_S):
+                self.poll(lane, watch)
+            version, trashed, removed = watch.seen.get(spreadsheet_id, (known, False, False))
         if removed:
             raise _Removed(spreadsheet_id)
         if trashed:
             raise _Trashed(spreadsheet_id)
         return version
 
-    def poll(self, lane: _Lane) -> None:
-        """Read the principal's changes feed from its current token; remember what changed (applied to the
+    def poll(self, lane: _Lane, watch: _Watch) -> None:
+        """Read the changes feed from its current token (its lock held); remember what changed (applied to the
         spreadsheets' state by the job's thread at the end, before the new token is saved)."""
-        assert lane.client is not None
-        client, token = lane.client, lane.token
+        assert watch.client is not None
+        client, token = watch.client, watch.token
         changes = self.call(lane, lambda: client.drive_changes(token=token))
         lane.counters["feed_polls"] += 1
-        lane.checked_at = time.monotonic()
-        lane.token, lane.token_moved = changes.new_token, True
+        watch.checked_at = time.monotonic()
+        watch.token, watch.token_moved = changes.new_token, True
         for sid in changes.changed_ids:
-            lane.seen[sid] = (changes.versions.get(sid), sid in changes.trashed_ids, sid in changes.removed_ids)
+            watch.seen[sid] = (changes.versions.get(sid), sid in changes.trashed_ids, sid in changes.removed_ids)
 
     # ---- the run ------------------------------------------------------------------------------------------
 
@@ -443,12 +468,24 @@ class SyncCycle:
         if not targets:
             which = f" among {', '.join(refs)}" if refs else ""
             return JobResult(summary=f"no enabled sync targets{which}: nothing to do", counters={"targets": 0})
+        feed_principal = settings.SHEETS_SYNC_FEED_PRINCIPAL
         for principal in sorted({t.principal for t in targets}):
             lane = self.lanes[principal] = _Lane(principal)
             try:
                 lane.client = self._client_factory(principal=principal)
             except (ValueError, ConnectorError) as exc:
                 lane.error = f"no Sheets client for {lane.label}: {exc}"
+            watched_by = principal if feed_principal is None else feed_principal
+            if watched_by not in self.watches:
+                watch = self.watches[watched_by] = _Watch(watched_by)
+                owner = self.lanes.get(watched_by)
+                try:
+                    watch.client = owner.client if owner is not None else self._client_factory(principal=watched_by)
+                except (ValueError, ConnectorError) as exc:
+                    watch.error = f"no Sheets client for the changes feed of {watch.label}: {exc}"
+                if watch.client is None and not watch.error:
+                    watch.error = owner.error if owner is not None else f"no Sheets client for {watch.label}"
+            lane.watch = self.watches[watched_by]
         requests_before = self.requests()
         self.heartbeat("reading the Drive changes feed")
         self.changes_feed(targets)
@@ -507,19 +544,20 @@ class SyncCycle:
 
     def requests(self) -> int:
         """Sheets and Drive requests so far, every principal's."""
-        return sum(lane.client.request_count for lane in self.lanes.values() if lane.client is not None)
+        return sum(client.request_count for client in self.clients())
 
     def changes_feed(self, targets: list[SyncTarget]) -> None:
-        """One changes-feed call per principal; apply them to every spreadsheet the sync tracks and keep the new
-        tokens. ``JobFailed`` when no principal's feed could be read (a principal whose feed fails fails its own
-        targets only)."""
-        feeds: list[tuple[_Lane, DriveChanges | None, bool]] = []
-        for lane in self.lanes.values():
-            if lane.error:
+        """One changes-feed call per feed (per principal, or one for all); apply them to every spreadsheet the sync
+        tracks and keep the new tokens. ``JobFailed`` when no feed could be read (a feed that fails fails the
+        targets of the principals it serves only)."""
+        feeds: list[tuple[_Watch, DriveChanges | None, bool]] = []
+        lane = _Lane("")  # the feed's own bookkeeping (rate-limit pauses) before the turns
+        for watch in self.watches.values():
+            if watch.error:
                 continue
-            client = lane.client
+            client = watch.client
             assert client is not None
-            cursor = SyncCursor.objects.filter(name=cursor_name(lane.principal)).first()
+            cursor = SyncCursor.objects.filter(name=cursor_name(watch.principal)).first()
             changes = None
             reset = False
             try:
@@ -529,20 +567,24 @@ class SyncCycle:
                     except ConnectorRequestError as exc:
                         logger.warning(
                             "Drive refused the changes-feed token of %s (%s): every sheet is checked afresh",
-                            lane.label,
+                            watch.label,
                             exc,
                         )
                         reset = True
                 token = changes.new_token if changes is not None else self.call(lane, client.drive_changes_start_token)
             except ConnectorError as exc:
-                lane.error = (
-                    f"the Drive changes feed of {lane.label} could not be read, so its targets were not synced: {exc}"
+                watch.error = (
+                    f"the Drive changes feed of {watch.label} could not be read, so its targets were not synced: {exc}"
                 )
                 continue
-            lane.token, lane.checked_at = token, time.monotonic()
-            feeds.append((lane, changes, reset))
+            watch.token, watch.checked_at = token, time.monotonic()
+            feeds.append((watch, changes, reset))
+        self.counters.update(lane.counters)
+        for principal_lane in self.lanes.values():
+            if principal_lane.watch is not None and principal_lane.watch.error and not principal_lane.error:
+                principal_lane.error = principal_lane.watch.error
         if not feeds:
-            first = next((lane.error for lane in self.lanes.values() if lane.error), "no principal")
+            first = next((w.error for w in self.watches.values() if w.error), "no changes feed")
             raise JobFailed(first.replace("its targets were", "no target was"))
 
         selected = {t.spreadsheet_id for t in targets}
@@ -594,8 +636,8 @@ class SyncCycle:
                 SyncSpreadsheet.objects.bulk_update(
                     list(touched.values()), ["drive_version", "trashed", "deleted_at", "updated_at"]
                 )
-            for lane, _changes, _reset in feeds:
-                SyncCursor.objects.update_or_create(name=cursor_name(lane.principal), defaults={"token": lane.token})
+            for watch, _changes, _reset in feeds:
+                SyncCursor.objects.update_or_create(name=cursor_name(watch.principal), defaults={"token": watch.token})
 
     def load_copies(self, works: list[_Work]) -> None:
         """Attach the kept copy of each of these targets' ranges (whether it may stand for the sheet is decided
@@ -748,12 +790,12 @@ class SyncCycle:
     def record_polls(self) -> None:
         """After the turns: what the mid-cycle polls of the changes feed saw goes into the spreadsheets' state (a
         person's edit after our write must make the next cycle read), then the principals' new tokens are saved."""
-        lanes = [lane for lane in self.lanes.values() if lane.token_moved]
-        if self.dry_run or not lanes:
+        watches = [watch for watch in self.watches.values() if watch.token_moved]
+        if self.dry_run or not watches:
             return
         seen: dict[str, tuple[int | None, bool, bool]] = {}
-        for lane in lanes:
-            seen.update(lane.seen)
+        for watch in watches:
+            seen.update(watch.seen)
         known = set(SyncTarget.objects.filter(spreadsheet_id__in=list(seen)).values_list("spreadsheet_id", flat=True))
         with transaction.atomic():
             states = {
@@ -772,8 +814,8 @@ class SyncCycle:
                         state.drive_version = version
                         self.counters["spreadsheets_changed_during_the_cycle"] += 1
                 state.save()
-            for lane in lanes:
-                SyncCursor.objects.update_or_create(name=cursor_name(lane.principal), defaults={"token": lane.token})
+            for watch in watches:
+                SyncCursor.objects.update_or_create(name=cursor_name(watch.principal), defaults={"token": watch.token})
 
     def sync_group(self, lane: _Lane, state: SyncSpreadsheet, works: list[_Work], group: _Group) -> None:
         """Plan (from the copies, else a read) -> diff -> version check (re-read while it moved) -> grow grids ->
@@ -784,7 +826,10 @@ class SyncCycle:
         if state.drive_version is None:
             state.drive_version = self.version(lane, spreadsheet_id)
         # A poll of the changes feed (for an earlier spreadsheet of this principal) may have seen this one move.
-        seen = self.feed_version(lane, spreadsheet_id, state.drive_version) if spreadsheet_id in lane.seen else None
+        assert lane.watch is not None
+        with lane.watch.lock:
+            polled = spreadsheet_id in lane.watch.seen
+        seen = self.feed_version(lane, spreadsheet_id, state.drive_version) if polled else None
         copies = not self.force
         if seen is not None and seen != state.drive_version:
             state.drive_version, copies = seen, False
@@ -818,7 +863,7 @@ class SyncCycle:
                 checked_at = time.monotonic()
             else:  # planned from the copies only: the changes feed says whether the sheet is still as we left it
                 check = self.feed_version(lane, spreadsheet_id, expected)
-                checked_at = lane.checked_at
+                checked_at = lane.watch.checked_at
             if check == expected:
                 break
             # A person (or another program) changed the spreadsheet after our read (or our last write): diff again

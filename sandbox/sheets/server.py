@@ -203,7 +203,8 @@ class SheetsEmulator(EmulatorServer):
         )
 
     def user_counters(self) -> dict[str, dict[str, int]]:
-        """Sheets requests per user (bearer token) and kind: ``{"emulator-ops": {"read": 2, "write": 5}}``."""
+        """Sheets requests per user (bearer token) and kind, and those answered 429 by a quota:
+        ``{"emulator-ops": {"read": 2, "write": 5, "write refused": 1}}``."""
         out: dict[str, dict[str, int]] = {}
         with self._users_lock:
             for (user, kind), count in self._user_requests.items():
@@ -271,6 +272,8 @@ class SheetsEmulator(EmulatorServer):
                 self._user_requests[(user, kind)] += 1
             refused = self.quota.refusal(kind, user)
             if refused:
+                with self._users_lock:
+                    self._user_requests[(user, f"{kind} refused")] += 1
                 label = "Read" if kind == "read" else "Write"
                 per = " per user" if refused == "user" else ""
                 raise EmulatorHTTPError(

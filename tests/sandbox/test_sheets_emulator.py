@@ -562,7 +562,11 @@ def test_each_token_is_a_user_with_its_own_quota_under_the_project_cap(
     assert as_user("emulator-b") == 200  # b has its own: the project's 3rd read
     over = http.get(read, headers={"Authorization": "Bearer emulator-c"})  # c's first, but the project is full
     assert over.status_code == 429 and "Read requests per minute'" in _error(over)["message"]
-    assert emulator.user_counters() == {"emulator-a": {"read": 3}, "emulator-b": {"read": 1}, "emulator-c": {"read": 1}}
+    assert emulator.user_counters() == {
+        "emulator-a": {"read": 3, "read refused": 1},
+        "emulator-b": {"read": 1},
+        "emulator-c": {"read": 1, "read refused": 1},
+    }
     now[0] += 61
     assert as_user("emulator-c") == 200
     assert emulator.quota.limits() == {"read_per_minute": 2, "write_per_minute": 2, "project_read_per_minute": 3}

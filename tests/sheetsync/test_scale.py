@@ -129,7 +129,7 @@ def test_one_write_per_spreadsheet_and_none_read_when_every_source_changes(make_
     assert last_run_counters()["targets_diffed_without_reading"] == 5
 
 
-def test_a_quiet_cycle_costs_one_request_per_principal_whatever_the_number_of_targets(make_target, sheets, settings):
+def test_a_quiet_cycle_costs_one_feed_call_per_principal_or_one_for_all(make_target, sheets, settings):
     settings.SHEETS_PRINCIPALS = {"": "", "finance": "", "ops": ""}
     for index in range(24):
         make_target(f"t{index}", ROWS, spreadsheet_id=f"s{index // 2}", principal="finance" if index < 12 else "ops")
@@ -143,6 +143,17 @@ def test_a_quiet_cycle_costs_one_request_per_principal_whatever_the_number_of_ta
         code, out = run_cycle()
     assert code == 0 and "24 no changes" in out
     assert counted.delta == {FEED: 2, "total": 2}  # one changes feed per principal, none per target
+
+    settings.SHEETS_SYNC_FEED_PRINCIPAL = ""  # the default credentials see every spreadsheet: one feed for all
+    run_cycle()  # its first cycle starts its own feed
+    sheets.store.set_values("s8", "Sheet1!D9", [["typed"]])  # an ops spreadsheet: the shared feed sees it too
+    with Counted(sheets) as counted:
+        code, out = run_cycle()
+    assert code == 0 and "24 no changes" in out
+    assert counted.delta == {FEED: 1, READ: 1, "total": 2}  # s8 (two targets) re-read, in one batchGet
+    with Counted(sheets) as counted:
+        run_cycle()
+    assert counted.delta == {FEED: 1, "total": 1}
 
 
 def test_principals_take_fair_turns(make_target, sheets, settings, monkeypatch):
