@@ -380,6 +380,7 @@ class SheetsRateLimiter:
         self._turns = threading.Condition(self._lock)
         self._sent: dict[str, deque[float]] = {}
         self._queues: dict[str, deque[object]] = {}
+        self._taken = threading.local()  # this thread's last slot per kind, for touch()
 
     def _room(self, kind: str, now: float) -> float:
         """0 when a request of ``kind`` fits now, else the seconds until one does (lock held)."""
@@ -403,6 +404,21 @@ class SheetsRateLimiter:
             self._sleep(wait)
             waited += wait
 
+    def touch(self, kind: str = "read") -> None:
+        """Move the slot this thread last took for ``kind`` to now: the request it was taken for leaves only now
+        (after a check), and the server counts it from now; a window counted from the earlier time would let the
+        next minute's requests through too early."""
+        with self._lock:
+            taken = self._taken.__dict__.get("slots", {}).pop(kind, None)
+            sent = self._sent.setdefault(kind, deque())
+            if taken is None:
+                return
+            try:
+                sent.remove(taken)
+            except ValueError:  # already out of the window
+                pass
+            sent.append(self._clock())  # every stamp in the window was taken before now: still in order
+
     def acquire(self, kind: str = "read") -> float:
         """Take one slot of ``kind`` ("read" or "write"), waiting as needed; returns the seconds waited."""
         waited = 0.0
@@ -421,6 +437,7 @@ class SheetsRateLimiter:
                     wait = self._room(kind, now)
                     if wait <= 0:
                         self._sent[kind].append(now)
+                        self._taken.__dict__.setdefault("slots", {})[kind] = now
                         return waited
                     logger.debug(
                         "Sheets rate limiter: %s budget of %d/min used up, waiting %.2fs", kind, self.per_minute, wait
@@ -627,6 +644,7 @@ class SheetsClient:
             prepaid = getattr(self._local, "prepaid", None)
             if prepaid and prepaid.get(kind):
                 prepaid[kind] -= 1
+                self.limiter.touch(kind)  # counted from now, when it leaves
             else:
                 self.limiter.acquire(kind)
         with self._count_lock:

@@ -62,6 +62,11 @@ class ChainedRateLimiter(SheetsRateLimiter):
         waited += shared.acquire(kind)
         return waited + sum(limiter.acquire(kind) for limiter in own)
 
+    def touch(self, kind: str = "read") -> None:
+        """Move this thread's last slots of ``kind`` to now, in every budget."""
+        for limiter in self.limiters:
+            limiter.touch(kind)
+
 
 _project_lock = threading.Lock()
 _project_limiters: dict[int, SheetsRateLimiter] = {}

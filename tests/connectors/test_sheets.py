@@ -410,9 +410,11 @@ def test_prepay_spends_the_wait_before_a_check_not_between_the_check_and_the_req
     assert client.prepay("write") == 0.0
     assert client.prepay("write") == 0.0  # one request's worth at most: nothing more is taken
     client.drive_version(spreadsheet_id=sales)  # the check (Drive: not a Sheets quota)
+    clock.now += 5  # the check took a while
     client.values_batch_update(spreadsheet_id=sales, data=[("A1", [["region"]])])  # leaves at once: prepaid
     assert clock.sleeps == []
-    assert client.prepay("write") == pytest.approx(60.0)  # the next one waits for the window, before its check
+    # The next one waits for the window, before its check: a full minute from when the first one LEFT.
+    assert client.prepay("write") == pytest.approx(60.0)
     client.values_batch_update(spreadsheet_id=sales, data=[("A1", [["region"]])])
     assert clock.sleeps == [pytest.approx(60.0)] and client.request_count == 3
 
