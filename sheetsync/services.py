@@ -21,7 +21,7 @@ from django.urls import reverse
 from accounts.roles import DATA_STEWARD
 from audit.services import audit_log
 from connectors.embedded import embedded_sheets_client
-from connectors.sheets import SheetsClient, SheetsRateLimiter
+from connectors.sheets import QUOTA_WINDOW_S, SheetsClient, SheetsRateLimiter
 from orchestration.models import JobRun
 from orchestration.registry import JobResult
 from orchestration.services import job_run_request
@@ -76,7 +76,7 @@ def _project_limiter(per_minute: int) -> SheetsRateLimiter:
     """The process-wide project budget (one per configured size, shared by every client of this process)."""
     with _project_lock:
         if per_minute not in _project_limiters:
-            _project_limiters[per_minute] = SheetsRateLimiter(per_minute=per_minute)
+            _project_limiters[per_minute] = SheetsRateLimiter(per_minute=per_minute, window_s=QUOTA_WINDOW_S)
         return _project_limiters[per_minute]
 
 
