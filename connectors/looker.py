@@ -689,30 +689,31 @@ class LookerClient:
     def folders_all(self) -> list[LookerFolder]:
         """Every folder (one request: Looker does not page this endpoint)."""
         action = "listing folders"
-        folders = self._expect_list(self._call(action, lambda: self._sdk.all_folders(fields=_FOLDER_FIELDS)), action)
         result = []
-        for folder in folders:
-            if not isinstance(folder, mdls.FolderBase) or not folder.id:
+        for folder in self._get_list(action, "/folders", {"fields": _FOLDER_FIELDS}):
+            if not folder.get("id"):
                 raise ConnectorBadResponse(f"Looker: {action} failed: a folder without an id", system=SYSTEM)
-            result.append(LookerFolder(id=str(folder.id), name=folder.name, parent_id=_str_or_none(folder.parent_id)))
+            if not isinstance(folder.get("name"), str):
+                raise ConnectorBadResponse(f"Looker: {action} failed: folder {folder['id']} has no name", system=SYSTEM)
+            result.append(
+                LookerFolder(id=str(folder["id"]), name=folder["name"], parent_id=_str_or_none(folder.get("parent_id")))
+            )
         return result
 
     def scheduled_plans_all(self) -> list[LookerScheduledPlan]:
-        """Every scheduled plan of every user (one request; needs the see_schedules permission)."""
+        """Every scheduled plan of every user (one request; needs the see_schedules permission). Read as raw JSON:
+        a large estate has tens of thousands, and SDK models would cost a second of CPU for four fields each."""
         action = "listing scheduled plans"
-        plans = self._expect_list(
-            self._call(action, lambda: self._sdk.all_scheduled_plans(all_users=True, fields=_PLAN_FIELDS)), action
-        )
         result = []
-        for plan in plans:
-            if not isinstance(plan, mdls.ScheduledPlan) or not plan.id:
+        for plan in self._get_list(action, "/scheduled_plans", {"all_users": "true", "fields": _PLAN_FIELDS}):
+            if not plan.get("id"):
                 raise ConnectorBadResponse(f"Looker: {action} failed: a plan without an id", system=SYSTEM)
             result.append(
                 LookerScheduledPlan(
-                    id=str(plan.id),
-                    dashboard_id=_str_or_none(plan.dashboard_id),
-                    enabled=bool(plan.enabled),
-                    user_id=_str_or_none(plan.user_id),
+                    id=str(plan["id"]),
+                    dashboard_id=_str_or_none(plan.get("dashboard_id")),
+                    enabled=bool(plan.get("enabled")),
+                    user_id=_str_or_none(plan.get("user_id")),
                 )
             )
         return result
