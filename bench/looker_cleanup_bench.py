@@ -261,6 +261,7 @@ def time_search_pages() -> None:
 
 def run_scan(emulator: RemoteEmulator, label: str) -> dict[str, Any]:
     """The project's scan and plan; the figures as a dict."""
+    from django.db import connection
     from django.utils import timezone
 
     from cleanup.policy import cleanup_plan_build
@@ -270,9 +271,18 @@ def run_scan(emulator: RemoteEmulator, label: str) -> dict[str, Any]:
     now = timezone.now()
     looker = looker_client()
     PAGE_TIMES.clear()
+    statements = Counter()
+
+    def count(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        statements["executemany" if many else "execute"] += 1
+        if many and sql.lstrip().upper().startswith("INSERT"):
+            statements["rows upserted"] += len(params)
+        return execute(sql, params, many, context)
+
     before = emulator.counters()
     t0 = time.perf_counter()
-    stats = inventory_refresh(looker=looker, now=now)
+    with connection.execute_wrapper(count):
+        stats = inventory_refresh(looker=looker, now=now)
     t1 = time.perf_counter()
     after = emulator.counters()
     plan = cleanup_plan_build(inactive_days=INACTIVE_DAYS, now=now)
@@ -297,6 +307,7 @@ def run_scan(emulator: RemoteEmulator, label: str) -> dict[str, Any]:
         "first_pages_ms": 1000 * statistics.median(search[:10]) if search else 0.0,
         "last_pages_ms": 1000 * statistics.median(search[-10:]) if search else 0.0,
         "peak_rss_mb": peak_rss_mb(),
+        "statements": dict(statements),
     }
 
 
@@ -471,7 +482,7 @@ def print_report(args: argparse.Namespace, results: dict[int, dict[str, Any]]) -
         floor = first["requests"] * args.latency_ms / 1000
         rows += [
             ("", ""),
-            (f"== {n:,}", f"{stats['active']:,} active, {stats['trashed']:,} in trash, {stats['owners_unknown']} "
+            (f"== {n:,}", f"{stats['active']:,} active, {stats['trashed']:,} in trash, {stats['owners_unknown']:,} "
                           f"without a known owner; plan {first['planned']:,} to soft-delete, {first['kept']:,} kept"),
             ("scan requests", f"{first['requests']} (client counted {first['client_requests']}), budget "
                               f"ceil({n}/{args.page_size}) + {SCAN_SLACK} = {budget}"
@@ -484,12 +495,19 @@ def print_report(args: argparse.Namespace, results: dict[int, dict[str, Any]]) -
             ("peak memory", f"app {first['peak_rss_mb']:.0f} MB (RSS high-water mark of the app process: "
                             f"{result['rss_ready_mb']:.0f} MB after imports and migrate); emulator process "
                             f"{result['emulator_mb']:.0f} MB" + anchor_text(n, 2, " MB for both, in one process")),
+            ("mirror writes", f"{first['statements'].get('rows upserted', 0):,} rows upserted in "
+                              f"{first['statements'].get('executemany', 0)} executemany calls, "
+                              f"{first['statements'].get('execute', 0)} other statements (first scan; anchor: 1,064 "
+                              f"SQLite batches at 50k)"),
             ("rescan + plan", f"{fmt_s(rescan['scan_s'] + rescan['plan_s'])}, {rescan['requests']} requests, "
-                              f"{rescan['stats']['changed']} changed / {rescan['stats']['new']} new rows written"),
+                              f"{rescan['stats']['changed']} changed / {rescan['stats']['new']} new rows written, "
+                              f"{rescan['statements'].get('execute', 0)} statements"),
         ]  # fmt: skip
     sizes = list(results)
     growth: list[tuple[int, int, float, float]] = []
-    for small, large in zip(sizes, sizes[1:], strict=False):
+    pairs = list(zip(sizes, sizes[1:], strict=False))
+    pairs += [(a, b) for a in sizes for b in sizes if b == 10 * a and (a, b) not in pairs]  # the issue's 10x
+    for small, large in pairs:
         t_small = results[small]["first"]["scan_s"] + results[small]["first"]["plan_s"]
         t_large = results[large]["first"]["scan_s"] + results[large]["first"]["plan_s"]
         growth.append((small, large, large / small, t_large / t_small))
