@@ -70,6 +70,7 @@ class ChainedRateLimiter(SheetsRateLimiter):
 
 _project_lock = threading.Lock()
 _project_limiters: dict[int, SheetsRateLimiter] = {}
+_user_limiters: dict[tuple[str, int], SheetsRateLimiter] = {}
 
 
 def _project_limiter(per_minute: int) -> SheetsRateLimiter:
@@ -80,6 +81,16 @@ def _project_limiter(per_minute: int) -> SheetsRateLimiter:
         return _project_limiters[per_minute]
 
 
+def _user_limiter(principal: str, per_minute: int) -> SheetsRateLimiter:
+    """A principal's own budget, kept by the process: a cycle right after another (a worker running them back to
+    back) still counts the requests the last one made in the same minute."""
+    with _project_lock:
+        key = (principal, per_minute)
+        if key not in _user_limiters:
+            _user_limiters[key] = SheetsRateLimiter(per_minute=per_minute, window_s=QUOTA_WINDOW_S)
+        return _user_limiters[key]
+
+
 def sync_sheets_client(*, principal: str = "") -> SheetsClient:
     """The Sheets client of the sync for one principal (``SHEETS_PRINCIPALS``; "" is the default credentials): its
     own per-user limiter (``SHEETS_RATE_LIMIT_PER_MINUTE``) chained with the process-wide project one
@@ -88,7 +99,7 @@ def sync_sheets_client(*, principal: str = "") -> SheetsClient:
     project = int(settings.SHEETS_SYNC_PROJECT_RATE_LIMIT_PER_MINUTE or 0)
     limiters = [_project_limiter(project)] if project > 0 else []
     if client.limiter is not None:
-        limiters.append(client.limiter)
+        limiters.append(_user_limiter(principal, client.limiter.per_minute))
     client.limiter = ChainedRateLimiter(*limiters) if limiters else None
     return client
 
