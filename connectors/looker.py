@@ -553,7 +553,7 @@ class LookerClient:
             )
         return value
 
-    def _get_list(self, action: str, path: str, params: dict[str, str]) -> list[dict[str, Any]]:
+    def _get_list(self, action: str, path: str, params: dict[str, Any]) -> list[dict[str, Any]]:
         """One GET whose reply is a JSON list of objects, decoded without building SDK models.
 
         A search page decoded into ``mdls.Dashboard`` objects costs more CPU than the request's own network time
@@ -572,7 +572,7 @@ class LookerClient:
         return data
 
     def _paged(
-        self, action: str, path: str, params: dict[str, str], *, page_size: int, stop: Callable[[], bool] | None = None
+        self, action: str, path: str, params: dict[str, Any], *, page_size: int, stop: Callable[[], bool] | None = None
     ) -> Iterator[list[dict[str, Any]]]:
         """Pages (limit/offset) of a list endpoint until a short page; guard against servers that ignore offset.
 

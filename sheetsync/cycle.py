@@ -478,13 +478,15 @@ class SyncCycle:
             watched_by = principal if feed_principal is None else feed_principal
             if watched_by not in self.watches:
                 watch = self.watches[watched_by] = _Watch(watched_by)
-                owner = self.lanes.get(watched_by)
+                its_lane = self.lanes.get(watched_by)
                 try:
-                    watch.client = owner.client if owner is not None else self._client_factory(principal=watched_by)
+                    watch.client = (
+                        its_lane.client if its_lane is not None else self._client_factory(principal=watched_by)
+                    )
                 except (ValueError, ConnectorError) as exc:
                     watch.error = f"no Sheets client for the changes feed of {watch.label}: {exc}"
                 if watch.client is None and not watch.error:
-                    watch.error = owner.error if owner is not None else f"no Sheets client for {watch.label}"
+                    watch.error = its_lane.error if its_lane is not None else f"no Sheets client for {watch.label}"
             lane.watch = self.watches[watched_by]
         requests_before = self.requests()
         self.heartbeat("reading the Drive changes feed")
@@ -563,7 +565,7 @@ class SyncCycle:
             try:
                 if cursor is not None:
                     try:
-                        changes = self.call(lane, lambda c=cursor, cl=client: cl.drive_changes(token=c.token))
+                        changes = self.call(lane, partial(client.drive_changes, token=cursor.token))
                     except ConnectorRequestError as exc:
                         logger.warning(
                             "Drive refused the changes-feed token of %s (%s): every sheet is checked afresh",
@@ -858,12 +860,12 @@ class SyncCycle:
                 return
             assert lane.client is not None
             lane.client.prepay("write")  # any quota wait before the check, none between the check and the write
-            if group.read_sheet:
+            seen = None if group.read_sheet else self.feed_version(lane, spreadsheet_id, expected)
+            if seen is None:  # something was read in this turn (or the feed gave no version): ask for it now
                 check = self.version(lane, spreadsheet_id)
                 checked_at = time.monotonic()
             else:  # planned from the copies only: the changes feed says whether the sheet is still as we left it
-                check = self.feed_version(lane, spreadsheet_id, expected)
-                checked_at = lane.watch.checked_at
+                check, checked_at = seen, lane.watch.checked_at
             if check == expected:
                 break
             # A person (or another program) changed the spreadsheet after our read (or our last write): diff again
@@ -973,7 +975,7 @@ class SyncCycle:
             return
         anchor = work.target.anchor
         assert anchor.sheet is not None and anchor.row is not None
-        grid_rows = group.grids.get(anchor.sheet)
+        grid_rows: int | None = group.grids.get(anchor.sheet)
         if grid_rows is None:
             try:
                 grid_rows = a1_to_grid(work.read.range).row2
