@@ -209,7 +209,7 @@ _declare("sales.report_publish_failed", "publishing a sales report failed (previ
 # --- sheetsync ---------------------------------------------------------------------------------------------------
 _TARGET_FIELDS = (
     "name", "spreadsheet_id", "range", "source_kind", "source_query", "source_database", "source_file",
-    "key_columns", "protected_columns", "row_order", "owner_id", "enabled", "quality_suite",
+    "key_columns", "protected_columns", "row_order", "principal", "owner_id", "enabled", "quality_suite",
 )  # fmt: skip
 _declare("sheetsync.target_created", "a sync target was created", "changed", "target")
 _declare("sheetsync.target_changed", "a sync target was edited", "changed", "target")

@@ -34,8 +34,9 @@ def embedded_bigquery_client() -> BigQueryClient:
     return bigquery_client()
 
 
-def embedded_sheets_client() -> SheetsClient:
-    """The Sheets client; the embedded default first makes sure the local emulator runs."""
+def embedded_sheets_client(*, principal: str = "") -> SheetsClient:
+    """The Sheets client (as ``principal``, one of ``SHEETS_PRINCIPALS``); the embedded default first makes sure the
+    local emulator runs."""
     if settings.SHEETS_EMULATOR_AUTOSTART:
         from sandbox.runner import ensure_running
 
@@ -46,4 +47,4 @@ def embedded_sheets_client() -> SheetsClient:
             args=["--state", settings.SHEETS_EMULATOR_STATE],
             log_path=Path(settings.VAR_DIR) / "sheets_emulator.log",
         )
-    return sheets_client()
+    return sheets_client(principal=principal)

@@ -25,7 +25,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
@@ -85,7 +85,7 @@ _ERROR_BODY_LIMIT = 300
 # --------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class LookerDashboardSummary:
     """One dashboard's inventory facts. Datetimes are timezone-aware (UTC).
 
@@ -311,14 +311,6 @@ _DECODE_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
-def _aware(value: Any) -> datetime | None:
-    if value is None:
-        return None
-    if not isinstance(value, datetime):
-        raise TypeError(f"expected a datetime, got {type(value).__name__}")
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-
-
 def _timestamp(value: Any) -> datetime | None:
     """An ISO 8601 timestamp from a raw reply (Looker writes ``...Z``) as an aware datetime."""
     if value is None:
@@ -346,11 +338,11 @@ def _summary_from_dict(data: dict[str, Any], action: str) -> LookerDashboardSumm
             updated_at=_timestamp(data.get("updated_at")),
             last_viewed_at=_timestamp(data.get("last_viewed_at")),
             last_accessed_at=_timestamp(data.get("last_accessed_at")),
-            view_count=data.get("view_count"),
-            favorite_count=data.get("favorite_count"),
+            view_count=_int_or_none(data.get("view_count"), "view_count"),
+            favorite_count=_int_or_none(data.get("favorite_count"), "favorite_count"),
             deleted=bool(data.get("deleted")),
             deleted_at=_timestamp(data.get("deleted_at")),
-            lookml_link_id=data.get("lookml_link_id"),
+            lookml_link_id=_str_or_none(data.get("lookml_link_id")),
             is_lookml="::" in dashboard_id,
         )
     except (TypeError, ValueError, AttributeError) as exc:
@@ -359,6 +351,12 @@ def _summary_from_dict(data: dict[str, Any], action: str) -> LookerDashboardSumm
 
 def _str_or_none(value: Any) -> str | None:
     return None if value is None else str(value)
+
+
+def _int_or_none(value: Any, name: str) -> int | None:
+    if value is None or (isinstance(value, int) and not isinstance(value, bool)):
+        return value
+    raise TypeError(f"{name} is {value!r}, not a number")
 
 
 _WRITE_QUERY_FIELDS = frozenset(f.name for f in attr.fields(mdls.WriteQuery))
@@ -556,66 +554,56 @@ class LookerClient:
             )
         return value
 
-    def _paged(self, action: str, fetch: Callable[[int, int], Sequence[Any]], *, page_size: int) -> list[Any]:
-        """Fetch pages (limit/offset) until a short page; guard against servers that ignore offset.
+    def _get_list(self, action: str, path: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+        """One GET whose reply is a JSON list of objects, decoded without building SDK models.
 
-        Rows are ordered by id; when content changes while paging, a row may show up twice at a page
-        boundary (kept once) or be missed (the next inventory sees it).
+        A search page decoded into ``mdls.Dashboard`` objects costs more CPU than the request's own network time
+        (looker-sdk rebuilds a cattrs hook on every deserialisation); the fields asked for are plain JSON anyway.
+        """
+        text = self._call(action, lambda: self._sdk.get(path=path, structure=str, query_params=params))
+        try:
+            data = json.loads(text) if isinstance(text, str | bytes) else None
+        except ValueError:
+            data = None
+        if not isinstance(data, list):
+            raise ConnectorBadResponse(f"Looker: {action} failed: the reply is not a JSON list", system=SYSTEM)
+        if not all(isinstance(item, dict) for item in data):
+            raise ConnectorBadResponse(f"Looker: {action} failed: the list holds something else than objects",
+                                       system=SYSTEM)  # fmt: skip
+        return data
+
+    def _paged(
+        self, action: str, path: str, params: dict[str, Any], *, page_size: int, stop: Callable[[], bool] | None = None
+    ) -> Iterator[list[dict[str, Any]]]:
+        """Pages (limit/offset) of a list endpoint until a short page; guard against servers that ignore offset.
+
+        Rows are ordered by id; when content changes while paging, a row may show up twice at a page boundary
+        (kept once) or be missed (the next inventory sees it). ``stop()`` (asked after each full page) ends the
+        paging early, when the caller has all it needs.
         """
         if page_size < 1:
             raise ValueError("page_size must be >= 1")
-        items: list[Any] = []
         seen: set[str] = set()
         offset = 0
         while True:
             page_action = f"{action} (offset {offset})"
-            page = self._expect_list(self._call(page_action, partial(fetch, page_size, offset)), page_action)
+            page = self._get_list(page_action, path, {**params, "limit": str(page_size), "offset": str(offset)})
             if len(page) > page_size:
                 raise ConnectorBadResponse(
                     f"Looker: {page_action} failed: asked for {page_size} rows, got {len(page)}", system=SYSTEM
                 )
-            fresh = [item for item in page if getattr(item, "id", None) is None or item.id not in seen]
+            fresh = [item for item in page if item.get("id") is None or str(item["id"]) not in seen]
             if page and not fresh:
                 # The whole page was seen before: the server ignores offset; paging would never end.
                 raise ConnectorBadResponse(
                     f"Looker: {page_action} failed: the page repeats earlier rows (offset ignored?)", system=SYSTEM
                 )
             # A row repeated at a page boundary (content shifted while paging) is kept once.
-            seen.update(item.id for item in fresh if getattr(item, "id", None) is not None)
-            items.extend(fresh)
-            if len(page) < page_size:
-                return items
+            seen.update(str(item["id"]) for item in fresh if item.get("id") is not None)
+            yield fresh
+            if len(page) < page_size or (stop is not None and stop()):
+                return
             offset += page_size
-
-    # ---- conversions ------------------------------------------------------------------------------
-
-    @staticmethod
-    def _summary(dashboard: Any, action: str) -> LookerDashboardSummary:
-        if not isinstance(dashboard, mdls.Dashboard) or not dashboard.id:
-            raise ConnectorBadResponse(f"Looker: {action} failed: a dashboard without an id", system=SYSTEM)
-        try:
-            folder = dashboard.folder
-            dashboard_id = str(dashboard.id)
-            return LookerDashboardSummary(
-                id=dashboard_id,
-                title=dashboard.title,
-                # `is not None`, not truthiness: an SDK model's __len__ builds a new cattrs converter.
-                folder_id=_str_or_none(dashboard.folder_id or (folder.id if folder is not None else None)),
-                folder_name=folder.name if folder is not None else None,
-                user_id=_str_or_none(dashboard.user_id),
-                created_at=_aware(dashboard.created_at),
-                updated_at=_aware(dashboard.updated_at),
-                last_viewed_at=_aware(dashboard.last_viewed_at),
-                last_accessed_at=_aware(dashboard.last_accessed_at),
-                view_count=dashboard.view_count,
-                favorite_count=dashboard.favorite_count,
-                deleted=bool(dashboard.deleted),
-                deleted_at=_aware(dashboard.deleted_at),
-                lookml_link_id=dashboard.lookml_link_id,
-                is_lookml="::" in dashboard_id,
-            )
-        except TypeError as exc:
-            raise ConnectorBadResponse(f"Looker: {action} failed: {exc}", system=SYSTEM) from exc
 
     # ---- reads ------------------------------------------------------------------------------------
 
@@ -629,67 +617,104 @@ class LookerClient:
         the LookML dashboard search (usually one more request) unless ``include_lookml=False``.
         """
         kind = "deleted" if deleted else "active"
-
-        def udd_page(limit: int, offset: int) -> Sequence[mdls.Dashboard]:
-            return self._sdk.search_dashboards(
-                fields=_SUMMARY_FIELDS, deleted="true" if deleted else "false", limit=limit, offset=offset, sorts="id"
-            )
-
         action = f"searching {kind} dashboards"
-        summaries = [self._summary(d, action) for d in self._paged(action, udd_page, page_size=page_size)]
+        params = {"fields": _SUMMARY_FIELDS, "deleted": "true" if deleted else "false", "sorts": "id"}
+        summaries = [
+            _summary_from_dict(item, action)
+            for page in self._paged(action, "/dashboards/search", params, page_size=page_size)
+            for item in page
+        ]
         if not deleted and include_lookml:
-
-            def lookml_page(limit: int, offset: int) -> Sequence[mdls.Dashboard]:
-                return self._sdk.search_lookml_dashboards(
-                    fields=_SUMMARY_FIELDS, limit=limit, offset=offset, sorts="id"
-                )
-
             action = "searching LookML dashboards"
-            summaries.extend(self._summary(d, action) for d in self._paged(action, lookml_page, page_size=page_size))
+            params = {"fields": _SUMMARY_FIELDS, "sorts": "id"}
+            summaries.extend(
+                _summary_from_dict(item, action)
+                for page in self._paged(action, "/dashboards/lookml/search", params, page_size=page_size)
+                for item in page
+            )
         return summaries
+
+    @staticmethod
+    def _user(item: dict[str, Any], action: str) -> LookerUser:
+        if not item.get("id"):
+            raise ConnectorBadResponse(f"Looker: {action} failed: a user without an id", system=SYSTEM)
+        parts = [item.get(p) for p in ("first_name", "last_name")]
+        name = item.get("display_name") or " ".join(str(p) for p in parts if p) or None
+        return LookerUser(id=str(item["id"]), display_name=_str_or_none(name), email=item.get("email") or None)
 
     def users_all(self, *, page_size: int = 500) -> list[LookerUser]:
         """Every Looker user (id, display name, email), in id order, one request per page."""
-
-        def page(limit: int, offset: int) -> Sequence[mdls.User]:
-            return self._sdk.all_users(fields=_USER_FIELDS, limit=limit, offset=offset, sorts="id")
-
         action = "listing users"
-        users = []
-        for user in self._paged(action, page, page_size=page_size):
-            if not isinstance(user, mdls.User) or not user.id:
-                raise ConnectorBadResponse(f"Looker: {action} failed: a user without an id", system=SYSTEM)
-            name = user.display_name or " ".join(p for p in (user.first_name, user.last_name) if p) or None
-            users.append(LookerUser(id=str(user.id), display_name=name, email=user.email or None))
-        return users
+        params = {"fields": _USER_FIELDS, "sorts": "id"}
+        return [
+            self._user(item, action)
+            for page in self._paged(action, "/users", params, page_size=page_size)
+            for item in page
+        ]
+
+    def users_by_id(
+        self, *, ids: Iterable[str], ids_per_request: int = 200, page_size: int = 5000
+    ) -> dict[str, LookerUser]:
+        """The users with these ids (those Looker knows), whichever way costs fewer requests.
+
+        Up to two requests' worth of ids are asked for by id (``GET /users?ids=...``, ``ids_per_request`` ids
+        each, which keeps the URL short). More owners than that, and listing every user is cheaper: pages of
+        ``page_size`` (a user row is about 120 bytes), stopping as soon as every id asked for was found.
+        """
+        wanted = {str(i) for i in ids if i}
+        if ids_per_request < 1:
+            raise ValueError("ids_per_request must be >= 1")
+        found: dict[str, LookerUser] = {}
+        if not wanted:
+            return found
+        ordered = sorted(wanted, key=lambda v: (not v.isdigit(), int(v) if v.isdigit() else 0, v))
+        if len(ordered) <= 2 * ids_per_request:
+            for start in range(0, len(ordered), ids_per_request):
+                chunk = ordered[start : start + ids_per_request]
+                action = f"reading {len(chunk)} users by id"
+                params = {"fields": _USER_FIELDS, "ids": ",".join(chunk)}
+                for item in self._get_list(action, "/users", params):
+                    user = self._user(item, action)
+                    if user.id in wanted:
+                        found[user.id] = user
+            return found
+        action = "listing users"
+        params = {"fields": _USER_FIELDS, "sorts": "id"}
+        for page in self._paged(action, "/users", params, page_size=page_size, stop=lambda: wanted <= found.keys()):
+            for item in page:
+                user = self._user(item, action)
+                if user.id in wanted:
+                    found[user.id] = user
+        return found
 
     def folders_all(self) -> list[LookerFolder]:
         """Every folder (one request: Looker does not page this endpoint)."""
         action = "listing folders"
-        folders = self._expect_list(self._call(action, lambda: self._sdk.all_folders(fields=_FOLDER_FIELDS)), action)
         result = []
-        for folder in folders:
-            if not isinstance(folder, mdls.FolderBase) or not folder.id:
+        for folder in self._get_list(action, "/folders", {"fields": _FOLDER_FIELDS}):
+            if not folder.get("id"):
                 raise ConnectorBadResponse(f"Looker: {action} failed: a folder without an id", system=SYSTEM)
-            result.append(LookerFolder(id=str(folder.id), name=folder.name, parent_id=_str_or_none(folder.parent_id)))
+            if not isinstance(folder.get("name"), str):
+                raise ConnectorBadResponse(f"Looker: {action} failed: folder {folder['id']} has no name", system=SYSTEM)
+            result.append(
+                LookerFolder(id=str(folder["id"]), name=folder["name"], parent_id=_str_or_none(folder.get("parent_id")))
+            )
         return result
 
     def scheduled_plans_all(self) -> list[LookerScheduledPlan]:
-        """Every scheduled plan of every user (one request; needs the see_schedules permission)."""
+        """Every scheduled plan of every user (one request; needs the see_schedules permission). Read as raw JSON:
+        a large estate has tens of thousands, and SDK models would cost a second of CPU for four fields each."""
         action = "listing scheduled plans"
-        plans = self._expect_list(
-            self._call(action, lambda: self._sdk.all_scheduled_plans(all_users=True, fields=_PLAN_FIELDS)), action
-        )
         result = []
-        for plan in plans:
-            if not isinstance(plan, mdls.ScheduledPlan) or not plan.id:
+        for plan in self._get_list(action, "/scheduled_plans", {"all_users": "true", "fields": _PLAN_FIELDS}):
+            if not plan.get("id"):
                 raise ConnectorBadResponse(f"Looker: {action} failed: a plan without an id", system=SYSTEM)
             result.append(
                 LookerScheduledPlan(
-                    id=str(plan.id),
-                    dashboard_id=_str_or_none(plan.dashboard_id),
-                    enabled=bool(plan.enabled),
-                    user_id=_str_or_none(plan.user_id),
+                    id=str(plan["id"]),
+                    dashboard_id=_str_or_none(plan.get("dashboard_id")),
+                    enabled=bool(plan.get("enabled")),
+                    user_id=_str_or_none(plan.get("user_id")),
                 )
             )
         return result

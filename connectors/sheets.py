@@ -92,6 +92,9 @@ EMULATOR_TOKEN = "emulator"  # noqa: S105 - a dummy bearer token for the local e
 VALUE_INPUT_OPTIONS = ("RAW", "USER_ENTERED")
 VALUE_RENDER_OPTIONS = ("FORMATTED_VALUE", "UNFORMATTED_VALUE", "FORMULA")
 CHANGES_PAGE_SIZE = 1000  # Drive's maximum: one call covers every file in practice
+# The window of the clients' own limiters: a minute plus a margin. Google counts a request when it arrives, a
+# little after the client counted it, so a client counting exact minutes can land one over at a window's edge.
+QUOTA_WINDOW_S = 61.0
 _MAX_CHANGE_PAGES = 100
 _ERROR_BODY_LIMIT = 300
 
@@ -354,8 +357,10 @@ class SheetsRateLimiter:
 
     Sheets counts read requests and write requests separately (60 each per user per minute, 300
     per project); :meth:`acquire` blocks until one more request of that kind fits in the last
-    ``window_s`` seconds. Thread-safe; share one instance between clients that share a quota.
-    ``clock`` and ``sleep`` are injectable for tests.
+    ``window_s`` seconds. Thread-safe and fair: threads waiting for the same kind are served in the
+    order they asked (first come, first served), so several principals sharing the project's budget
+    take turns instead of one of them winning every freed slot. Share one instance between clients
+    that share a quota. ``clock`` and ``sleep`` are injectable for tests.
     """
 
     def __init__(
@@ -375,24 +380,80 @@ class SheetsRateLimiter:
         self._clock = clock
         self._sleep = sleep
         self._lock = threading.Lock()
+        self._turns = threading.Condition(self._lock)
         self._sent: dict[str, deque[float]] = {}
+        self._queues: dict[str, deque[object]] = {}
+        self._taken = threading.local()  # this thread's last slot per kind, for touch()
+
+    def _room(self, kind: str, now: float) -> float:
+        """0 when a request of ``kind`` fits now, else the seconds until one does (lock held)."""
+        sent = self._sent.setdefault(kind, deque())
+        while sent and sent[0] <= now - self.window_s:
+            sent.popleft()
+        return 0.0 if len(sent) < self.per_minute else sent[0] + self.window_s - now
+
+    def wait_for_room(self, kind: str = "read") -> float:
+        """Wait until a request of ``kind`` would fit, without taking the slot; returns the seconds waited.
+
+        For a budget only one thread uses (a principal's own): check it first, take the shared one, then take
+        this one at once, so neither budget's clock starts before the request actually leaves.
+        """
+        waited = 0.0
+        while True:
+            with self._lock:
+                wait = self._room(kind, self._clock())
+            if wait <= 0:
+                return waited
+            self._sleep(wait)
+            waited += wait
+
+    def touch(self, kind: str = "read") -> None:
+        """Move the slot this thread last took for ``kind`` to now: the request it was taken for leaves only now
+        (after a check), and the server counts it from now; a window counted from the earlier time would let the
+        next minute's requests through too early."""
+        with self._lock:
+            taken = self._taken.__dict__.get("slots", {}).pop(kind, None)
+            sent = self._sent.setdefault(kind, deque())
+            if taken is None:
+                return
+            try:
+                sent.remove(taken)
+            except ValueError:  # already out of the window
+                pass
+            sent.append(self._clock())  # every stamp in the window was taken before now: still in order
 
     def acquire(self, kind: str = "read") -> float:
         """Take one slot of ``kind`` ("read" or "write"), waiting as needed; returns the seconds waited."""
         waited = 0.0
-        while True:
-            with self._lock:
-                now = self._clock()
-                sent = self._sent.setdefault(kind, deque())
-                while sent and sent[0] <= now - self.window_s:
-                    sent.popleft()
-                if len(sent) < self.per_minute:
-                    sent.append(now)
-                    return waited
-                wait = sent[0] + self.window_s - now
-            logger.debug("Sheets rate limiter: %s budget of %d/min used up, waiting %.2fs", kind, self.per_minute, wait)
-            self._sleep(wait)
-            waited += wait
+        ticket = object()
+        with self._turns:
+            queue = self._queues.setdefault(kind, deque())
+            queue.append(ticket)
+            try:
+                while True:
+                    if queue[0] is not ticket:  # someone asked first: wait for our turn
+                        before = self._clock()
+                        self._turns.wait()
+                        waited += max(0.0, self._clock() - before)
+                        continue
+                    now = self._clock()
+                    wait = self._room(kind, now)
+                    if wait <= 0:
+                        self._sent[kind].append(now)
+                        self._taken.__dict__.setdefault("slots", {})[kind] = now
+                        return waited
+                    logger.debug(
+                        "Sheets rate limiter: %s budget of %d/min used up, waiting %.2fs", kind, self.per_minute, wait
+                    )
+                    self._lock.release()  # sleep without holding the others up (they queue behind us)
+                    try:
+                        self._sleep(wait)
+                    finally:
+                        self._lock.acquire()
+                    waited += wait
+            finally:
+                queue.remove(ticket)
+                self._turns.notify_all()
 
 
 # --------------------------------------------------------------------------------------------
@@ -401,12 +462,13 @@ class SheetsRateLimiter:
 
 
 class _EndpointSession(requests.Session):
-    """A session that sends Google API URLs to another host (an emulator), with a dummy token."""
+    """A session that sends Google API URLs to another host (an emulator), with a dummy token (the emulator takes
+    each distinct token for a distinct user, with its own per-user quota)."""
 
-    def __init__(self, endpoint: str) -> None:
+    def __init__(self, endpoint: str, token: str = EMULATOR_TOKEN) -> None:
         super().__init__()
         self.endpoint = endpoint.rstrip("/")
-        self.headers["Authorization"] = f"Bearer {EMULATOR_TOKEN}"
+        self.headers["Authorization"] = f"Bearer {token}"
 
     def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
         """Rewrite ``https://sheets.googleapis.com`` and ``https://www.googleapis.com``, then send."""
@@ -526,6 +588,7 @@ class SheetsClient:
         backoff_max: float = 30,
         rate_limit_per_minute: int | None = 60,
         limiter: SheetsRateLimiter | None = None,
+        endpoint_token: str = EMULATOR_TOKEN,
     ) -> None:
         if timeout <= 0 or max_attempts < 1 or backoff_base < 0 or backoff_max < 0:
             raise ValueError("timeout must be > 0, max_attempts >= 1 and backoffs >= 0")
@@ -534,10 +597,11 @@ class SheetsClient:
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
         if limiter is None and rate_limit_per_minute:
-            limiter = SheetsRateLimiter(per_minute=rate_limit_per_minute)
+            limiter = SheetsRateLimiter(per_minute=rate_limit_per_minute, window_s=QUOTA_WINDOW_S)
         self.limiter = limiter
         self._count_lock = threading.Lock()
         self._request_count = 0
+        self._local = threading.local()
         self._rng = random.Random()
         self._sleep: Callable[[float], None] = time.sleep
 
@@ -549,7 +613,8 @@ class SheetsClient:
             parts = urlsplit(self.endpoint)
             if parts.scheme not in ("http", "https") or not parts.netloc or parts.query:
                 raise ValueError(f"Sheets endpoint must be http(s)://host[:port][/prefix], got {endpoint!r}")
-            gc = gspread.Client(auth=None, session=_EndpointSession(self.endpoint), http_client=make_http)  # type: ignore[arg-type]
+            session = _EndpointSession(self.endpoint, endpoint_token)
+            gc = gspread.Client(auth=None, session=session, http_client=make_http)  # type: ignore[arg-type]
         else:
             gc = gspread.Client(auth=self._google_credentials(credentials_file), http_client=make_http)  # type: ignore[arg-type]
         gc.set_timeout(self.timeout)
@@ -579,9 +644,31 @@ class SheetsClient:
 
     def _before_request(self, method: str, url: str) -> None:
         if self.limiter is not None and url.startswith(SHEETS_HOST):
-            self.limiter.acquire("read" if method.upper() == "GET" else "write")
+            kind = "read" if method.upper() == "GET" else "write"
+            prepaid = getattr(self._local, "prepaid", None)
+            if prepaid and prepaid.get(kind):
+                prepaid[kind] -= 1
+                self.limiter.touch(kind)  # counted from now, when it leaves
+            else:
+                self.limiter.acquire(kind)
         with self._count_lock:
             self._request_count += 1
+
+    def prepay(self, kind: str) -> float:
+        """Wait for one Sheets request's worth of quota (``"read"`` or ``"write"``) now, so this thread's next request
+        of that kind leaves without waiting; returns the seconds waited.
+
+        For a request that must go out right after a check (a Drive version): pay first, check, then send, so no
+        quota wait falls between the check and the request. At most one request per kind is prepaid.
+        """
+        if self.limiter is None:
+            return 0.0
+        prepaid = self._local.__dict__.setdefault("prepaid", {})
+        if prepaid.get(kind):
+            return 0.0
+        waited = self.limiter.acquire(kind)
+        prepaid[kind] = 1
+        return waited
 
     def close(self) -> None:
         """Release the HTTP connection pool."""
@@ -913,20 +1000,30 @@ def _check_option(value: str, allowed: Sequence[str], name: str) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def sheets_client() -> SheetsClient:
+def sheets_client(*, principal: str = "") -> SheetsClient:
     """A :class:`SheetsClient` configured from Django settings (read when called).
 
     ``SHEETS_API_ENDPOINT`` (an emulator URL; empty for Google), ``GOOGLE_APPLICATION_CREDENTIALS``
     (service-account JSON; empty for Application Default Credentials), ``SHEETS_RATE_LIMIT_PER_MINUTE``
     (default 60; 0 disables the limiter), ``SHEETS_TIMEOUT``, ``SHEETS_MAX_ATTEMPTS``,
     ``SHEETS_BACKOFF_BASE`` and ``SHEETS_BACKOFF_MAX``.
+
+    ``principal`` names one of ``SHEETS_PRINCIPALS`` (a team's service account): its key file instead of
+    ``GOOGLE_APPLICATION_CREDENTIALS`` (none: Application Default Credentials) and, with an endpoint, its own
+    emulator user. ``ValueError`` for a principal that is not configured.
     """
     from django.conf import settings
 
     rate = getattr(settings, "SHEETS_RATE_LIMIT_PER_MINUTE", 60)
+    principals = getattr(settings, "SHEETS_PRINCIPALS", {"": ""})
+    if principal and principal not in principals:
+        raise ValueError(f"no principal {principal!r} in SHEETS_PRINCIPALS")
+    default = getattr(settings, "GOOGLE_APPLICATION_CREDENTIALS", "")
+    credentials = principals.get(principal, "") if principal else default
     return SheetsClient(
         endpoint=getattr(settings, "SHEETS_API_ENDPOINT", "") or None,
-        credentials_file=getattr(settings, "GOOGLE_APPLICATION_CREDENTIALS", "") or None,
+        endpoint_token=f"{EMULATOR_TOKEN}-{principal}" if principal else EMULATOR_TOKEN,
+        credentials_file=credentials or None,
         timeout=float(getattr(settings, "SHEETS_TIMEOUT", 30.0)),
         max_attempts=int(getattr(settings, "SHEETS_MAX_ATTEMPTS", 5)),
         backoff_base=float(getattr(settings, "SHEETS_BACKOFF_BASE", 0.5)),

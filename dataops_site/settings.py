@@ -276,6 +276,24 @@ SALES_PRICE_PER_TIB_USD = env.float("SALES_PRICE_PER_TIB_USD", default=6.25)  # 
 QUALITY_QUARANTINE_CAP = env.int("QUALITY_QUARANTINE_CAP", default=10_000)  # quarantined rows kept per dataset and run
 
 # --- sheets sync job -------------------------------------------------------------------------------------
+# Service accounts (one per team) that targets can read and write as: "finance=/secrets/finance-sa.json,ops=..."
+# (a bare name, e.g. "ops", has no key file: Application Default Credentials, or another user of the emulator).
+# Each has its own per-user quota; all share the project's. A target's blank principal is the default credentials.
+SHEETS_PRINCIPALS: dict[str, str] = {"": ""}
+for _entry in env.list("SHEETS_PRINCIPALS", default=[]):
+    _name, _, _path = _entry.partition("=")
+    if _name.strip():
+        SHEETS_PRINCIPALS[_name.strip()] = _path.strip()
+# One changes feed for every target instead of one per principal: the principal whose Drive feed sees every synced
+# spreadsheet (e.g. a service account that is a viewer of their shared drive), or "default" for the default
+# credentials. Unset: each principal reads its own feed (a quiet cycle then costs one request per principal).
+_SHEETS_FEED = env.str("SHEETS_SYNC_FEED_PRINCIPAL", default="").strip()
+SHEETS_SYNC_FEED_PRINCIPAL: str | None = ("" if _SHEETS_FEED == "default" else _SHEETS_FEED) if _SHEETS_FEED else None
+# How many principals' spreadsheets are worked on at once (each principal one at a time, in fair turns).
+SHEETS_SYNC_CONCURRENCY = env.int("SHEETS_SYNC_CONCURRENCY", default=8)
+# A write planned without reading the sheet (from the stored copy) first checks the Drive changes feed when the
+# last check is older than this: one feed call verifies every spreadsheet of a principal.
+SHEETS_SYNC_RECHECK_AFTER_S = env.float("SHEETS_SYNC_RECHECK_AFTER_S", default=2.0)
 # After this many consecutive failed cycles a target's owner and the Data Stewards get one email per streak.
 SHEETS_SYNC_FAILURE_ESCALATION = env.int("SHEETS_SYNC_FAILURE_ESCALATION", default=3)
 # Google's per-project Sheets quota, shared by every Sheets client in this process (the per-user one is
@@ -310,6 +328,10 @@ CLEANUP_APPROVAL_THRESHOLD = env.int("CLEANUP_APPROVAL_THRESHOLD", default=25)
 DESTRUCTIVE_JOBS = env.list("DESTRUCTIVE_JOBS", default=["looker_cleanup"])
 CLEANUP_CONCURRENCY = env.int("CLEANUP_CONCURRENCY", default=4)
 CLEANUP_PAGE_SIZE = env.int("CLEANUP_PAGE_SIZE", default=500)
+# Dashboard owners are looked up after the scan, only the ones seen: by id up to two requests of this many ids
+# (short URLs), else by listing users in pages of CLEANUP_USER_PAGE_SIZE until every owner is found.
+CLEANUP_USER_IDS_PER_REQUEST = env.int("CLEANUP_USER_IDS_PER_REQUEST", default=200)
+CLEANUP_USER_PAGE_SIZE = env.int("CLEANUP_USER_PAGE_SIZE", default=5000)
 # Folder ids or names whose dashboards are never touched (also managed in the admin).
 CLEANUP_PROTECTED_FOLDERS = env.list("CLEANUP_PROTECTED_FOLDERS", default=[])
 

@@ -65,7 +65,7 @@ class SyncTargetAdmin(admin.ModelAdmin):
     list_per_page = 100
     fieldsets = (
         (None, {"fields": ("name", "description", "owner")}),
-        ("Sheet", {"fields": ("spreadsheet_id", "range", "row_order")}),
+        ("Sheet", {"fields": ("spreadsheet_id", "range", "row_order", "principal")}),
         ("Source", {"fields": ("source_kind", "source_query", "source_database", "source_file")}),
         ("Columns", {"fields": ("key_columns", "protected_columns")}),
         ("Quality", {"fields": ("quality_suite",)}),

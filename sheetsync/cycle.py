@@ -2,29 +2,42 @@
 
 A cycle, cheapest first:
 
-1. **One Drive changes-feed call** (its page token is kept in :class:`SyncCursor`) names the spreadsheets
-   that changed since the last cycle, with their Drive versions. Our own writes appear there too: a
-   spreadsheet still at the version our last write left is not "changed".
+1. **One Drive changes-feed call per principal** (the service account a target writes as, ``SHEETS_PRINCIPALS``;
+   its page token is kept in :class:`SyncCursor`) names the spreadsheets that changed since the last cycle, with
+   their Drive versions. Our own writes appear there too: a spreadsheet still at the version our last write left
+   is not "changed".
 2. Each target's **source** is read and fingerprinted (sha256 of the target's layout and the converted rows).
 3. A target whose fingerprint and spreadsheet version both match what it was last synced at is logged
-   "no changes", **without reading the sheet**. A no-change cycle therefore costs one request.
-4. For each spreadsheet with targets left: **read** their ranges (one values batchGet), **diff** cell by cell
-   by key (:mod:`sheetsync.diff`), **check** the Drive version, and **write** only the changed cells of all
-   those targets in **one** values batchUpdate, which also returns what Sheets stored: that is the
-   verification. If the version moved since the read (a person edited), the ranges are re-read and re-diffed
-   (at most ``SHEETS_SYNC_MAX_REREADS`` times) so their edit is never overwritten with stale values. If the
-   write fails or does not verify, the previous values are put back. So a changed spreadsheet costs three
-   requests (plus one Drive files.get the first time it is seen, and two when its grid must grow).
+   "no changes", **without reading the sheet**. A no-change cycle therefore costs one request per principal.
+4. For each spreadsheet with targets left, in **fair turns between principals** (one spreadsheet per principal at
+   a time, ``SHEETS_SYNC_CONCURRENCY`` principals at once, every request under the principal's own per-user quota
+   and the project's, which serves waiting principals first come, first served):
 
-After our write the spreadsheet's version is recorded as "version at the check + our own changes". Drive only
-promises that versions increase, so if a real write moves it further the next cycle re-reads that sheet once
-(and writes nothing); it can never hide a person's edit, which always moves the version past our guess.
+   * a target whose sheet did not change since our last write or read is **diffed against the copy kept of it**
+     (:class:`SyncTargetCopy`), with no read; the Drive changes feed, read again when the last look is older than
+     ``SHEETS_SYNC_RECHECK_AFTER_S`` (one call covers every spreadsheet of the principal), confirms it still has
+     not changed right before the write. A changed source on an unchanged sheet thus costs one write;
+   * the others are **read** (one values batchGet for all of them), **diffed** by key (:mod:`sheetsync.diff`), and
+     their version **checked** (files.get): moved since the read (a person edited), they are re-read and re-diffed
+     (at most ``SHEETS_SYNC_MAX_REREADS`` times) so the edit is never overwritten with stale values;
+   * the changed cells of all its targets go in **one** values batchUpdate, which also returns what Sheets stored:
+     that is the verification. If the write fails or does not verify, the previous values are put back.
 
-Quotas: every Sheets request passes the client's per-user limiter and a process-wide project limiter; a 429
-that outlasts the client's own retries pauses the cycle and retries the same step, so no work is lost.
+   So a changed spreadsheet costs one request when its sheet did not change, three when it did (plus one Drive
+   files.get the first time it is seen, and two when its grid must grow).
+
+After our write the spreadsheet's version is recorded as "version at the check + our own changes", and the copy of
+each target's range as it now stands. Drive only promises that versions increase, so if a real write moves it
+further the next cycle re-reads that sheet once (and writes nothing); it can never hide a person's edit, which
+always moves the version past our guess.
+
+Quotas: every Sheets request passes the principal's per-user limiter and the process-wide project limiter; a 429
+that outlasts the client's own retries pauses that principal and retries the same step, so no work is lost.
 
 State changes are audited: writes to a sheet, a target marked broken, escalations, admin edits, pause, resume
-and repair. Network calls never run inside a transaction; each target's outcome is recorded in its own.
+and repair. Network calls never run inside a transaction, and never in the job's own thread's database work: the
+spreadsheets' turns run in worker threads, each target's outcome is recorded by the job's thread in its own
+transaction.
 """
 
 from __future__ import annotations
@@ -32,9 +45,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import queue
+import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, TypeVar
@@ -55,7 +71,7 @@ from connectors.errors import (
     ConnectorRateLimited,
     ConnectorRequestError,
 )
-from connectors.sheets import SheetsClient, ValueRange, a1_to_grid, grid_to_a1
+from connectors.sheets import DriveChanges, SheetsClient, ValueRange, a1_to_grid, grid_to_a1
 from orchestration.models import JobRun
 from orchestration.registry import JobFailed, JobResult
 from orchestration.services import job_run_heartbeat
@@ -65,17 +81,29 @@ from .diff import (
     SourceTable,
     TableError,
     TablePlan,
+    cells_pack,
+    cells_unpack,
     grids_match,
     output_columns,
+    sheet_after,
     source_table_prepare,
     table_plan,
     write_ranges,
 )
-from .models import COMPACT_OUTCOMES, SyncCursor, SyncEvent, SyncOutcome, SyncSpreadsheet, SyncTarget, target_writer
+from .models import (
+    COMPACT_OUTCOMES,
+    SyncCursor,
+    SyncEvent,
+    SyncOutcome,
+    SyncSpreadsheet,
+    SyncTarget,
+    SyncTargetCopy,
+    target_writer,
+)
 from .selectors import sync_targets_for_cycle
 from .sources import SourceError, source_load, source_stamp, source_validate
 
-__all__ = ["CURSOR_NAME", "SyncCycle", "target_fingerprint"]
+__all__ = ["CURSOR_NAME", "SyncCycle", "cursor_name", "target_fingerprint"]
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -86,11 +114,12 @@ CHANGED, NO_CHANGES, FAILED, SKIPPED = "changed", "no_changes", "failed", "skipp
 assert {CHANGED, NO_CHANGES, FAILED, SKIPPED} == set(SyncOutcome.values)
 FINGERPRINT_VERSION = 1  # bump when the fingerprint's inputs change: every target then re-reads once
 GRID_HEADROOM_ROWS = 100
+HEARTBEAT_EVERY_S = 5.0
 
 
-def _layout(target: SyncTarget) -> bytes:
+def _layout(target: SyncTarget, *, with_suite: bool = True) -> bytes:
     layout = [FINGERPRINT_VERSION, target.range, target.key_list, target.protected_list, target.row_order]
-    if target.quality_suite:  # a suite decides which rows are written: a new one re-reads the source
+    if with_suite and target.quality_suite:  # a suite decides which rows are written: a new one re-reads the source
         layout.append(target.quality_suite)
     return json.dumps(layout, separators=(",", ":")).encode() + b"\n"
 
@@ -105,8 +134,30 @@ def target_stamp(*, target: SyncTarget, raw_sha256: str) -> str:
     return hashlib.sha256(_layout(target) + raw_sha256.encode()).hexdigest() if raw_sha256 else ""
 
 
+def layout_key(target: SyncTarget) -> str:
+    """What a stored copy of the target's range depends on besides the Drive version: range, keys, order.
+
+    Not the quality suite: it decides which source rows are written, not how the sheet's cells are laid out, so a
+    copy kept before a suite was named still stands for the sheet.
+    """
+    return hashlib.sha256(_layout(target, with_suite=False)).hexdigest()
+
+
+def cursor_name(principal: str) -> str:
+    """The :class:`SyncCursor` of a principal's changes feed (the default principal keeps the original name)."""
+    return f"{CURSOR_NAME}:{principal}" if principal else CURSOR_NAME
+
+
+def _principal_label(principal: str) -> str:
+    return f"principal {principal!r}" if principal else "the default principal"
+
+
 class _Trashed(Exception):
     """The spreadsheet is in the Drive trash."""
+
+
+class _Removed(Exception):
+    """The changes feed says the spreadsheet was deleted, or is no longer shared with the principal."""
 
 
 class _Refused(Exception):
@@ -121,7 +172,19 @@ class _Moved(Exception):
     """The spreadsheet changed while the write waited (a quota pause, a resize): nothing was written."""
 
 
-RECHECK_AFTER_S = 2.0  # a write that starts this long after the last version check checks again first
+class _Stop(Exception):
+    """The job's thread asked the workers to stop (the run was taken over)."""
+
+
+@dataclass(frozen=True)
+class _Copy:
+    """A loaded :class:`SyncTargetCopy`: the range's cells at ``drive_version``."""
+
+    drive_version: int
+    layout: str
+    width: int
+    grid_rows: int
+    values: bytes
 
 
 @dataclass(eq=False)
@@ -137,6 +200,8 @@ class _Work:
     stamp: str = ""
     source_changed: bool = False
     sheet_changed: bool = False
+    copy: _Copy | None = None
+    from_copy: bool = False
     read: ValueRange | None = None
     plan: TablePlan | None = None
     ranges: list[tuple[str, list[list[Any]]]] = field(default_factory=list)
@@ -144,6 +209,8 @@ class _Work:
     error: str = ""
     broken: bool = False
     synced_version: int | None = None
+    # What the range holds after this cycle, to keep as its copy: (cells, grid rows, columns covered).
+    copy_out: tuple[list[list[Any]], int, int] | None = None
 
     @property
     def width(self) -> int:
@@ -159,6 +226,26 @@ class _Work:
         anchor = self.target.anchor
         assert anchor.row is not None and anchor.col is not None
         return grid_to_a1(anchor.sheet, anchor.row, anchor.col, None, anchor.col + self.read_width - 1)
+
+    def copy_usable(self, version: int | None) -> bool:
+        """Whether the kept copy stands for the range at ``version`` (same layout, wide enough)."""
+        copy = self.copy
+        return (
+            copy is not None
+            and version is not None
+            and copy.drive_version == version == self.target.synced_version
+            and copy.layout == layout_key(self.target)
+            and copy.width >= self.read_width
+        )
+
+    def copy_read(self) -> ValueRange:
+        """The kept copy as if it had just been read (the range resolved to the grid's last row)."""
+        assert self.copy is not None
+        anchor = self.target.anchor
+        assert anchor.row is not None and anchor.col is not None
+        last_row = max(self.copy.grid_rows, anchor.row)
+        a1 = grid_to_a1(anchor.sheet, anchor.row, anchor.col, last_row, anchor.col + self.read_width - 1)
+        return ValueRange(range=a1, values=cells_unpack(self.copy.values))
 
     def fail(self, message: str, *, broken: bool = False) -> None:
         self.outcome = FAILED
@@ -189,12 +276,86 @@ class _Group:
     requests: int = 0
     duration_ms: int = 0
     grown: bool = False
+    read_sheet: bool = False  # something was read from the sheet in this turn (else planned from copies only)
+    grids: dict[str, int] = field(default_factory=dict)  # tab -> grid rows, when this turn learned or grew them
     # After our write: targets that matched the sheet at the first version still match at the second.
     bump: tuple[int, int] | None = None
 
 
+@dataclass(eq=False)
+class _Watch:
+    """A Drive changes feed and what it said since the cycle started: one per principal, or one for all of them
+    (``SHEETS_SYNC_FEED_PRINCIPAL``). The workers of the principals it serves poll it under its lock."""
+
+    principal: str
+    client: SheetsClient | None = None
+    error: str = ""
+    token: str = ""
+    token_moved: bool = False  # polled during the cycle: the new token must be saved
+    checked_at: float = float("-inf")  # time.monotonic() of the last feed read
+    # spreadsheet -> (version or None, trashed, removed), the latest a mid-cycle poll saw
+    seen: dict[str, tuple[int | None, bool, bool]] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def label(self) -> str:
+        return _principal_label(self.principal)
+
+
+@dataclass(eq=False)
+class _Lane:
+    """One principal's share of the cycle: its client, its changes feed, its turns (only the worker serving the
+    principal touches it, one at a time)."""
+
+    principal: str
+    client: SheetsClient | None = None
+    error: str = ""
+    watch: _Watch | None = None
+    counters: Counter[str] = field(default_factory=Counter)
+    groups: deque[tuple[SyncSpreadsheet, list[_Work]]] = field(default_factory=deque)
+
+    @property
+    def label(self) -> str:
+        return _principal_label(self.principal)
+
+
+class _FairScheduler:
+    """Hands spreadsheets to the workers in round-robin turns over the principals, one spreadsheet per principal at
+    a time (a principal's requests then follow one another, under its own quota); ``take()`` returns None when
+    nothing is left or the run is stopping."""
+
+    def __init__(self, lanes: Sequence[_Lane], stop: threading.Event) -> None:
+        self._turns = deque(lane for lane in lanes if lane.groups)
+        self._busy: set[str] = set()
+        self._cond = threading.Condition()
+        self._stop = stop
+
+    def take(self) -> tuple[_Lane, SyncSpreadsheet, list[_Work]] | None:
+        with self._cond:
+            while True:
+                if self._stop.is_set() or not any(lane.groups for lane in self._turns):
+                    return None
+                for _ in range(len(self._turns)):
+                    lane = self._turns[0]
+                    self._turns.rotate(-1)
+                    if lane.principal not in self._busy and lane.groups:
+                        self._busy.add(lane.principal)
+                        state, works = lane.groups.popleft()
+                        return lane, state, works
+                self._cond.wait(timeout=1.0)  # every principal with work left is being served
+
+    def done(self, lane: _Lane) -> None:
+        with self._cond:
+            self._busy.discard(lane.principal)
+            self._cond.notify_all()
+
+
 class SyncCycle:
-    """One cycle (see the module docstring); ``run()`` once, then ``close()``."""
+    """One cycle (see the module docstring); ``run()`` once, then ``close()``.
+
+    ``clients(principal=...)`` makes the Sheets client of a principal ("" is the default credentials), once per
+    principal with targets in the cycle.
+    """
 
     def __init__(
         self,
@@ -202,28 +363,40 @@ class SyncCycle:
         job_run: JobRun | None,
         dry_run: bool,
         force: bool,
-        client: SheetsClient,
+        clients: Callable[..., SheetsClient],
         bigquery: Callable[[], BigQueryClient] | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.job_run = job_run
         self.dry_run = dry_run
         self.force = force
-        self.client = client
+        self._client_factory = clients
         self._bigquery_factory = bigquery or embedded_bigquery_client
         self._bigquery: BigQueryClient | None = None
         self._sleep = sleep
         self.counters: Counter[str] = Counter()
         self.spreadsheets: dict[str, SyncSpreadsheet] = {}
+        self.lanes: dict[str, _Lane] = {}
+        self.watches: dict[str, _Watch] = {}
         self.failures: list[str] = []
         self.plan_lines: list[str] = []
         self.now = timezone.now()
         # Who writes each registered sheet: a target on a sheet another writer holds is refused.
         self.destinations = destination_writers_map()
+        self._stop = threading.Event()
+        self._last_heartbeat = 0.0
+
+    def clients(self) -> list[SheetsClient]:
+        """Every Sheets client of the cycle, once each."""
+        found = {
+            id(c): c for c in [*(x.client for x in self.lanes.values()), *(w.client for w in self.watches.values())]
+        }
+        return [c for c in found.values() if c is not None]
 
     def close(self) -> None:
         """Release the clients' connections."""
-        self.client.close()
+        for client in self.clients():
+            client.close()
         if self._bigquery is not None:
             self._bigquery.close()
 
@@ -235,7 +408,7 @@ class SyncCycle:
             self._bigquery = self._bigquery_factory()
         return self._bigquery
 
-    def call(self, fn: Callable[[], T]) -> T:
+    def call(self, lane: _Lane, fn: Callable[[], T]) -> T:
         """One Sheets/Drive step; when the client's own retries end on a 429, pause (doubling) and retry the
         same step, up to ``SHEETS_SYNC_RATE_LIMIT_ROUNDS`` rounds."""
         rounds = max(1, int(settings.SHEETS_SYNC_RATE_LIMIT_ROUNDS))
@@ -246,22 +419,56 @@ class SyncCycle:
                 if attempt == rounds:
                     raise
                 wait = max(float(settings.SHEETS_SYNC_RATE_LIMIT_PAUSE_S) * 2 ** (attempt - 1), exc.retry_after or 0)
-                self.counters["rate_limit_pauses"] += 1
+                lane.counters["rate_limit_pauses"] += 1
                 logger.warning("Sheets quota exhausted (%s); pausing %.1fs, then retrying the same step", exc, wait)
                 self._sleep(wait)
         raise AssertionError("unreachable")
 
-    def heartbeat(self, progress: str) -> None:
-        """Tell the job framework this run is alive (it raises if another run took over)."""
+    def heartbeat(self, progress: str, *, every_s: float = 0.0) -> None:
+        """Tell the job framework this run is alive (it raises if another run took over). Job thread only."""
+        now = time.monotonic()
+        if every_s and now - self._last_heartbeat < every_s:
+            return
+        self._last_heartbeat = now
         if self.job_run is not None and self.job_run.status == JobRun.Status.RUNNING:
             job_run_heartbeat(job_run=self.job_run, progress=progress)
 
-    def version(self, spreadsheet_id: str) -> int:
+    def version(self, lane: _Lane, spreadsheet_id: str) -> int:
         """The spreadsheet's Drive version now (one files.get); ``_Trashed`` when it is in the trash."""
-        found = self.call(lambda: self.client.drive_version(spreadsheet_id=spreadsheet_id))
+        assert lane.client is not None
+        client = lane.client
+        found = self.call(lane, lambda: client.drive_version(spreadsheet_id=spreadsheet_id))
         if found.trashed:
             raise _Trashed(spreadsheet_id)
         return found.version
+
+    def feed_version(self, lane: _Lane, spreadsheet_id: str, known: int | None) -> int | None:
+        """The spreadsheet's Drive version per the changes feed, read again first when the last look is older than
+        ``SHEETS_SYNC_RECHECK_AFTER_S`` (one call covers every spreadsheet the feed watches, for every principal it
+        serves). ``known`` is the version the cycle knew; ``_Trashed``/``_Removed`` when the feed says so."""
+        watch = lane.watch
+        assert watch is not None
+        with watch.lock:
+            if time.monotonic() - watch.checked_at > float(settings.SHEETS_SYNC_RECHECK_AFTER_S):
+                self.poll(lane, watch)
+            version, trashed, removed = watch.seen.get(spreadsheet_id, (known, False, False))
+        if removed:
+            raise _Removed(spreadsheet_id)
+        if trashed:
+            raise _Trashed(spreadsheet_id)
+        return version
+
+    def poll(self, lane: _Lane, watch: _Watch) -> None:
+        """Read the changes feed from its current token (its lock held); remember what changed (applied to the
+        spreadsheets' state by the job's thread at the end, before the new token is saved)."""
+        assert watch.client is not None
+        client, token = watch.client, watch.token
+        changes = self.call(lane, lambda: client.drive_changes(token=token))
+        lane.counters["feed_polls"] += 1
+        watch.checked_at = time.monotonic()
+        watch.token, watch.token_moved = changes.new_token, True
+        for sid in changes.changed_ids:
+            watch.seen[sid] = (changes.versions.get(sid), sid in changes.trashed_ids, sid in changes.removed_ids)
 
     # ---- the run ------------------------------------------------------------------------------------------
 
@@ -271,20 +478,51 @@ class SyncCycle:
         if not targets:
             which = f" among {', '.join(refs)}" if refs else ""
             return JobResult(summary=f"no enabled sync targets{which}: nothing to do", counters={"targets": 0})
-        requests_before = self.client.request_count
+        feed_principal = settings.SHEETS_SYNC_FEED_PRINCIPAL
+        for principal in sorted({t.principal for t in targets}):
+            lane = self.lanes[principal] = _Lane(principal)
+            try:
+                lane.client = self._client_factory(principal=principal)
+            except (ValueError, ConnectorError) as exc:
+                lane.error = f"no Sheets client for {lane.label}: {exc}"
+            watched_by = principal if feed_principal is None else feed_principal
+            if watched_by not in self.watches:
+                watch = self.watches[watched_by] = _Watch(watched_by)
+                its_lane = self.lanes.get(watched_by)
+                try:
+                    watch.client = (
+                        its_lane.client if its_lane is not None else self._client_factory(principal=watched_by)
+                    )
+                except (ValueError, ConnectorError) as exc:
+                    watch.error = f"no Sheets client for the changes feed of {watch.label}: {exc}"
+                if watch.client is None and not watch.error:
+                    watch.error = its_lane.error if its_lane is not None else f"no Sheets client for {watch.label}"
+            lane.watch = self.watches[watched_by]
+        requests_before = self.requests()
         self.heartbeat("reading the Drive changes feed")
         self.changes_feed(targets)
-        self.counters["feed_requests"] = self.client.request_count - requests_before
+        self.counters["feed_requests"] = self.requests() - requests_before
 
         quiet: list[_Work] = []
         skipped: list[_Work] = []
         dirty: dict[str, list[_Work]] = {}
+        writer: dict[str, str] = {}  # spreadsheet -> the principal of its first target
         for index, target in enumerate(targets, start=1):
             if index % 50 == 0:
-                self.heartbeat(f"reading sources: {index}/{len(targets)}")
+                self.heartbeat(f"reading sources: {index}/{len(targets)}", every_s=HEARTBEAT_EVERY_S)
             work = _Work(target=target, started=time.monotonic())
+            lane = self.lanes[target.principal]
+            owner = writer.setdefault(target.spreadsheet_id, target.principal)
             try:
-                if not self.triage(work):
+                if lane.error:
+                    work.fail(lane.error)
+                elif owner != target.principal:
+                    work.fail(
+                        f"spreadsheet {target.spreadsheet_id} is written as {_principal_label(owner)} by another "
+                        f"target, and this one is {lane.label}: every target on one spreadsheet must use the same "
+                        "principal"
+                    )
+                if work.outcome or not self.triage(work):
                     if work.outcome == SKIPPED:
                         skipped.append(work)
                     else:
@@ -302,43 +540,81 @@ class SyncCycle:
         self.record_compact(quiet, NO_CHANGES)
         self.record_compact(skipped, SKIPPED)
 
-        for index, (spreadsheet_id, works) in enumerate(dirty.items(), start=1):
-            self.heartbeat(f"spreadsheet {index}/{len(dirty)}: {spreadsheet_id}")
-            self.sync_spreadsheet(spreadsheet_id, works)
-        self.counters["sheets_requests"] = self.client.request_count - requests_before
+        self.load_copies([w for works in dirty.values() for w in works])
+        for spreadsheet_id, works in dirty.items():
+            lane = self.lanes[works[0].target.principal]
+            lane.groups.append((self.spreadsheets[spreadsheet_id], works))
+        self.run_turns(len(dirty))
+        self.record_polls()
+        for lane in self.lanes.values():
+            self.counters.update(lane.counters)
+        self.counters["sheets_requests"] = self.requests() - requests_before
         self.counters["targets"] = len(targets)
-        self.counters["spreadsheets_read"] = len(dirty)
+        self.counters["spreadsheets_dirty"] = len(dirty)
+        self.counters["principals"] = len(self.lanes)
         return self.result()
 
+    def requests(self) -> int:
+        """Sheets and Drive requests so far, every principal's."""
+        return sum(client.request_count for client in self.clients())
+
     def changes_feed(self, targets: list[SyncTarget]) -> None:
-        """One changes-feed call; apply it to every spreadsheet the sync tracks and keep the new token."""
-        cursor = SyncCursor.objects.filter(name=CURSOR_NAME).first()
-        changes = None
-        reset = False
-        try:
-            if cursor is not None:
-                try:
-                    changes = self.call(lambda: self.client.drive_changes(token=cursor.token))
-                except ConnectorRequestError as exc:
-                    logger.warning("Drive refused the changes-feed token (%s): every sheet is checked afresh", exc)
-                    reset = True
-            token = changes.new_token if changes is not None else self.call(self.client.drive_changes_start_token)
-        except ConnectorError as exc:
-            raise JobFailed(f"the Drive changes feed could not be read, so no target was synced: {exc}") from exc
+        """One changes-feed call per feed (per principal, or one for all); apply them to every spreadsheet the sync
+        tracks and keep the new tokens. ``JobFailed`` when no feed could be read (a feed that fails fails the
+        targets of the principals it serves only)."""
+        feeds: list[tuple[_Watch, DriveChanges | None, bool]] = []
+        lane = _Lane("")  # the feed's own bookkeeping (rate-limit pauses) before the turns
+        for watch in self.watches.values():
+            if watch.error:
+                continue
+            client = watch.client
+            assert client is not None
+            cursor = SyncCursor.objects.filter(name=cursor_name(watch.principal)).first()
+            changes = None
+            reset = False
+            try:
+                if cursor is not None:
+                    try:
+                        changes = self.call(lane, partial(client.drive_changes, token=cursor.token))
+                    except ConnectorRequestError as exc:
+                        logger.warning(
+                            "Drive refused the changes-feed token of %s (%s): every sheet is checked afresh",
+                            watch.label,
+                            exc,
+                        )
+                        reset = True
+                token = changes.new_token if changes is not None else self.call(lane, client.drive_changes_start_token)
+            except ConnectorError as exc:
+                watch.error = (
+                    f"the Drive changes feed of {watch.label} could not be read, so its targets were not synced: {exc}"
+                )
+                continue
+            watch.token, watch.checked_at = token, time.monotonic()
+            feeds.append((watch, changes, reset))
+        self.counters.update(lane.counters)
+        for principal_lane in self.lanes.values():
+            if principal_lane.watch is not None and principal_lane.watch.error and not principal_lane.error:
+                principal_lane.error = principal_lane.watch.error
+        if not feeds:
+            first = next((w.error for w in self.watches.values() if w.error), "no changes feed")
+            raise JobFailed(first.replace("its targets were", "no target was"))
 
         selected = {t.spreadsheet_id for t in targets}
-        changed = set(changes.changed_ids) if changes is not None else set()
+        changed = {sid for _, changes, _ in feeds if changes is not None for sid in changes.changed_ids}
         tracked = selected | (changed & set(SyncTarget.objects.values_list("spreadsheet_id", flat=True)))
         states = {s.spreadsheet_id: s for s in SyncSpreadsheet.objects.filter(spreadsheet_id__in=tracked)}
         new = [SyncSpreadsheet(spreadsheet_id=sid) for sid in sorted(tracked - set(states))]
         states.update({s.spreadsheet_id: s for s in new})
-        touched: list[SyncSpreadsheet] = []
+        touched: dict[str, SyncSpreadsheet] = {}
+        reset = any(reset for _, _, reset in feeds)
         if reset:
             for state in states.values():
                 state.drive_version = None  # every known version is unreliable now: each sheet is checked afresh
             self.counters["feed_resets"] += 1
-        elif changes is not None:
-            for sid in sorted(changed & set(states)):
+        for _lane, changes, _reset in feeds:
+            if changes is None or reset:
+                continue
+            for sid in sorted(changes.changed_ids & set(states)):
                 state = states[sid]
                 if state.drive_version is None or changes.versions.get(sid) != state.drive_version:
                     self.counters["spreadsheets_changed"] += 1  # not just our own last write
@@ -351,7 +627,7 @@ class SyncCycle:
                     state.deleted_at = None
                 if state.pk is not None:
                     state.updated_at = self.now  # bulk_update does not apply auto_now
-                    touched.append(state)
+                    touched[sid] = state
         self.spreadsheets = states
         if self.dry_run:
             return
@@ -369,8 +645,23 @@ class SyncCycle:
                 )
                 self.spreadsheets[state.spreadsheet_id] = saved
             if touched:
-                SyncSpreadsheet.objects.bulk_update(touched, ["drive_version", "trashed", "deleted_at", "updated_at"])
-            SyncCursor.objects.update_or_create(name=CURSOR_NAME, defaults={"token": token})
+                SyncSpreadsheet.objects.bulk_update(
+                    list(touched.values()), ["drive_version", "trashed", "deleted_at", "updated_at"]
+                )
+            for watch, _changes, _reset in feeds:
+                SyncCursor.objects.update_or_create(name=cursor_name(watch.principal), defaults={"token": watch.token})
+
+    def load_copies(self, works: list[_Work]) -> None:
+        """Attach the kept copy of each of these targets' ranges (whether it may stand for the sheet is decided
+        in the spreadsheet's turn, against the version then known)."""
+        if self.force or not works:
+            return
+        by_target = {w.target.pk: w for w in works}
+        rows = SyncTargetCopy.objects.filter(target_id__in=list(by_target)).values_list(
+            "target_id", "drive_version", "layout", "width", "grid_rows", "values"
+        )
+        for target_id, version, layout, width, grid_rows, values in rows.iterator(chunk_size=200):
+            by_target[target_id].copy = _Copy(version, layout, width, grid_rows, bytes(values))
 
     def triage(self, work: _Work) -> bool:
         """Decide whether a target goes to its spreadsheet's turn; False when its outcome is already known."""
@@ -421,20 +712,65 @@ class SyncCycle:
         work.source_changed = work.fingerprint != target.source_fingerprint
         return True
 
-    # ---- one spreadsheet --------------------------------------------------------------------------------------
+    # ---- the spreadsheets' turns ------------------------------------------------------------------------------
 
-    def sync_spreadsheet(self, spreadsheet_id: str, works: list[_Work]) -> None:
-        """Read, diff, check, write and verify the targets of one spreadsheet; record every outcome."""
-        group = _Group(spreadsheet_id, started=time.monotonic(), requests_before=self.client.request_count)
-        state = self.spreadsheets[spreadsheet_id]
+    def run_turns(self, total: int) -> None:
+        """Every dirty spreadsheet's turn, in fair turns between principals on worker threads; the outcomes are
+        recorded here, in the job's thread, as the turns finish."""
+        if not total:
+            return
+        lanes = [lane for lane in self.lanes.values() if lane.groups]
+        workers = max(1, min(int(settings.SHEETS_SYNC_CONCURRENCY), len(lanes)))
+        scheduler = _FairScheduler(lanes, self._stop)
+        finished: queue.Queue[tuple[_Lane, SyncSpreadsheet, list[_Work], _Group]] = queue.Queue()
+
+        def worker() -> None:
+            while (turn := scheduler.take()) is not None:
+                lane, state, works = turn
+                try:
+                    group = self.sync_spreadsheet(lane, state, works)
+                finally:
+                    scheduler.done(lane)
+                finished.put((lane, state, works, group))
+
+        done = 0
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sheets-sync") as pool:
+            futures = [pool.submit(worker) for _ in range(workers)]
+            try:
+                while done < total:
+                    try:
+                        lane, state, works, group = finished.get(timeout=1.0)
+                    except queue.Empty:
+                        if all(f.done() for f in futures) and finished.empty():
+                            break
+                        self.heartbeat(f"spreadsheets: {done}/{total} done", every_s=HEARTBEAT_EVERY_S)
+                        continue
+                    done += 1
+                    self.finish_spreadsheet(state, works, group)
+                    self.heartbeat(f"spreadsheets: {done}/{total} done", every_s=HEARTBEAT_EVERY_S)
+            except BaseException:
+                self._stop.set()  # e.g. another run took over: let the workers end after their current turn
+                raise
+        for future in futures:
+            future.result()  # a worker's own bug surfaces here
+        if done < total:
+            raise RuntimeError(f"only {done} of {total} spreadsheets were handled")
+
+    def sync_spreadsheet(self, lane: _Lane, state: SyncSpreadsheet, works: list[_Work]) -> _Group:
+        """Read (or take the copies), diff, check, write and verify the targets of one spreadsheet. Network only
+        (a worker thread): the outcome is recorded by :meth:`finish_spreadsheet`."""
+        assert lane.client is not None
+        spreadsheet_id = state.spreadsheet_id
+        group = _Group(spreadsheet_id, started=time.monotonic(), requests_before=lane.client.request_count)
         try:
-            self.sync_group(state, works, group)
-        except ConnectorNotFound as exc:
+            self.sync_group(lane, state, works, group)
+        except (ConnectorNotFound, _Removed) as exc:
+            detail = f" ({exc})" if isinstance(exc, ConnectorNotFound) else ""
             for work in works:
                 if not work.outcome:
                     work.fail(
                         f"spreadsheet {spreadsheet_id} was not found: deleted, or no longer shared with the sync's "
-                        f"account ({exc})",
+                        f"account{detail}",
                         broken=True,
                     )
             state.deleted_at = self.now
@@ -453,29 +789,77 @@ class SyncCycle:
             for work in works:
                 if not work.outcome:
                     work.fail(f"internal error: {type(exc).__name__}: {exc}")
-        group.requests = self.client.request_count - group.requests_before
+        group.requests = lane.client.request_count - group.requests_before
         group.duration_ms = int((time.monotonic() - group.started) * 1000)
-        if self.dry_run:
-            for work in works:
-                self.record(work, group)
-            return
-        self.record_group_state(state, works, group)
+        return group
+
+    def finish_spreadsheet(self, state: SyncSpreadsheet, works: list[_Work], group: _Group) -> None:
+        """Record one spreadsheet's turn: its state, then every target's outcome (the job's thread)."""
+        if group.read_sheet:
+            self.counters["spreadsheets_read"] += 1
+        self.counters["targets_diffed_without_reading"] += sum(1 for w in works if w.from_copy)
+        if not self.dry_run:
+            self.record_group_state(state, works, group)
         for work in works:
             self.record(work, group)
 
-    def sync_group(self, state: SyncSpreadsheet, works: list[_Work], group: _Group) -> None:
-        """Read -> diff -> version check (re-read while it moved) -> grow grids -> one write -> bookkeeping."""
+    def record_polls(self) -> None:
+        """After the turns: what the mid-cycle polls of the changes feed saw goes into the spreadsheets' state (a
+        person's edit after our write must make the next cycle read), then the principals' new tokens are saved."""
+        watches = [watch for watch in self.watches.values() if watch.token_moved]
+        if self.dry_run or not watches:
+            return
+        seen: dict[str, tuple[int | None, bool, bool]] = {}
+        for watch in watches:
+            seen.update(watch.seen)
+        known = set(SyncTarget.objects.filter(spreadsheet_id__in=list(seen)).values_list("spreadsheet_id", flat=True))
+        with transaction.atomic():
+            states = {
+                s.spreadsheet_id: s
+                for s in SyncSpreadsheet.objects.select_for_update().filter(spreadsheet_id__in=sorted(known))
+            }
+            for sid in sorted(known):
+                version, trashed, removed = seen[sid]
+                state = states.get(sid) or SyncSpreadsheet(spreadsheet_id=sid)
+                if removed:
+                    state.deleted_at, state.drive_version = state.deleted_at or self.now, None
+                else:
+                    state.trashed = trashed
+                    # Only forward: our own write, recorded after the poll that saw the sheet before it, is newer.
+                    if version is not None and state.drive_version is not None and version > state.drive_version:
+                        state.drive_version = version
+                        self.counters["spreadsheets_changed_during_the_cycle"] += 1
+                state.save()
+            for watch in watches:
+                SyncCursor.objects.update_or_create(name=cursor_name(watch.principal), defaults={"token": watch.token})
+
+    def sync_group(self, lane: _Lane, state: SyncSpreadsheet, works: list[_Work], group: _Group) -> None:
+        """Plan (from the copies, else a read) -> diff -> version check (re-read while it moved) -> grow grids ->
+        one write -> bookkeeping."""
         spreadsheet_id = state.spreadsheet_id
+        if self._stop.is_set():
+            raise _Stop
         if state.drive_version is None:
-            state.drive_version = self.version(spreadsheet_id)
+            state.drive_version = self.version(lane, spreadsheet_id)
+        # A poll of the changes feed (for an earlier spreadsheet of this principal) may have seen this one move.
+        assert lane.watch is not None
+        with lane.watch.lock:
+            polled = spreadsheet_id in lane.watch.seen
+        seen = self.feed_version(lane, spreadsheet_id, state.drive_version) if polled else None
+        copies = not self.force
+        if seen is not None and seen != state.drive_version:
+            state.drive_version, copies = seen, False
+            for work in works:
+                work.sheet_changed = True
         expected = state.drive_version
         group.version_before = expected
         live = list(works)
         while True:
-            live, resized = self.read_and_plan(spreadsheet_id, live, group)
+            live, resized = self.read_and_plan(lane, spreadsheet_id, live, group, copies=copies, version=expected)
             if resized:  # our own resize moved the version: start again from the new one
-                expected = state.drive_version = self.version(spreadsheet_id)
+                expected = state.drive_version = self.version(lane, spreadsheet_id)
                 group.version_before = expected
+                copies = False
                 continue
             if not live:
                 return
@@ -484,16 +868,27 @@ class SyncCycle:
                 for work in live:
                     work.outcome = CHANGED if work in writers else NO_CHANGES
                     work.synced_version = expected
+                    if work not in writers:
+                        self.keep_copy(work, group, written=False)
                 group.version_after = expected
                 return
-            check = self.version(spreadsheet_id)
-            checked_at = time.monotonic()
+            assert lane.client is not None
+            lane.client.prepay("write")  # any quota wait before the check, none between the check and the write
+            seen = None if group.read_sheet else self.feed_version(lane, spreadsheet_id, expected)
+            if seen is None:  # something was read in this turn (or the feed gave no version): ask for it now
+                check = self.version(lane, spreadsheet_id)
+                checked_at = time.monotonic()
+            else:  # planned from the copies only: the changes feed says whether the sheet is still as we left it
+                check, checked_at = seen, lane.watch.checked_at
             if check == expected:
                 break
-            # A person (or another program) changed the spreadsheet after our read: diff again from fresh values,
-            # so their edit is kept rather than overwritten with what we read before it.
+            # A person (or another program) changed the spreadsheet after our read (or our last write): diff again
+            # from fresh values, so their edit is kept rather than overwritten.
             group.rereads += 1
             state.drive_version = check
+            copies = False
+            for work in live:
+                work.sheet_changed = True
             if group.rereads > int(settings.SHEETS_SYNC_MAX_REREADS):
                 for work in live:
                     work.outcome = SKIPPED
@@ -504,13 +899,14 @@ class SyncCycle:
             expected = check
             group.version_before = expected
 
-        own_changes = self.grow_grids(spreadsheet_id, writers)
+        own_changes = self.grow_grids(lane, spreadsheet_id, writers, group)
         writers = [w for w in writers if not w.outcome]  # a tab may have turned out to be missing
         if not writers:
             for work in live:
                 if not work.outcome:
                     work.outcome = NO_CHANGES
                     work.synced_version = expected + own_changes
+                    self.keep_copy(work, group, written=False)
             state.drive_version = group.version_after = expected + own_changes
             if own_changes:
                 group.bump = (expected, expected + own_changes)
@@ -522,7 +918,12 @@ class SyncCycle:
         unknown = False
         try:
             self.write(
-                spreadsheet_id, writers, expected=expected + own_changes, checked_at=checked_at, recheck=own_changes > 0
+                lane,
+                spreadsheet_id,
+                writers,
+                expected=expected + own_changes,
+                checked_at=checked_at,
+                recheck=own_changes > 0,
             )
             own_changes += 1
             written = list(writers)
@@ -535,7 +936,7 @@ class SyncCycle:
                 # back the others.
                 for work in writers:
                     try:
-                        self.write(spreadsheet_id, [work], expected=expected + own_changes, checked_at=checked_at)
+                        self.write(lane, spreadsheet_id, [work], expected=expected + own_changes, checked_at=checked_at)
                         own_changes += 1
                         written.append(work)
                     except _Refused as solo:
@@ -570,56 +971,97 @@ class SyncCycle:
                 continue
             work.outcome = CHANGED if work in written else NO_CHANGES
             work.synced_version = new_version
+            self.keep_copy(work, group, written=work in written)
         if unknown:
             state.drive_version = None  # the next changes feed tells the real version
+            for work in live:
+                work.copy_out = None
             return
         state.drive_version = new_version
         group.version_after = new_version
         if new_version != expected:
             group.bump = (expected, new_version)
 
-    def read_and_plan(self, spreadsheet_id: str, works: list[_Work], group: _Group) -> tuple[list[_Work], bool]:
-        """Read the works' ranges (one batchGet) and diff them; returns the works with a plan, and whether a
-        grid had to grow first (then nothing was planned)."""
+    def keep_copy(self, work: _Work, group: _Group, *, written: bool) -> None:
+        """What the target's range holds now (what was read or copied, plus what was written and verified): the
+        copy the next cycle diffs against if the sheet has not changed by then."""
+        if work.read is None or work.plan is None or self.dry_run:
+            return
+        anchor = work.target.anchor
+        assert anchor.sheet is not None and anchor.row is not None
+        grid_rows: int | None = group.grids.get(anchor.sheet)
+        if grid_rows is None:
+            try:
+                grid_rows = a1_to_grid(work.read.range).row2
+            except ValueError:
+                grid_rows = None
+        if grid_rows is None:
+            return  # not known: the next cycle reads
+        values = sheet_after(work.read.values, work.plan.writes) if written else [list(r) for r in work.read.values]
+        work.copy_out = (values, grid_rows, work.read_width)
+
+    def read_and_plan(
+        self, lane: _Lane, spreadsheet_id: str, works: list[_Work], group: _Group, *, copies: bool, version: int | None
+    ) -> tuple[list[_Work], bool]:
+        """Plan each work against its kept copy when that stands for the sheet at ``version`` (``copies``), else
+        against a read (one batchGet for all of them) and diff; returns the works with a plan, and whether a grid
+        had to grow first (then nothing was planned)."""
+        assert lane.client is not None
+        client = lane.client
         live = [w for w in works if not w.outcome]
         if not live:
             return [], False
-        try:
-            found = self.call(
-                lambda: self.client.values_batch_get(
-                    spreadsheet_id=spreadsheet_id,
-                    ranges=[w.read_range for w in live],
-                    value_render_option="UNFORMATTED_VALUE",
-                )
-            )
-            reads = list(zip(live, found, strict=True))
-        except ConnectorRequestError as exc:
-            if "exceeds grid limits" in str(exc) and not group.grown:
-                group.grown = True
-                if self.grow_for_read(spreadsheet_id, live):
-                    return [w for w in live if not w.outcome], True
-            if "exceeds grid limits" in str(exc):
-                for work in live:
-                    if not work.outcome:
-                        work.fail(self._read_error(work, exc))
-                return [], False
-            if len(live) == 1:
-                live[0].fail(self._read_error(live[0], exc))
-                return [], False
-            reads = []
-            for work in live:  # one bad range (a missing tab) must not hold back the others
+        reads: list[tuple[_Work, ValueRange]] = []
+        to_read: list[_Work] = []
+        for work in live:
+            work.from_copy = False
+            if copies and work.copy_usable(version):
                 try:
-                    one = self.call(
-                        partial(
-                            self.client.values_get,
-                            spreadsheet_id=spreadsheet_id,
-                            range=work.read_range,
-                            value_render_option="UNFORMATTED_VALUE",
-                        )
-                    )
-                    reads.append((work, one))
-                except ConnectorRequestError as solo:
-                    work.fail(self._read_error(work, solo))
+                    reads.append((work, work.copy_read()))
+                    work.from_copy = True
+                    continue
+                except ValueError:
+                    logger.warning("sync target %s: its stored copy is unreadable; reading the sheet", work.target)
+            to_read.append(work)
+        if to_read:
+            group.read_sheet = True
+            try:
+                found = self.call(
+                    lane,
+                    lambda: client.values_batch_get(
+                        spreadsheet_id=spreadsheet_id,
+                        ranges=[w.read_range for w in to_read],
+                        value_render_option="UNFORMATTED_VALUE",
+                    ),
+                )
+                reads.extend(zip(to_read, found, strict=True))
+            except ConnectorRequestError as exc:
+                if "exceeds grid limits" in str(exc) and not group.grown:
+                    group.grown = True
+                    if self.grow_for_read(lane, spreadsheet_id, to_read, group):
+                        return [w for w in live if not w.outcome], True
+                if "exceeds grid limits" in str(exc):
+                    for work in to_read:
+                        if not work.outcome:
+                            work.fail(self._read_error(work, exc))
+                    return [w for w, _ in reads], False
+                if len(to_read) == 1:
+                    to_read[0].fail(self._read_error(to_read[0], exc))
+                else:
+                    for work in to_read:  # one bad range (a missing tab) must not hold back the others
+                        try:
+                            one = self.call(
+                                lane,
+                                partial(
+                                    client.values_get,
+                                    spreadsheet_id=spreadsheet_id,
+                                    range=work.read_range,
+                                    value_render_option="UNFORMATTED_VALUE",
+                                ),
+                            )
+                            reads.append((work, one))
+                        except ConnectorRequestError as solo:
+                            work.fail(self._read_error(work, solo))
         planned: list[_Work] = []
         for work, value_range in reads:
             assert work.table is not None
@@ -643,7 +1085,7 @@ class SyncCycle:
         sheet = work.target.anchor.sheet
         return f"could not read {work.read_range} (is there a sheet named {sheet!r}?): {exc}"
 
-    def grow_for_read(self, spreadsheet_id: str, works: list[_Work]) -> bool:
+    def grow_for_read(self, lane: _Lane, spreadsheet_id: str, works: list[_Work], group: _Group) -> bool:
         """The read range runs past a grid: grow the grids to fit the tables (True when one grew)."""
         needs: dict[str, tuple[int, int]] = {}
         for work in works:
@@ -653,9 +1095,9 @@ class SyncCycle:
             cols = anchor.col + work.read_width - 1
             have = needs.get(anchor.sheet, (0, 0))
             needs[anchor.sheet] = (max(have[0], rows), max(have[1], cols))
-        return self.ensure_grids(spreadsheet_id, needs, works) > 0
+        return self.ensure_grids(lane, spreadsheet_id, needs, works, group) > 0
 
-    def grow_grids(self, spreadsheet_id: str, writers: list[_Work]) -> int:
+    def grow_grids(self, lane: _Lane, spreadsheet_id: str, writers: list[_Work], group: _Group) -> int:
         """Grow grids the writes would run past (known from the read's resolved range); our changes count."""
         needs: dict[str, tuple[int, int]] = {}
         for work in writers:
@@ -670,11 +1112,20 @@ class SyncCycle:
             if grid_rows is not None and last_row > grid_rows:
                 have = needs.get(anchor.sheet, (0, 0))
                 needs[anchor.sheet] = (max(have[0], last_row + GRID_HEADROOM_ROWS), have[1])
-        return self.ensure_grids(spreadsheet_id, needs, writers) if needs else 0
+        return self.ensure_grids(lane, spreadsheet_id, needs, writers, group) if needs else 0
 
-    def ensure_grids(self, spreadsheet_id: str, needs: dict[str, tuple[int, int]], works: list[_Work]) -> int:
+    def ensure_grids(
+        self,
+        lane: _Lane,
+        spreadsheet_id: str,
+        needs: dict[str, tuple[int, int]],
+        works: list[_Work],
+        group: _Group,
+    ) -> int:
         """Resize tabs to at least (rows, cols); returns how many resizes were made (each moves the version)."""
-        meta = self.call(lambda: self.client.spreadsheet_meta(spreadsheet_id=spreadsheet_id))
+        assert lane.client is not None
+        client = lane.client
+        meta = self.call(lane, lambda: client.spreadsheet_meta(spreadsheet_id=spreadsheet_id))
         resized = 0
         for title, (rows, cols) in needs.items():
             tab = meta.sheet(title)
@@ -683,36 +1134,50 @@ class SyncCycle:
                     if work.target.anchor.sheet == title:
                         work.fail(f"spreadsheet {spreadsheet_id} has no sheet named {title!r}")
                 continue
+            group.grids[title] = tab.rows
             if tab.rows >= rows and tab.cols >= cols:
                 continue
             self.call(
+                lane,
                 partial(
-                    self.client.sheet_resize,
+                    client.sheet_resize,
                     spreadsheet_id=spreadsheet_id,
                     sheet_id=tab.sheet_id,
                     rows=max(tab.rows, rows),
                     cols=max(tab.cols, cols),
-                )
+                ),
             )
+            group.grids[title] = max(tab.rows, rows)
             resized += 1
         return resized
 
     def write(
-        self, spreadsheet_id: str, writers: list[_Work], *, expected: int, checked_at: float, recheck: bool = False
+        self,
+        lane: _Lane,
+        spreadsheet_id: str,
+        writers: list[_Work],
+        *,
+        expected: int,
+        checked_at: float,
+        recheck: bool = False,
     ) -> None:
         """ONE values batchUpdate for these targets, verified from the stored values it returns; the previous
         values are put back when it fails or does not verify.
 
         ``expected`` is the Drive version the plan was made for. After a grid resize (``recheck``), after a quota
-        pause, or when the write starts more than ``RECHECK_AFTER_S`` after the last check, the version is checked
-        again first, so a person's edit made in the meantime is never written over (``_Moved``). A 429 that outlasts
-        every retry means nothing was written (``_Refused``): nothing to put back.
+        pause, or when the write starts more than ``SHEETS_SYNC_RECHECK_AFTER_S`` after the last check, the version
+        is checked again first, so a person's edit made in the meantime is never written over (``_Moved``). A 429
+        that outlasts every retry means nothing was written (``_Refused``): nothing to put back.
         """
+        assert lane.client is not None
+        client = lane.client
         data = [item for work in writers for item in work.ranges]
         rounds = max(1, int(settings.SHEETS_SYNC_RATE_LIMIT_ROUNDS))
+        recheck_after = float(settings.SHEETS_SYNC_RECHECK_AFTER_S)
         for attempt in range(1, rounds + 1):
-            if recheck or attempt > 1 or time.monotonic() - checked_at > RECHECK_AFTER_S:
-                now = self.version(spreadsheet_id)
+            if recheck or attempt > 1 or time.monotonic() - checked_at > recheck_after:
+                client.prepay("write")
+                now = self.version(lane, spreadsheet_id)
                 checked_at = time.monotonic()
                 if now != expected:
                     raise _Moved(
@@ -720,7 +1185,7 @@ class SyncCycle:
                         "was written; the next cycle re-reads it"
                     )
             try:
-                result = self.client.values_batch_update(
+                result = client.values_batch_update(
                     spreadsheet_id=spreadsheet_id,
                     data=data,
                     value_input_option="RAW",
@@ -732,7 +1197,7 @@ class SyncCycle:
                 if attempt == rounds:
                     raise _Refused(f"the Sheets quota stayed exhausted: {exc}") from exc
                 wait = max(float(settings.SHEETS_SYNC_RATE_LIMIT_PAUSE_S) * 2 ** (attempt - 1), exc.retry_after or 0)
-                self.counters["rate_limit_pauses"] += 1
+                lane.counters["rate_limit_pauses"] += 1
                 logger.warning("Sheets quota exhausted (%s); pausing %.1fs before writing again", exc, wait)
                 self._sleep(wait)
             except ConnectorNotFound:
@@ -741,18 +1206,23 @@ class SyncCycle:
                 raise _Refused(str(exc)) from exc
             except ConnectorError as exc:
                 # A timeout or 5xx: the write may or may not have landed. Put the previous values back to be sure.
-                raise _WriteFailed(self.restore(spreadsheet_id, writers, f"the write failed: {exc}")) from exc
+                raise _WriteFailed(self.restore(lane, spreadsheet_id, writers, f"the write failed: {exc}")) from exc
         stored = list(result.values or ())
         if len(stored) != len(data) or not all(
             grids_match(values, got.values) for (_, values), got in zip(data, stored, strict=True)
         ):
             raise _WriteFailed(
-                self.restore(spreadsheet_id, writers, "the sheet did not hold what was written (verification failed)")
+                self.restore(
+                    lane, spreadsheet_id, writers, "the sheet did not hold what was written (verification failed)"
+                )
             )
-        self.counters["batch_updates"] += 1
+        lane.counters["batch_updates"] += 1
 
-    def restore(self, spreadsheet_id: str, writers: list[_Work], reason: str) -> str:
-        """Write back the values read before the failed write, in one batch; the message says how it went."""
+    def restore(self, lane: _Lane, spreadsheet_id: str, writers: list[_Work], reason: str) -> str:
+        """Write back the values read (or kept) before the failed write, in one batch; the message says how it
+        went."""
+        assert lane.client is not None
+        client = lane.client
         data: list[tuple[str, list[list[Any]]]] = []
         for work in writers:
             anchor = work.target.anchor
@@ -761,15 +1231,14 @@ class SyncCycle:
             data.extend(write_ranges(previous, sheet=anchor.sheet, row0=anchor.row, col0=anchor.col))
         try:
             self.call(
-                lambda: self.client.values_batch_update(
-                    spreadsheet_id=spreadsheet_id, data=data, value_input_option="RAW"
-                )
+                lane,
+                lambda: client.values_batch_update(spreadsheet_id=spreadsheet_id, data=data, value_input_option="RAW"),
             )
         except ConnectorError as exc:
             logger.error("sheets sync: putting back the values of %s failed too: %s", spreadsheet_id, exc)
-            self.counters["restores_failed"] += 1
+            lane.counters["restores_failed"] += 1
             return f"{reason}; PUTTING THE PREVIOUS VALUES BACK ALSO FAILED ({exc}): check the sheet"
-        self.counters["restores"] += 1
+        lane.counters["restores"] += 1
         return f"{reason}; the previous values were put back"
 
     # ---- recording ----------------------------------------------------------------------------------------
@@ -782,9 +1251,32 @@ class SyncCycle:
                 state.save(update_fields=["drive_version", "trashed", "deleted_at", "updated_at"])
             if group.bump is not None:
                 before, after = group.bump
+                # Their copies too: our write touched only the ranges of the targets it wrote.
+                SyncTargetCopy.objects.filter(
+                    target__spreadsheet_id=state.spreadsheet_id,
+                    target__synced_version=before,
+                    drive_version=before,
+                ).update(drive_version=after)
                 SyncTarget.objects.filter(spreadsheet_id=state.spreadsheet_id, synced_version=before).update(
                     synced_version=after
                 )
+
+    @staticmethod
+    def save_copy(work: _Work) -> None:
+        """Keep what the target's range holds now (inside the caller's transaction, with the target's state)."""
+        if work.copy_out is None or work.synced_version is None:
+            return
+        values, grid_rows, width = work.copy_out
+        SyncTargetCopy.objects.update_or_create(
+            target=work.target,
+            defaults={
+                "drive_version": work.synced_version,
+                "layout": layout_key(work.target),
+                "width": width,
+                "grid_rows": grid_rows,
+                "values": cells_pack(values),
+            },
+        )
 
     def record(self, work: _Work, group: _Group | None) -> None:
         """Record one target's outcome (its state, its event, audit and alerts)."""
@@ -883,6 +1375,7 @@ class SyncCycle:
                     "escalated_at",
                 ]
             )
+            self.save_copy(work)
             event = SyncEvent.objects.create(
                 outcome=CHANGED,
                 day=timezone.localdate(self.now),
@@ -982,6 +1475,7 @@ class SyncCycle:
                         target.synced_version = work.synced_version
                         target.written_width = work.plan.width
                         fields += ["source_fingerprint", "synced_version", "written_width"]
+                        self.save_copy(work)
                     target.save(update_fields=fields)
             else:
                 for work in works:
@@ -1045,6 +1539,7 @@ class SyncCycle:
             f"{prefix}{c['targets']} targets: {changed} {verb} ({c['cells_written']} cells, +{c['rows_added']}/"
             f"-{c['rows_removed']} rows), {quiet} no changes, {failed} failed, {skipped} skipped; "
             f"{c['sheets_requests']} Sheets/Drive requests ({c['spreadsheets_read']} spreadsheets read, "
+            f"{c['targets_diffed_without_reading']} targets diffed against their kept copy without a read, "
             f"{c['spreadsheets_changed']} edited outside the sync)"
         )
         lines = [summary]
@@ -1065,8 +1560,18 @@ class SyncCycle:
             "rows_removed": c["rows_removed"],
             "sheets_requests": c["sheets_requests"],
             "spreadsheets_read": c["spreadsheets_read"],
+            "targets_diffed_without_reading": c["targets_diffed_without_reading"],
         }
-        for extra in ("rate_limit_pauses", "restores", "restores_failed", "broken", "escalated", "feed_resets"):
+        extras = (
+            "rate_limit_pauses",
+            "restores",
+            "restores_failed",
+            "broken",
+            "escalated",
+            "feed_resets",
+            "feed_polls",
+        )
+        for extra in (*extras, "principals"):
             if c[extra]:
                 counters[extra] = c[extra]
         attempted = changed + quiet + failed

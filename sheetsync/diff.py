@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import math
+import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
@@ -405,3 +406,46 @@ def grids_match(written: Sequence[Sequence[Any]], stored: Sequence[Sequence[Any]
             if value is not None and canon(value) != canon(have[c] if c < len(have) else ""):
                 return False
     return True
+
+
+# --------------------------------------------------------------------------------------------------------------
+# What the sheet holds after a write (the stored copy)
+# --------------------------------------------------------------------------------------------------------------
+
+
+def sheet_after(current: Sequence[Sequence[Any]], writes: Iterable[tuple[int, int, Cell]]) -> list[list[Any]]:
+    """What a read of the range returns once ``writes`` (verified) landed on ``current``: the written values in
+    place, trailing blank cells and rows trimmed the way Sheets trims them, so it can stand in for the next read."""
+    grid = [list(row) for row in current]
+    for r, c, value in writes:
+        while len(grid) <= r:
+            grid.append([])
+        row = grid[r]
+        if len(row) <= c:
+            row.extend([""] * (c + 1 - len(row)))
+        row[c] = value
+    for row in grid:
+        while row and _blank(row[-1]):
+            row.pop()
+        for index, value in enumerate(row):
+            if value is None:
+                row[index] = ""
+    while grid and not grid[-1]:
+        grid.pop()
+    return grid
+
+
+def cells_pack(values: Sequence[Sequence[Any]]) -> bytes:
+    """A grid of cells as compact bytes (JSON, zlib) for the stored copy."""
+    return zlib.compress(json.dumps(values, separators=(",", ":"), ensure_ascii=False).encode(), 1)
+
+
+def cells_unpack(data: bytes | memoryview) -> list[list[Any]]:
+    """The grid :func:`cells_pack` stored; ``ValueError`` when it is not one."""
+    try:
+        values = json.loads(zlib.decompress(bytes(data)))
+    except (zlib.error, ValueError) as exc:
+        raise ValueError(f"not a stored grid: {exc}") from exc
+    if not isinstance(values, list) or not all(isinstance(row, list) for row in values):
+        raise ValueError("not a stored grid: expected a list of rows")
+    return values

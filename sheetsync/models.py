@@ -86,6 +86,12 @@ class SyncTarget(models.Model):
         help_text="a declared quality suite (its dataset name, e.g. sales.order_lines) the source's rows must pass "
         "before anything is written; empty: no validation",
     )
+    principal = models.CharField(
+        max_length=36,
+        blank=True,
+        help_text="the service account (one per team) that reads and writes this spreadsheet: a name from "
+        "SHEETS_PRINCIPALS; blank: the default credentials. Every target on one spreadsheet uses the same one",
+    )
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="sync_targets"
     )
@@ -186,6 +192,17 @@ class SyncTarget(models.Model):
                 )
             except DestinationTaken as exc:
                 errors["range"] = str(exc)
+        if self.principal and self.principal not in settings.SHEETS_PRINCIPALS:
+            known = ", ".join(sorted(p for p in settings.SHEETS_PRINCIPALS if p)) or "none configured"
+            errors["principal"] = f"no principal {self.principal!r} in SHEETS_PRINCIPALS (known: {known})"
+        elif self.spreadsheet_id:
+            others = SyncTarget.objects.filter(spreadsheet_id=self.spreadsheet_id).exclude(pk=self.pk)
+            clash = others.exclude(principal=self.principal).values_list("name", "principal").first()
+            if clash:
+                errors["principal"] = (
+                    f"target {clash[0]} writes this spreadsheet as {clash[1] or 'the default principal'}: every "
+                    "target on one spreadsheet must use the same principal"
+                )
         if errors:
             raise ValidationError(errors)
 
@@ -247,6 +264,23 @@ class SyncSpreadsheet(models.Model):
 
     def __str__(self) -> str:
         return self.spreadsheet_id
+
+
+class SyncTargetCopy(models.Model):
+    """What a target's range held after the sync last wrote (or read) it, kept so a cycle in which only the source
+    changed diffs against it instead of reading the sheet. It stands for the sheet only while the spreadsheet is
+    still at the Drive version it was taken at (the changes feed tells) and the target's layout is the same."""
+
+    target = models.OneToOneField(SyncTarget, on_delete=models.CASCADE, related_name="sheet_copy")
+    drive_version = models.BigIntegerField(help_text="the Drive version at which the range held these values")
+    layout = models.CharField(max_length=64, help_text="sha256 of the range, key and protected columns and row order")
+    width = models.PositiveIntegerField(help_text="columns covered, from the anchor")
+    grid_rows = models.PositiveIntegerField(help_text="rows of the sheet's grid")
+    values = models.BinaryField(help_text="the cells from the anchor down, as read (trimmed), JSON then zlib")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"copy of {self.target_id} at version {self.drive_version}"
 
 
 class SyncCursor(models.Model):

@@ -18,7 +18,7 @@ from django.db.models import QuerySet
 from approvals.services import destination_register, destination_release
 from audit.services import audit_log
 from connectors.embedded import embedded_sheets_client
-from connectors.sheets import SheetsClient, SheetsRateLimiter
+from connectors.sheets import QUOTA_WINDOW_S, SheetsClient, SheetsRateLimiter
 from orchestration.models import JobRun
 from orchestration.registry import JobResult
 from orchestration.services import job_run_request
@@ -29,8 +29,8 @@ from .models import SyncSpreadsheet, SyncTarget, target_writer
 logger = logging.getLogger(__name__)
 
 _TARGET_FIELDS = ("name", "spreadsheet_id", "range", "source_kind", "source_query", "source_database",
-                  "source_file", "key_columns", "protected_columns", "row_order", "owner_id", "enabled",
-                  "quality_suite")  # fmt: skip
+                  "source_file", "key_columns", "protected_columns", "row_order", "principal", "owner_id",
+                  "enabled", "quality_suite")  # fmt: skip
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -39,7 +39,8 @@ _TARGET_FIELDS = ("name", "spreadsheet_id", "range", "source_kind", "source_quer
 
 
 class ChainedRateLimiter(SheetsRateLimiter):
-    """Takes one slot from each limiter in turn: the project's shared budget, then the user's own."""
+    """One slot from each budget: the first is the shared one (the project's, fair between the principals waiting
+    for it), the others are the principal's own (its per-user quota)."""
 
     def __init__(self, *limiters: SheetsRateLimiter) -> None:
         if not limiters:
@@ -48,30 +49,54 @@ class ChainedRateLimiter(SheetsRateLimiter):
         self.limiters = limiters
 
     def acquire(self, kind: str = "read") -> float:
-        """Wait until every limiter has room; the seconds waited in all."""
-        return sum(limiter.acquire(kind) for limiter in self.limiters)
+        """Wait until every budget has room, then take a slot of each at once; the seconds waited in all.
+
+        The principal's own budget is waited for first without taking its slot, then the shared one is taken (in
+        turn), then the own one: a principal over its per-user quota never holds a project slot while it waits.
+        """
+        shared, own = self.limiters[0], self.limiters[1:]
+        waited = sum(limiter.wait_for_room(kind) for limiter in own)
+        waited += shared.acquire(kind)
+        return waited + sum(limiter.acquire(kind) for limiter in own)
+
+    def touch(self, kind: str = "read") -> None:
+        """Move this thread's last slots of ``kind`` to now, in every budget."""
+        for limiter in self.limiters:
+            limiter.touch(kind)
 
 
 _project_lock = threading.Lock()
 _project_limiters: dict[int, SheetsRateLimiter] = {}
+_user_limiters: dict[tuple[str, int], SheetsRateLimiter] = {}
 
 
 def _project_limiter(per_minute: int) -> SheetsRateLimiter:
     """The process-wide project budget (one per configured size, shared by every client of this process)."""
     with _project_lock:
         if per_minute not in _project_limiters:
-            _project_limiters[per_minute] = SheetsRateLimiter(per_minute=per_minute)
+            _project_limiters[per_minute] = SheetsRateLimiter(per_minute=per_minute, window_s=QUOTA_WINDOW_S)
         return _project_limiters[per_minute]
 
 
-def sync_sheets_client() -> SheetsClient:
-    """The Sheets client of the sync: per-user limiter (``SHEETS_RATE_LIMIT_PER_MINUTE``) chained with the
-    process-wide project one (``SHEETS_SYNC_PROJECT_RATE_LIMIT_PER_MINUTE``; 0 disables either)."""
-    client = embedded_sheets_client()
+def _user_limiter(principal: str, per_minute: int) -> SheetsRateLimiter:
+    """A principal's own budget, kept by the process: a cycle right after another (a worker running them back to
+    back) still counts the requests the last one made in the same minute."""
+    with _project_lock:
+        key = (principal, per_minute)
+        if key not in _user_limiters:
+            _user_limiters[key] = SheetsRateLimiter(per_minute=per_minute, window_s=QUOTA_WINDOW_S)
+        return _user_limiters[key]
+
+
+def sync_sheets_client(*, principal: str = "") -> SheetsClient:
+    """The Sheets client of the sync for one principal (``SHEETS_PRINCIPALS``; "" is the default credentials): its
+    own per-user limiter (``SHEETS_RATE_LIMIT_PER_MINUTE``) chained with the process-wide project one
+    (``SHEETS_SYNC_PROJECT_RATE_LIMIT_PER_MINUTE``; 0 disables either), shared by every principal."""
+    client = embedded_sheets_client(principal=principal)
     project = int(settings.SHEETS_SYNC_PROJECT_RATE_LIMIT_PER_MINUTE or 0)
     limiters = [_project_limiter(project)] if project > 0 else []
     if client.limiter is not None:
-        limiters.append(client.limiter)
+        limiters.append(_user_limiter(principal, client.limiter.per_minute))
     client.limiter = ChainedRateLimiter(*limiters) if limiters else None
     return client
 
@@ -227,7 +252,7 @@ def sheets_sync_run(*, job_run: JobRun | None, params: dict[str, Any], dry_run: 
     ``force`` reads the targets' sheets even when neither side changed. One failing target never stops the
     others; the run fails only when the changes feed cannot be read or every target failed.
     """
-    cycle = SyncCycle(job_run=job_run, dry_run=dry_run, force=bool(params.get("force")), client=sync_sheets_client())
+    cycle = SyncCycle(job_run=job_run, dry_run=dry_run, force=bool(params.get("force")), clients=sync_sheets_client)
     try:
         return cycle.run(params.get("targets") or None)
     finally:

@@ -12,13 +12,13 @@ write and :meth:`LookerStore.close` flushes before returning.
 
 from __future__ import annotations
 
+import bisect
 import copy
 import json
 import logging
 import re
 import secrets
 import threading
-from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -86,6 +86,24 @@ _DASHBOARD_WRITABLE = frozenset(
         "folder_id",
     }
 )
+_DASHBOARD_COMPUTED = (
+    "folder",
+    "dashboard_elements",
+    "dashboard_filters",
+    "dashboard_layouts",
+    "user_name",
+    "readonly",
+    "model",
+    "content_metadata_id",
+    "usage_count",
+    "is_owner_disabled",
+    "url",
+    "edit_uri",
+    "can",
+)
+_DASHBOARD_KEYS = _DASHBOARD_SCALARS + _DASHBOARD_COMPUTED
+_DASHBOARD_KEY_SET = frozenset(_DASHBOARD_KEYS)
+_PLAIN_SCALARS = frozenset(_DASHBOARD_SCALARS) - {"deleted"}
 _ELEMENT_TEXT_KEYS = ("title", "title_text", "subtitle_text", "body_text", "note_text")
 _QUERY_KEYS = (
     "model",
@@ -276,8 +294,25 @@ class LookerStore:
         self._generated = data.get("generated") or {}
         self._users = {str(u["id"]): u for u in data.get("users", [])}
         self._folders = {str(f["id"]): f for f in data.get("folders", [])}
+        # Folders never change through the API here: count children once, not on every dashboard rendered.
+        self._folder_children: dict[str, int] = {}
+        for folder in self._folders.values():
+            if folder.get("parent_id") is not None:
+                parent = str(folder["parent_id"])
+                self._folder_children[parent] = self._folder_children.get(parent, 0) + 1
         self._dashboards = {str(d["id"]): d for d in data.get("dashboards", [])}
         self._plans = {str(p["id"]): p for p in data.get("scheduled_plans", [])}
+        # The dashboard search's index: user-defined dashboards in id order, one list for the trash and one for
+        # the rest, kept up to date by every mutation. Paging the usual ``sorts=id`` search then costs the page,
+        # not a filter and a sort of every record (which made a full scan quadratic).
+        self._search_index: dict[bool, list[tuple[tuple[int, int, str], str]]] = {False: [], True: []}
+        for dashboard in self._dashboards.values():
+            if "::" not in dashboard["id"]:
+                self._search_index[bool(dashboard.get("deleted"))].append(
+                    (_numeric_key(dashboard["id"]), dashboard["id"])
+                )
+        for entries in self._search_index.values():
+            entries.sort()
         self._component_index: dict[str, str] = {}
         self._queries: dict[str, dict[str, Any]] = {}
         max_ids: dict[str, int] = {}
@@ -325,6 +360,19 @@ class LookerStore:
         value = self._next_ids.get(kind, 1)
         self._next_ids[kind] = value + 1
         return str(value)
+
+    def _index_add(self, dashboard: dict[str, Any]) -> None:
+        if "::" not in dashboard["id"]:
+            bisect.insort(
+                self._search_index[bool(dashboard.get("deleted"))], (_numeric_key(dashboard["id"]), dashboard["id"])
+            )
+
+    def _index_remove(self, dashboard_id: str, *, deleted: bool) -> None:
+        entries = self._search_index[deleted]
+        entry = (_numeric_key(dashboard_id), dashboard_id)
+        at = bisect.bisect_left(entries, entry)
+        if at < len(entries) and entries[at] == entry:
+            del entries[at]
 
     def _snapshot_unlocked(self) -> dict[str, Any]:
         return {
@@ -399,7 +447,7 @@ class LookerStore:
         folder = self._folders.get(str(folder_id)) if folder_id is not None else None
         if folder is None:
             return None
-        child_count = sum(1 for f in self._folders.values() if f.get("parent_id") == folder["id"])
+        child_count = self._folder_children.get(str(folder["id"]), 0)
         return {
             "id": folder["id"],
             "name": folder["name"],
@@ -514,43 +562,60 @@ class LookerStore:
         return layouts
 
     def _render_dashboard(self, dashboard: dict[str, Any], tree: FieldTree | None) -> dict[str, Any]:
+        """The API shape of a dashboard; with ``tree`` only the fields asked for are built (a search page asks
+        for a dozen of the ~40, so building the rest, elements included, would be most of its cost)."""
+        rendered: dict[str, Any] = {}
+        for key in _DASHBOARD_KEYS if tree is None else tree:
+            if key in _PLAIN_SCALARS:
+                value = dashboard.get(key)  # str, int, bool or None: nothing to copy
+            elif key in _DASHBOARD_KEY_SET:
+                value = self._dashboard_field(dashboard, key)
+            else:
+                continue
+            sub = tree.get(key) if tree is not None else None
+            rendered[key] = value if sub is None else apply_fields(value, sub)
+        return rendered
+
+    def _dashboard_field(self, dashboard: dict[str, Any], key: str) -> Any:
+        """One computed field of :meth:`_render_dashboard`."""
         is_lookml = "::" in str(dashboard["id"])
-        owner = self._users.get(str(dashboard.get("user_id")))
-
-        def scalar(key: str) -> Callable[[], Any]:
-            return lambda: copy.deepcopy(dashboard.get(key))
-
-        builders: dict[str, Callable[[], Any]] = {key: scalar(key) for key in _DASHBOARD_SCALARS}
-        builders.update(
-            {
-                "folder": lambda: self._render_folder(dashboard.get("folder_id")),
-                "dashboard_elements": lambda: [
-                    self._render_element(e) for e in dashboard.get("dashboard_elements") or []
-                ],
-                "dashboard_filters": lambda: [self._render_filter(f) for f in dashboard.get("dashboard_filters") or []],
-                "dashboard_layouts": lambda: self._render_layouts(dashboard),
-                "deleted": lambda: bool(dashboard.get("deleted")),
-                "user_name": lambda: owner.get("display_name") if owner else None,
-                "readonly": lambda: is_lookml,
-                "model": lambda: {"id": dashboard["id"].split("::", 1)[0], "label": None} if is_lookml else None,
-                "content_metadata_id": lambda: dashboard["id"] if not is_lookml else None,
-                "usage_count": lambda: dashboard.get("view_count"),
-                "is_owner_disabled": lambda: bool(owner.get("is_disabled")) if owner else False,
-                "url": lambda: f"/dashboards/{dashboard['id']}",
-                "edit_uri": lambda: None,
-                "can": lambda: {
-                    "index": True,
-                    "show": True,
-                    "create": not is_lookml,
-                    "update": not is_lookml,
-                    "destroy": not is_lookml,
-                    "recover": not is_lookml,
-                },
+        if key == "deleted":
+            return bool(dashboard.get("deleted"))
+        if key == "folder":
+            return self._render_folder(dashboard.get("folder_id"))
+        if key == "dashboard_elements":
+            return [self._render_element(e) for e in dashboard.get("dashboard_elements") or []]
+        if key == "dashboard_filters":
+            return [self._render_filter(f) for f in dashboard.get("dashboard_filters") or []]
+        if key == "dashboard_layouts":
+            return self._render_layouts(dashboard)
+        if key in ("user_name", "is_owner_disabled"):
+            owner = self._users.get(str(dashboard.get("user_id")))
+            if key == "user_name":
+                return owner.get("display_name") if owner else None
+            return bool(owner.get("is_disabled")) if owner else False
+        if key == "readonly":
+            return is_lookml
+        if key == "model":
+            return {"id": dashboard["id"].split("::", 1)[0], "label": None} if is_lookml else None
+        if key == "content_metadata_id":
+            return dashboard["id"] if not is_lookml else None
+        if key == "usage_count":
+            return dashboard.get("view_count")
+        if key == "url":
+            return f"/dashboards/{dashboard['id']}"
+        if key == "edit_uri":
+            return None
+        if key == "can":
+            return {
+                "index": True,
+                "show": True,
+                "create": not is_lookml,
+                "update": not is_lookml,
+                "destroy": not is_lookml,
+                "recover": not is_lookml,
             }
-        )
-        keys: Iterable[str] = builders.keys() if tree is None else tree.keys()
-        rendered = {key: builders[key]() for key in keys if key in builders}
-        return apply_fields(rendered, tree) if tree is not None else rendered
+        return copy.deepcopy(dashboard.get(key))
 
     # ---- lookup helpers ----------------------------------------------------------------------
 
@@ -624,6 +689,13 @@ class LookerStore:
         user_ids = _id_set(user_id) if user_id else None
         title_re = _like(title) if title else None
         slug_re = _like(slug) if slug else None
+        end = None if limit is None else offset + limit
+        unfiltered = ids is None and folder_ids is None and user_ids is None and title_re is None and slug_re is None
+        if unfiltered and " ".join((sorts or "id").lower().split()) in ("id", "id asc"):
+            # The usual paging (every dashboard, in id order): straight from the index, at the cost of the page.
+            with self._lock:
+                page = [self._dashboards[i] for _, i in self._search_index[bool(deleted)][offset:end]]
+                return [self._render_dashboard(d, tree) for d in page]
         with self._lock:
             matches = [
                 d
@@ -637,7 +709,6 @@ class LookerStore:
                 and (slug_re is None or slug_re.match(d.get("slug") or ""))
             ]
             ordered = _sort_records(matches, sorts)
-            end = None if limit is None else offset + limit
             return [self._render_dashboard(d, tree) for d in ordered[offset:end]]
 
     def search_lookml_dashboards(
@@ -723,13 +794,17 @@ class LookerStore:
             for key, value in changes.items():
                 if key == "deleted":
                     if value and not dashboard.get("deleted"):
+                        self._index_remove(dashboard["id"], deleted=False)
                         dashboard["deleted"] = True
                         dashboard["deleted_at"] = now
                         dashboard["deleter_id"] = actor_id
+                        self._index_add(dashboard)
                     elif not value and dashboard.get("deleted"):
+                        self._index_remove(dashboard["id"], deleted=True)
                         dashboard["deleted"] = False
                         dashboard["deleted_at"] = None
                         dashboard["deleter_id"] = None
+                        self._index_add(dashboard)
                     continue
                 if key == "folder_id":
                     value = str(value)
@@ -783,6 +858,7 @@ class LookerStore:
             dashboard = self._dashboard_or_404(dashboard_id)
             self._refuse_lookml(dashboard_id, "cannot be deleted through the API")
             del self._dashboards[dashboard["id"]]
+            self._index_remove(dashboard["id"], deleted=bool(dashboard.get("deleted")))
             for element in dashboard.get("dashboard_elements") or []:
                 if element.get("query"):
                     self._queries.pop(str(element["query"]["id"]), None)
@@ -816,6 +892,7 @@ class LookerStore:
                 dashboard["deleted_at"] = dashboard["created_at"]
                 dashboard["deleter_id"] = actor_id
             self._dashboards[dashboard_id] = dashboard
+            self._index_add(dashboard)
             rendered = self._render_dashboard(dashboard, None)
         self._mutated()
         return rendered
@@ -1072,6 +1149,7 @@ class LookerStore:
                     slug=self._new_slug(slug),
                 )
                 self._dashboards[dashboard_id] = dashboard
+                self._index_add(dashboard)
             for element_spec in spec.get("elements") or []:
                 self._add_element(dashboard, *self._element_from_lookml(element_spec))
             for index, filter_spec in enumerate(spec.get("filters") or []):

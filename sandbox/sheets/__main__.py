@@ -1,7 +1,7 @@
 """Run the Sheets + Drive emulator as a process.
 
 ``python -m sandbox.sheets --port 9102 [--fixture PATH] [--state PATH] [--latency-ms 0]
-[--quota-per-minute N]``
+[--quota-per-minute N] [--project-quota-per-minute N]``
 
 Prints the base URL once listening and runs until SIGTERM or SIGINT. With ``--state`` the state
 is loaded from that file when it exists and rewritten atomically after every change.
@@ -31,7 +31,14 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=None,
         metavar="N",
-        help="answer 429 past N Sheets reads (and N writes) per minute (default: no quota)",
+        help="answer 429 past N Sheets reads (and N writes) per minute per user (default: no quota)",
+    )
+    parser.add_argument(
+        "--project-quota-per-minute",
+        type=int,
+        default=None,
+        metavar="N",
+        help="answer 429 past N Sheets reads (and N writes) per minute from all users together (default: none)",
     )
     parser.add_argument("--log-level", default="INFO")
     return parser
@@ -43,8 +50,13 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     store = SheetsStore.open(fixture_path=args.fixture, state_path=args.state)
     emulator = SheetsEmulator(store, host=args.host, port=args.port, latency_ms=args.latency_ms)
-    if args.quota_per_minute is not None:
-        emulator.set_quota(read_per_minute=args.quota_per_minute, write_per_minute=args.quota_per_minute)
+    if args.quota_per_minute is not None or args.project_quota_per_minute is not None:
+        emulator.set_quota(
+            read_per_minute=args.quota_per_minute,
+            write_per_minute=args.quota_per_minute,
+            project_read_per_minute=args.project_quota_per_minute,
+            project_write_per_minute=args.project_quota_per_minute,
+        )
 
     return serve_until_signalled(emulator, host=args.host, port=args.port, on_close=store.close)
 

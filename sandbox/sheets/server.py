@@ -6,8 +6,10 @@ Paths are the ones ``gspread`` 6.2.1 sends once its hosts (``https://sheets.goog
 (or a ``key`` parameter) is accepted; a request with neither gets 401, as from Google.
 
 Quota simulation (off by default): :meth:`SheetsEmulator.set_quota` caps Sheets API reads (GET)
-and writes (POST/PUT) per sliding minute, answering 429 RESOURCE_EXHAUSTED past the cap, the way
-the real per-user quota does (no Retry-After header). Drive calls are not capped.
+and writes (POST/PUT) per sliding minute for each user (each distinct bearer token is a user, as each
+service account is for Google) and optionally for the project (all users), answering 429
+RESOURCE_EXHAUSTED past a cap, the way the real quotas do (no Retry-After header). Drive calls are not
+capped. :meth:`SheetsEmulator.user_counters` counts Sheets requests per user.
 """
 
 from __future__ import annotations
@@ -57,7 +59,10 @@ _DRIVE_REASONS = {
 
 
 class SheetsQuota:
-    """Per-minute read and write caps over a sliding window; ``None`` means uncapped."""
+    """Per-minute read and write caps over sliding windows, as Google counts them: ``read_per_minute`` and
+    ``write_per_minute`` for each user (each distinct bearer token is a user: a principal of the sync), and
+    optionally ``project_read_per_minute`` / ``project_write_per_minute`` for all users together. ``None`` means
+    uncapped."""
 
     def __init__(
         self,
@@ -66,43 +71,76 @@ class SheetsQuota:
         write_per_minute: int | None = None,
         clock: Callable[[], float] = time.monotonic,
         window_s: float = 60.0,
+        project_read_per_minute: int | None = None,
+        project_write_per_minute: int | None = None,
     ) -> None:
         self._lock = threading.Lock()
         self._clock = clock
         self.window_s = window_s
         self._limits: dict[str, int | None] = {}
-        self._seen: dict[str, collections.deque[float]] = {"read": collections.deque(), "write": collections.deque()}
-        self.configure(read_per_minute=read_per_minute, write_per_minute=write_per_minute)
+        self._seen: dict[tuple[str, str], collections.deque[float]] = {}
+        self.configure(
+            read_per_minute=read_per_minute,
+            write_per_minute=write_per_minute,
+            project_read_per_minute=project_read_per_minute,
+            project_write_per_minute=project_write_per_minute,
+        )
 
-    def configure(self, *, read_per_minute: int | None, write_per_minute: int | None) -> None:
-        """Set both caps (None = uncapped) and forget the requests seen so far."""
-        for value in (read_per_minute, write_per_minute):
+    def configure(
+        self,
+        *,
+        read_per_minute: int | None,
+        write_per_minute: int | None,
+        project_read_per_minute: int | None = None,
+        project_write_per_minute: int | None = None,
+    ) -> None:
+        """Set the caps (None = uncapped) and forget the requests seen so far."""
+        limits = {
+            "read": read_per_minute,
+            "write": write_per_minute,
+            "project read": project_read_per_minute,
+            "project write": project_write_per_minute,
+        }
+        for value in limits.values():
             if value is not None and value < 0:
                 raise ValueError("quota limits must be >= 0 or None")
         with self._lock:
-            self._limits = {"read": read_per_minute, "write": write_per_minute}
-            for seen in self._seen.values():
-                seen.clear()
+            self._limits = limits
+            self._seen.clear()
 
     def limits(self) -> dict[str, int | None]:
-        """The caps as ``{"read_per_minute", "write_per_minute"}``."""
+        """The per-user caps as ``{"read_per_minute", "write_per_minute"}``, plus the project's when set."""
         with self._lock:
-            return {"read_per_minute": self._limits["read"], "write_per_minute": self._limits["write"]}
+            out = {"read_per_minute": self._limits["read"], "write_per_minute": self._limits["write"]}
+            for kind in ("read", "write"):
+                if self._limits[f"project {kind}"] is not None:
+                    out[f"project_{kind}_per_minute"] = self._limits[f"project {kind}"]
+            return out
 
-    def admit(self, kind: str) -> bool:
-        """Record one request of ``kind`` ("read"/"write"); False when it is over the cap."""
+    def _full(self, key: tuple[str, str], limit: int | None, now: float) -> bool:
+        if limit is None:
+            return False
+        seen = self._seen.setdefault(key, collections.deque())
+        while seen and seen[0] <= now - self.window_s:
+            seen.popleft()
+        return len(seen) >= limit
+
+    def refusal(self, kind: str, user: str = "") -> str:
+        """Record one request of ``kind`` ("read"/"write") by ``user``: "" when admitted, else the cap it is over
+        ("user" or "project"; a refused request is not counted)."""
         with self._lock:
-            limit = self._limits[kind]
-            if limit is None:
-                return True
             now = self._clock()
-            seen = self._seen[kind]
-            while seen and seen[0] <= now - self.window_s:
-                seen.popleft()
-            if len(seen) >= limit:
-                return False
-            seen.append(now)
-            return True
+            if self._full((kind, f"user:{user}"), self._limits[kind], now):
+                return "user"
+            if self._full((kind, "project"), self._limits[f"project {kind}"], now):
+                return "project"
+            for key in ((kind, f"user:{user}"), (kind, "project")):
+                self._seen.setdefault(key, collections.deque()).append(now)
+            return ""
+
+    def admit(self, kind: str, user: str = "") -> bool:
+        """Record one request of ``kind``; False when it is over a cap."""
+        return not self.refusal(kind, user)
 
 
 def _bool_arg(request: Request, name: str) -> bool:
@@ -123,6 +161,8 @@ class SheetsEmulator(EmulatorServer):
     ) -> None:
         self.store = store
         self.quota = quota or SheetsQuota()
+        self._users_lock = threading.Lock()
+        self._user_requests: collections.Counter[tuple[str, str]] = collections.Counter()
         super().__init__(name="sheets", url_map=self._build_map(), host=host, port=port, latency_ms=latency_ms)
         for rule in self._extra_control_rules():
             self._control_map.add(rule)
@@ -145,9 +185,37 @@ class SheetsEmulator(EmulatorServer):
         super().stop()
         self.store.close()
 
-    def set_quota(self, *, read_per_minute: int | None = None, write_per_minute: int | None = None) -> None:
-        """Cap Sheets reads and writes per minute (None = uncapped); 429 RESOURCE_EXHAUSTED past a cap."""
-        self.quota.configure(read_per_minute=read_per_minute, write_per_minute=write_per_minute)
+    def set_quota(
+        self,
+        *,
+        read_per_minute: int | None = None,
+        write_per_minute: int | None = None,
+        project_read_per_minute: int | None = None,
+        project_write_per_minute: int | None = None,
+    ) -> None:
+        """Cap Sheets reads and writes per minute per user, and optionally for the project (None = uncapped);
+        429 RESOURCE_EXHAUSTED past a cap."""
+        self.quota.configure(
+            read_per_minute=read_per_minute,
+            write_per_minute=write_per_minute,
+            project_read_per_minute=project_read_per_minute,
+            project_write_per_minute=project_write_per_minute,
+        )
+
+    def user_counters(self) -> dict[str, dict[str, int]]:
+        """Sheets requests per user (bearer token) and kind, and those answered 429 by a quota:
+        ``{"emulator-ops": {"read": 2, "write": 5, "write refused": 1}}``."""
+        out: dict[str, dict[str, int]] = {}
+        with self._users_lock:
+            for (user, kind), count in self._user_requests.items():
+                out.setdefault(user, {})[kind] = count
+        return out
+
+    def reset_counters(self) -> None:
+        """Zero every counter, the per-user ones included."""
+        super().reset_counters()
+        with self._users_lock:
+            self._user_requests.clear()
 
     # ---- routing ----------------------------------------------------------------------------
 
@@ -199,12 +267,19 @@ class SheetsEmulator(EmulatorServer):
             )
         if rule.rule.startswith(SHEETS):
             kind = "read" if request.method == "GET" else "write"
-            if not self.quota.admit(kind):
+            user = token.strip() or f"key:{request.args.get('key')}"
+            with self._users_lock:
+                self._user_requests[(user, kind)] += 1
+            refused = self.quota.refusal(kind, user)
+            if refused:
+                with self._users_lock:
+                    self._user_requests[(user, f"{kind} refused")] += 1
                 label = "Read" if kind == "read" else "Write"
+                per = " per user" if refused == "user" else ""
                 raise EmulatorHTTPError(
                     429,
-                    f"Quota exceeded for quota metric '{label} requests' and limit '{label} requests per minute "
-                    "per user' of service 'sheets.googleapis.com' for consumer 'project_number:000000000000'.",
+                    f"Quota exceeded for quota metric '{label} requests' and limit '{label} requests per minute{per}' "
+                    "of service 'sheets.googleapis.com' for consumer 'project_number:000000000000'.",
                 )
 
     # ---- Sheets routes --------------------------------------------------------------------------
@@ -331,7 +406,10 @@ class SheetsEmulator(EmulatorServer):
                 raise EmulatorHTTPError(400, 'Expected {"read_per_minute": n|null, "write_per_minute": n|null}')
             try:
                 self.set_quota(
-                    read_per_minute=payload.get("read_per_minute"), write_per_minute=payload.get("write_per_minute")
+                    read_per_minute=payload.get("read_per_minute"),
+                    write_per_minute=payload.get("write_per_minute"),
+                    project_read_per_minute=payload.get("project_read_per_minute"),
+                    project_write_per_minute=payload.get("project_write_per_minute"),
                 )
             except (TypeError, ValueError) as exc:
                 raise EmulatorHTTPError(400, str(exc)) from exc

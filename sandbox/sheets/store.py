@@ -448,7 +448,11 @@ class SheetsStore:
     def _read(self, spreadsheet: _Spreadsheet, range_text: str, *, render: str, major: str) -> dict[str, Any]:
         sheet, ref = self._sheet_and_ref(spreadsheet, range_text)
         r1, c1, r2, c2 = self._bounds(sheet, ref)
-        found = {(r, c): value for (r, c), value in sheet.cells.items() if r1 <= r <= r2 and c1 <= c <= c2}
+        cells = sheet.cells
+        if (r2 - r1 + 1) * (c2 - c1 + 1) < len(cells):  # a small range (a write's verification): look its cells up
+            found = {(r, c): cells[(r, c)] for r in range(r1, r2 + 1) for c in range(c1, c2 + 1) if (r, c) in cells}
+        else:
+            found = {(r, c): value for (r, c), value in cells.items() if r1 <= r <= r2 and c1 <= c <= c2}
         if major == "COLUMNS":
             lines: dict[int, dict[int, Value]] = {}
             for (r, c), value in found.items():

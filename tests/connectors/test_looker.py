@@ -130,6 +130,21 @@ def test_users_folders_and_plans(emulator: LookerEmulator, client: LookerClient)
     assert {p.enabled for p in plans} == {True, False} and all(p.dashboard_id for p in plans)
 
 
+def test_users_by_id_asks_for_few_owners_by_id_and_lists_users_only_until_all_are_found(
+    emulator: LookerEmulator, client: LookerClient
+) -> None:
+    users = "GET /api/4.0/users"
+    found = client.users_by_id(ids=["2", "4", "999"], ids_per_request=2)  # two requests' worth: by id
+    assert sorted(found) == ["2", "4"] and found["2"].display_name and emulator.counters()[users] == 2
+    emulator.reset_counters()
+    found = client.users_by_id(ids=["1", "2", "3"], ids_per_request=1, page_size=2)  # more: list, stop when done
+    assert sorted(found) == ["1", "2", "3"] and emulator.counters()[users] == 2  # of three pages of two
+    emulator.reset_counters()
+    found = client.users_by_id(ids=["1", "2", "999"], ids_per_request=1, page_size=2)  # one never found: to the end
+    assert sorted(found) == ["1", "2"] and emulator.counters()[users] == 3
+    assert client.users_by_id(ids=[]) == {}
+
+
 def test_export_includes_lookml_and_the_full_json(emulator: LookerEmulator, client: LookerClient) -> None:
     dashboard_id = _active_udds(emulator)[0]
     export = client.dashboard_export(dashboard_id=dashboard_id)

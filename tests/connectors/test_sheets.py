@@ -402,6 +402,23 @@ def test_limiter_keeps_requests_within_the_budget(
     assert len(clock.sleeps) == 2 and client.request_count == 12  # max_attempts=1: a single 429 would have raised
 
 
+def test_prepay_spends_the_wait_before_a_check_not_between_the_check_and_the_request(
+    make_client: MakeClient, sales: str, emulator: SheetsEmulator
+) -> None:
+    clock = FakeClock()
+    client = make_client(limiter=SheetsRateLimiter(per_minute=1, clock=clock, sleep=clock.sleep))
+    assert client.prepay("write") == 0.0
+    assert client.prepay("write") == 0.0  # one request's worth at most: nothing more is taken
+    client.drive_version(spreadsheet_id=sales)  # the check (Drive: not a Sheets quota)
+    clock.now += 5  # the check took a while
+    client.values_batch_update(spreadsheet_id=sales, data=[("A1", [["region"]])])  # leaves at once: prepaid
+    assert clock.sleeps == []
+    # The next one waits for the window, before its check: a full minute from when the first one LEFT.
+    assert client.prepay("write") == pytest.approx(60.0)
+    client.values_batch_update(spreadsheet_id=sales, data=[("A1", [["region"]])])
+    assert clock.sleeps == [pytest.approx(60.0)] and client.request_count == 3
+
+
 def test_limiter_is_thread_safe_with_a_real_clock() -> None:
     limiter = SheetsRateLimiter(per_minute=2, window_s=0.2)
     started = time.monotonic()

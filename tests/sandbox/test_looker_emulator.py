@@ -326,3 +326,51 @@ def test_a_store_that_never_changed_does_not_rewrite_the_state(tmp_path) -> None
     with pytest.raises(FileExistsError):
         write_text_atomic(state, "{}", overwrite=False)
     assert json.loads(state.read_text())["dashboards"][0]["title"].startswith("Changed by")
+
+
+def test_the_search_index_follows_every_mutation_and_never_sorts_a_page() -> None:
+    """The ``sorts=id`` paging reads the index; after trash, restore, create, import and delete it must list exactly
+    what a full filter-and-sort would."""
+    from sandbox.common import parse_fields
+    from sandbox.looker.fixtures import generate_fixture
+    from sandbox.looker.lookml import render_dashboard_lookml
+
+    store = LookerStore(generate_fixture(3000, seed=3), copy_data=False)
+    tree = parse_fields("id,deleted")
+
+    def paged(deleted: bool) -> list[str]:
+        pages = [
+            store.search_dashboards(deleted=deleted, tree=tree, limit=700, offset=o, sorts="id")
+            for o in range(0, 4000, 700)
+        ]
+        return [d["id"] for page in pages for d in page]
+
+    def expected(deleted: bool) -> list[str]:  # the generic path: filter every record, then sort
+        return [d["id"] for d in store.search_dashboards(deleted=deleted, tree=tree, sorts="title, id") if d]
+
+    live = store.dashboard_ids(deleted=False, lookml=False)
+    store.update_dashboard(live[10], {"deleted": True}, actor_id="1")
+    store.update_dashboard(store.dashboard_ids(deleted=True)[0], {"deleted": False}, actor_id="1")
+    store.delete_dashboard(live[20])
+    made = store.create_dashboard({"title": "New", "folder_id": "3"}, actor_id="1")["id"]
+    trashed_new = store.create_dashboard({"title": "Born deleted", "folder_id": "3", "deleted": True}, actor_id="1")
+    lookml = render_dashboard_lookml(store.snapshot()["dashboards"][5])
+    imported = store.import_lookml({"lookml": lookml}, actor_id="1")["id"]
+    for deleted in (False, True):
+        assert paged(deleted) == sorted(expected(deleted), key=int)
+    assert made in paged(False) and imported in paged(False) and trashed_new["id"] in paged(True)
+    assert live[20] not in paged(False) + paged(True) and live[10] in paged(True)
+
+    # The paging itself never filters or sorts the records (that made a full scan quadratic): no timing needed.
+    import sandbox.looker.store as store_module
+
+    def no_sorting(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the sorts=id paging sorted every record")
+
+    original = store_module._sort_records
+    store_module._sort_records = no_sorting  # type: ignore[assignment]
+    try:
+        deep = store.search_dashboards(deleted=False, tree=tree, limit=100, offset=2800, sorts="id")
+    finally:
+        store_module._sort_records = original
+    assert [d["id"] for d in deep] == paged(False)[2800:2900]

@@ -546,3 +546,27 @@ def test_emulator_a1_parser() -> None:
         "'R1C1'",
         "'it''s'",
     ]
+
+
+def test_each_token_is_a_user_with_its_own_quota_under_the_project_cap(
+    emulator: SheetsEmulator, http: requests.Session, sales: str
+) -> None:
+    now = [1000.0]
+    emulator.quota = SheetsQuota(read_per_minute=2, write_per_minute=2, project_read_per_minute=3, clock=lambda: now[0])
+    read = _url(emulator, f"{V4}/{sales}/values/A1")
+
+    def as_user(token: str) -> int:
+        return http.get(read, headers={"Authorization": f"Bearer {token}"}).status_code
+
+    assert [as_user("emulator-a"), as_user("emulator-a"), as_user("emulator-a")] == [200, 200, 429]  # a's own cap
+    assert as_user("emulator-b") == 200  # b has its own: the project's 3rd read
+    over = http.get(read, headers={"Authorization": "Bearer emulator-c"})  # c's first, but the project is full
+    assert over.status_code == 429 and "Read requests per minute'" in _error(over)["message"]
+    assert emulator.user_counters() == {
+        "emulator-a": {"read": 3, "read refused": 1},
+        "emulator-b": {"read": 1},
+        "emulator-c": {"read": 1, "read refused": 1},
+    }
+    now[0] += 61
+    assert as_user("emulator-c") == 200
+    assert emulator.quota.limits() == {"read_per_minute": 2, "write_per_minute": 2, "project_read_per_minute": 3}

@@ -29,6 +29,9 @@ def sheets(settings) -> Iterator[Any]:
         settings.SHEETS_SYNC_PROJECT_RATE_LIMIT_PER_MINUTE = 0
         settings.SHEETS_SYNC_RATE_LIMIT_PAUSE_S = 0.001
         settings.SHEETS_SYNC_FAILURE_ESCALATION = 3
+        # The cycle's own feed call stays fresh for its writes: request counts do not depend on the machine's pace
+        # (tests of the mid-cycle feed check set this to 0).
+        settings.SHEETS_SYNC_RECHECK_AFTER_S = 30.0
         yield emulator
 
 
