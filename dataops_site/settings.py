@@ -294,7 +294,7 @@ SHEETS_SYNC_CONCURRENCY = env.int("SHEETS_SYNC_CONCURRENCY", default=8)
 # A write planned without reading the sheet (from the stored copy) first checks the Drive changes feed when the
 # last check is older than this: one feed call verifies every spreadsheet of a principal.
 SHEETS_SYNC_RECHECK_AFTER_S = env.float("SHEETS_SYNC_RECHECK_AFTER_S", default=2.0)
-# After this many consecutive failed cycles a target's owner and the Data Stewards get one email per streak.
+# After this many consecutive failed cycles a target's incident opens (monitoring's escalation ladder does the telling).
 SHEETS_SYNC_FAILURE_ESCALATION = env.int("SHEETS_SYNC_FAILURE_ESCALATION", default=3)
 # Google's per-project Sheets quota, shared by every Sheets client in this process (the per-user one is
 # SHEETS_RATE_LIMIT_PER_MINUTE); 0 disables this budget.

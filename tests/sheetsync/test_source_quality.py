@@ -107,3 +107,38 @@ def test_source_validate_drops_the_exact_copies_a_passing_suite_removed():
     assert source_validate(target=made, loaded=loaded).rows == rows
     assert source_validate(target=SyncTarget(name="t"), loaded=loaded) is loaded
     assert "sales.daily_report" in SUITES
+
+
+DAILY = ["day", "region", "orders", "revenue"]
+
+
+def test_naming_a_suite_rechecks_the_source_but_keeps_the_copy_of_the_sheet(make_target, sheets):
+    """Issue 8's suite on issue 15's kept copy: a suite named after the first sync re-reads and checks the source,
+    yet the sheet is still diffed against the copy kept of it (a suite picks rows, it does not move cells)."""
+    from sheetsync.models import SyncTargetCopy
+    from tests.sheetsync.conftest import Counted, set_source
+
+    read = "GET /v4/spreadsheets/<spreadsheet_id>/values:batchGet"
+    write = "POST /v4/spreadsheets/<spreadsheet_id>/values:batchUpdate"
+    rows = [["2026-10-01", "EMEA", 10, 1200.0], ["2026-10-01", "NA", 4, 300.5]]
+    made = make_target("daily", rows, columns=DAILY, key_columns="day,region")
+    assert run_cycle()[0] == 0
+    assert SyncTargetCopy.objects.filter(target=made).exists()
+
+    made.quality_suite = "sales.daily_report"
+    made.full_clean()
+    made.save(update_fields=["quality_suite"])
+    set_source(made, [["2026-10-01", "EMEA", 10, 1250.0], ["2026-10-01", "NA", 4, 300.5]], DAILY)
+    with Counted(sheets) as counted:
+        code, out = run_cycle()
+    assert code == 0, out
+    assert counted.of(read) == 0 and counted.of(write) == 1  # diffed against the kept copy, one write
+    assert sheets.store.values("s1", "Sheet1")[1] == ["2026-10-01", "EMEA", 10, 1250]
+
+    before = sheets.store.values("s1", "Sheet1")
+    set_source(made, [*rows, ["2026-10-02", "APAC", 3, -50.0]], DAILY)
+    with Counted(sheets) as counted:
+        code, out = run_cycle()
+    made.refresh_from_db()
+    assert code == 1 and "quality suite sales.daily_report asks for a review" in made.last_error
+    assert counted.of(write) == 0 and sheets.store.values("s1", "Sheet1") == before  # nothing written
