@@ -15,10 +15,15 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from dataops_site.admin_base import ReadOnlyAdmin
+from dataops_site.lazy import lazy_function
 
 from .backups import BackupStoreError, backup_read_verified, backup_storage
 from .models import CleanupAction, DashboardBackup, DashboardPin, DashboardRestore, LookerDashboard, ProtectedFolder
-from .services import cleanup_restore_request, dashboard_pin_delete, dashboard_pin_save
+
+# Imported on first use: the services import the SDKs, which a process that never calls them (run_job) skips.
+cleanup_restore_request = lazy_function("cleanup.services.cleanup_restore_request")
+dashboard_pin_delete = lazy_function("cleanup.services.dashboard_pin_delete")
+dashboard_pin_save = lazy_function("cleanup.services.dashboard_pin_save")
 
 
 class InactivityFilter(admin.SimpleListFilter):

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from approvals.registry import ApprovalAction, approval_action_register
+from dataops_site.lazy import lazy_function
 from orchestration.approvals import job_confirmation_register, job_run_approved_execute, job_run_link
 
-from .services import CLEANUP_RUN_ACTION, cleanup_plan_preview
+from .constants import CLEANUP_RUN_ACTION
+
+# Imported on first use: cleanup.services imports looker_sdk (issue 15: start-up).
+cleanup_plan_preview = lazy_function("cleanup.services.cleanup_plan_preview")
 
 
 def register() -> None:

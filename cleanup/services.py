@@ -32,6 +32,7 @@ from orchestration.registry import JobFailed, JobResult
 from orchestration.services import job_run_heartbeat
 
 from .backups import BackupStoreError, StoredBackup, backup_read_verified, backup_write_verified
+from .constants import CLEANUP_RUN_ACTION  # noqa: F401 - its home before issue 15
 from .models import CleanupAction, DashboardBackup, DashboardPin, DashboardRestore, LookerDashboard
 from .notifications import completion_report_send, owner_notices_send, owner_restore_notice_send
 from .policy import CleanupPlan, cleanup_plan_build
@@ -714,8 +715,6 @@ def looker_cleanup_run(*, job_run: JobRun, params: dict[str, Any], dry_run: bool
 
 
 # --- guarded runs -------------------------------------------------------------------------------------------
-
-CLEANUP_RUN_ACTION = "cleanup.run"
 
 
 def cleanup_guard_reasons(*, planned: int, max_deletions: int) -> list[str]:

@@ -2,6 +2,7 @@
 
 from celery import shared_task
 
+import dataops_site.celery  # noqa: F401 - the project's Celery app, configured from settings, before any task is sent
 from connectors.errors import ConnectorTransientError
 
 from .models import DashboardRestore

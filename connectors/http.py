@@ -11,12 +11,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any
-
-from requests import PreparedRequest, Response, Session
-from requests.adapters import BaseAdapter, HTTPAdapter
+from typing import TYPE_CHECKING, Any
 
 from connectors.errors import ConnectorError, ConnectorRateLimited
+
+if TYPE_CHECKING:
+    from requests import Session
 
 logger = logging.getLogger(__name__)
 
@@ -143,33 +143,22 @@ def request_timed(*, system: str, method: str) -> Iterator[dict[str, Any]]:
         request_record(system=system, method=method, status=info["status"], duration_s=time.perf_counter() - started)
 
 
-class TimedHTTPAdapter(HTTPAdapter):
-    """A requests transport adapter that reports every request it sends through :func:`request_record`."""
-
-    def __init__(self, *, system: str, like: BaseAdapter | None = None) -> None:
-        options: dict[str, Any] = {}
-        if isinstance(like, HTTPAdapter):  # keep the pool sizes and urllib3 retries of the adapter it replaces
-            options = {
-                "pool_connections": like._pool_connections,
-                "pool_maxsize": like._pool_maxsize,
-                "max_retries": like.max_retries,
-                "pool_block": like._pool_block,
-            }
-        super().__init__(**options)
-        self.system = system
-
-    def send(self, request: PreparedRequest, *args: Any, **kwargs: Any) -> Response:  # type: ignore[override]
-        """Send, then report the request with its status and wall time."""
-        with request_timed(system=self.system, method=request.method or "GET") as timed:
-            response = super().send(request, *args, **kwargs)
-            timed["status"] = response.status_code
-        return response
-
-
 def request_hook_install(session: Session, *, system: str) -> Session:
     """Make every request of a ``requests`` session report to :func:`request_record` (http and https)."""
+    from connectors.http_adapter import TimedHTTPAdapter
+
     for prefix in ("https://", "http://"):
         current = session.adapters.get(prefix)
         if not isinstance(current, TimedHTTPAdapter):
             session.mount(prefix, TimedHTTPAdapter(system=system, like=current))
     return session
+
+
+def __getattr__(name: str) -> Any:
+    # The adapter lives apart so that importing this module (the monitoring app does at start-up) does not
+    # import requests (issue 15: run_job start-up).
+    if name == "TimedHTTPAdapter":
+        from connectors.http_adapter import TimedHTTPAdapter
+
+        return TimedHTTPAdapter
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

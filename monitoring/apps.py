@@ -6,18 +6,12 @@ class MonitoringConfig(AppConfig):
     verbose_name = "Monitoring, SLAs and incidents"
 
     def ready(self) -> None:
-        """Watch every connector request (counts, timings, usage) and flush usage when a Celery task ends."""
+        """Watch every connector request (counts, timings, usage).
+
+        The flush of usage when a Celery task ends is connected with the Celery app (``monitoring.celery_hooks``).
+        """
         from connectors.http import request_observer_add
+        from dataops_site.lazy import lazy_function
 
-        from .metrics import process_role_set, request_observe
-        from .usage import usage_flush_safely
-
-        request_observer_add(request_observe)
-        try:
-            from celery.signals import task_postrun, worker_process_init
-        except ImportError:  # pragma: no cover - celery is a dependency
-            return
-        task_postrun.connect(lambda **_: usage_flush_safely(), weak=False, dispatch_uid="monitoring_usage_flush")
-        worker_process_init.connect(
-            lambda **_: process_role_set("worker"), weak=False, dispatch_uid="monitoring_worker_role"
-        )
+        # The metrics (prometheus_client) are imported with the first request a connector sends (issue 15).
+        request_observer_add(lazy_function("monitoring.metrics.request_observe"))

@@ -90,3 +90,7 @@ class SlaKind(models.TextChoices):
     DEADLINE = "deadline", "Monthly deadline: a successful run by day N of each month"
     LATENCY = "latency", "Latency: each requested run done within N minutes of the request"
     FRESHNESS = "freshness", "Freshness: every enabled sync target synced within the last N minutes"
+
+
+# Upper bounds (seconds) of the job-duration histogram buckets (/metrics, the operations page).
+JOB_DURATION_BUCKETS = (1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0)

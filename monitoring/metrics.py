@@ -38,11 +38,11 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 
 from connectors.http import RequestRecord
 
+from .constants import JOB_DURATION_BUCKETS
 from .usage import usage_add
 
 logger = logging.getLogger(__name__)
 
-JOB_DURATION_BUCKETS = (1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0)
 REQUEST_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 EXTERNAL_REQUESTS = Counter(

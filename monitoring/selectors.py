@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import psutil
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db.models import Count, Max, Min, Q, Sum
@@ -19,8 +18,7 @@ from django.utils import timezone
 
 from orchestration.models import JobRun
 
-from .constants import UNRESOLVED, Audience, IncidentStatus
-from .metrics import JOB_DURATION_BUCKETS
+from .constants import JOB_DURATION_BUCKETS, UNRESOLVED, Audience, IncidentStatus
 from .models import ApiUsage, EscalationStep, Feedback, HostSample, Incident, RunRecord, Sla, SlaCheck
 
 logger = logging.getLogger(__name__)
@@ -164,6 +162,8 @@ def quality_latest_scores() -> dict[str, float]:
 
 def host_figures(*, disk_path: str) -> dict[str, float]:
     """This host's CPU, memory, disk (of ``disk_path``) and network counters, with psutil."""
+    import psutil  # here, not at start-up: every process imports this module with the admin (issue 15)
+
     memory = psutil.virtual_memory()
     try:
         disk = psutil.disk_usage(disk_path)

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import psutil
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.contenttypes.models import ContentType
@@ -46,7 +45,6 @@ from .constants import (
     SlaKind,
 )
 from .logs import log_context
-from .metrics import process_stats_update
 from .models import (
     Feedback,
     HostSample,
@@ -92,6 +90,8 @@ _observations_lock = threading.Lock()
 
 
 def _cpu_seconds() -> float:
+    import psutil  # the job-run hooks import psutil and the metrics when a job runs, not at start-up (issue 15)
+
     try:
         times = psutil.Process().cpu_times()
         return float(times.user + times.system)
@@ -113,6 +113,8 @@ def job_run_observed(*, job_run: JobRun) -> Iterator[None]:
             yield
     finally:
         observation.cpu_s = max(_cpu_seconds() - observation.cpu_start, 0.0)
+        import psutil
+
         try:
             observation.peak_rss_bytes = int(psutil.Process().memory_info().rss)
         except psutil.Error:
@@ -125,6 +127,8 @@ def job_run_finished(*, job_run: JobRun, exc: BaseException | None = None, now: 
     A failure is classified and opens (or counts on) the job's incident; a success resolves the job's open
     incidents (it verifies whatever fixed them). Safe to call twice for one run (the record is kept once).
     """
+    from .metrics import process_stats_update
+
     now = _now(now)
     usage_flush_safely()
     process_stats_update()

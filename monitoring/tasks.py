@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from celery import shared_task
 
+import dataops_site.celery  # noqa: F401 - the project's Celery app, configured from settings, before any task is sent
+
 from .services import monitoring_tick, notification_send
 
 

@@ -2,6 +2,8 @@
 
 from celery import shared_task
 
+import dataops_site.celery  # noqa: F401 - the project's Celery app, configured from settings, before any task is sent
+
 from .services import job_run_execute, job_runs_airflow_sync
 
 

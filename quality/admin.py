@@ -13,10 +13,12 @@ from django.utils.safestring import mark_safe
 from approvals.admin import EXECUTION_COLOURS, approval_decide_from_form
 from approvals.services import approval_refusal
 from dataops_site.admin_base import ReadOnlyAdmin
+from dataops_site.lazy import lazy_function
 
 from .models import CheckResult, QualityRun, QuarantinedRow, ReviewItem
-from .services import quarantine_rows_reprocess
-from .suites import SUITES
+
+# Imported on first use: the services import the SDKs, which a process that never calls them (run_job) skips.
+quarantine_rows_reprocess = lazy_function("quality.services.quarantine_rows_reprocess")
 
 _DATASET_LABELS = {"sales.order_lines": "order lines", "sales.daily_report": "report"}
 _EFFECT_ORDER = {"fail": 0, "review": 1}
@@ -273,6 +275,8 @@ class QuarantinedRowAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Re-process selected rows through their dataset's suite", permissions=["reprocess"])
     def reprocess_selected(self, request, queryset):
+        from .suites import SUITES  # polars: imported when the action runs, not at start-up
+
         for dataset in sorted(set(queryset.values_list("dataset", flat=True))):
             suite = SUITES.get(dataset)
             if suite is None:

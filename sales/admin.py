@@ -11,10 +11,15 @@ from django.utils.safestring import mark_safe
 
 from approvals.services import ApprovalError
 from dataops_site.admin_base import ReadOnlyAdmin
+from dataops_site.lazy import lazy_function
 
 from .charts import revenue_by_day_svg, revenue_by_region_svg
 from .models import QueryRun, SalesQuery, SalesReport
-from .services import sales_query_delete, sales_query_save, sales_report_override_request
+
+# Imported on first use: the services import the SDKs, which a process that never calls them (run_job) skips.
+sales_query_delete = lazy_function("sales.services.sales_query_delete")
+sales_query_save = lazy_function("sales.services.sales_query_save")
+sales_report_override_request = lazy_function("sales.services.sales_report_override_request")
 
 
 @admin.register(SalesQuery)

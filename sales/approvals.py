@@ -20,19 +20,16 @@ from approvals.registry import (
     approval_sweeper_register,
     destination_reserve,
 )
+from dataops_site.lazy import lazy_function
 from orchestration.approvals import job_run_approved_execute, job_run_link
 
+from .constants import COSTLY_QUERY_ACTION, OVERRIDE_ACTION, REPORT_SHEET, REVIEW_ACTION, SALES_WRITER
 from .models import SalesReport
-from .publish import REPORT_SHEET
-from .services import (
-    COSTLY_QUERY_ACTION,
-    OVERRIDE_ACTION,
-    REVIEW_ACTION,
-    SALES_WRITER,
-    report_rows_sha256,
-    sales_publishes_reconcile,
-    sales_report_publish,
-)
+
+# Imported on first use: sales.services imports google-cloud-bigquery, polars and sqlglot (issue 15: start-up).
+report_rows_sha256 = lazy_function("sales.services.report_rows_sha256")
+sales_publishes_reconcile = lazy_function("sales.services.sales_publishes_reconcile")
+sales_report_publish = lazy_function("sales.services.sales_report_publish")
 
 
 def report_publish_approved(*, request: Any) -> str:

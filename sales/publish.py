@@ -15,9 +15,10 @@ from typing import Any
 from connectors.errors import ConnectorError, ConnectorRequestError
 from connectors.sheets import SheetsClient
 
+from .constants import REPORT_SHEET
+
 logger = logging.getLogger(__name__)
 
-REPORT_SHEET = "Report"
 HEADER = ["day", "region", "orders", "revenue"]
 STATUS_RANGE = f"'{REPORT_SHEET}'!F1:G4"
 

@@ -52,13 +52,9 @@ from quality.sql import CompiledSuite, suite_compile, table_replace
 from quality.suites import ORDER_LINES_CONTRACT, ORDER_LINES_SUITE, SALES_REPORT_SUITE
 from quality.warehouse import warehouse_estimate, warehouse_run
 
+from .constants import COSTLY_QUERY_ACTION, OVERRIDE_ACTION, REVIEW_ACTION, SALES_WRITER  # noqa: F401
 from .models import QueryRun, SalesQuery, SalesReport
 from .publish import REPORT_SHEET, PublishError, report_on_sheet, report_publish
-
-SALES_WRITER = "sales_report"
-REVIEW_ACTION = "sales.review_publish"
-OVERRIDE_ACTION = "sales.override_publish"
-COSTLY_QUERY_ACTION = "sales.costly_query"
 
 logger = logging.getLogger(__name__)
 SQL_DIR = Path(__file__).resolve().parent / "sql"

@@ -10,16 +10,17 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from dataops_site.admin_base import ReadOnlyAdmin
+from dataops_site.lazy import lazy_function
 
 from .models import SyncEvent, SyncSpreadsheet, SyncTarget
-from .services import (
-    sync_target_delete,
-    sync_target_save,
-    sync_targets_pause,
-    sync_targets_repair,
-    sync_targets_resume,
-    sync_targets_sync_now,
-)
+
+# Imported on first use: the services import the SDKs, which a process that never calls them (run_job) skips.
+sync_target_delete = lazy_function("sheetsync.services.sync_target_delete")
+sync_target_save = lazy_function("sheetsync.services.sync_target_save")
+sync_targets_pause = lazy_function("sheetsync.services.sync_targets_pause")
+sync_targets_repair = lazy_function("sheetsync.services.sync_targets_repair")
+sync_targets_resume = lazy_function("sheetsync.services.sync_targets_resume")
+sync_targets_sync_now = lazy_function("sheetsync.services.sync_targets_sync_now")
 
 STATUS_FIELDS = (
     "enabled",

@@ -8,12 +8,14 @@ The sync owns the columns of that table from the anchor row down; protected colu
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 
-from connectors.sheets import GridRange, a1_to_grid
+if TYPE_CHECKING:  # connectors.sheets imports gspread and google-auth: at call time only (issue 15: start-up)
+    from connectors.sheets import GridRange
 
 STORE_PREFIX = "store:"
 FILE_SUFFIXES = (".csv", ".parquet", ".pq")
@@ -214,6 +216,8 @@ def target_writer(target: SyncTarget) -> str:
 
 def parse_anchor(text: str) -> GridRange:
     """``Sheet1!B3`` -> the grid cell; ``Sheet1`` -> A1 of that sheet. ``ValueError`` otherwise."""
+    from connectors.sheets import GridRange, a1_to_grid
+
     grid = a1_to_grid(text)
     if grid.sheet is None:
         raise ValueError(f"name the sheet, e.g. Sheet1!{text.strip()}")

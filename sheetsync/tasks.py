@@ -7,6 +7,8 @@ import smtplib
 
 from celery import shared_task
 
+import dataops_site.celery  # noqa: F401 - the project's Celery app, configured from settings, before any task is sent
+
 from .services import sync_target_alert_send
 
 logger = logging.getLogger(__name__)
