@@ -14,10 +14,13 @@
 * **Cost.** ``totalBytesProcessed`` = for each table read, the sum over the columns the query
   references (found with sqlglot's qualify + scopes) of the bytes per value of the column's type
   (INT64/FLOAT64/TIMESTAMP/DATE 8, NUMERIC 16, BOOL 1, STRING 2 + average UTF-8 length) times the
-  rows scanned. A partitioned table scans only the days whose rows satisfy the WHERE conjuncts that
-  use the partition column alone (with constants and parameters); those days' rows are counted with
-  DuckDB. ``totalBytesBilled`` is that rounded up to the MiB, at least 10 MiB per query that reads
-  a table.
+  rows scanned. A partitioned table scans only the days whose bounds satisfy the WHERE conjuncts that
+  use the partition column alone (with constants and parameters). Like BigQuery's dry run, the estimate
+  reads table metadata only, never the rows: at load the engine keeps per day (partition) its row count
+  and the partition column's least and greatest value, and a comparison of the column with a constant
+  (``=``, ``<``, ``<=``, ``>``, ``>=``, ``BETWEEN``, ``IN``; under AND/OR) is evaluated on those bounds
+  over the partitions' metadata; any other conjunct prunes nothing. ``totalBytesBilled`` is that rounded
+  up to the MiB, at least 10 MiB per query that reads a table.
 * **Rows.** Results are kept as Arrow tables and encoded per the REST API: every scalar a string,
   TIMESTAMP as integer microseconds (``formatOptions.useInt64Timestamp``), NUMERIC as a decimal
   string, NULL as ``{"v": null}``, ARRAY as a list of ``{"v": ...}``, STRUCT as ``{"f": [...]}``.
@@ -310,6 +313,8 @@ class TableMeta:
     description: str | None = None
     source: str | None = None
     num_partitions: int | None = None
+    # Per day (partition) of a partitioned table: day, rows, least and greatest partition column value.
+    partitions: pa.Table | None = None
 
     @property
     def num_bytes(self) -> int:
@@ -604,11 +609,26 @@ class DuckEngine:
                     "DATETIME column"
                 )
             partition_field = match[0].name
-            day = f"CAST({_q(partition_field)} AS DATE)"
-            counted = cur.execute(f"SELECT COUNT(DISTINCT {day}) FROM {_q(dataset)}.{_q(table)}").fetchone()  # noqa: S608 - identifiers quoted by _q
-            num_partitions = int(counted[0]) if counted else 0
+            column = _q(partition_field)
+            rows = cur.execute(
+                f"SELECT CAST({column} AS DATE) AS day, COUNT(*) AS n_rows, MIN({column}) AS lo, "  # noqa: S608 - identifiers quoted by _q
+                f"MAX({column}) AS hi FROM {_q(dataset)}.{_q(table)} GROUP BY 1 ORDER BY 1"
+            ).fetchall()
+            kind = {"TIMESTAMP": pa.timestamp("us", tz="UTC"), "DATE": pa.date32()}.get(
+                match[0].type, pa.timestamp("us")
+            )
+            partitions = pa.table(
+                {
+                    "day": pa.array([r[0] for r in rows], pa.date32()),
+                    "n_rows": pa.array([r[1] for r in rows], pa.int64()),
+                    "lo": pa.array([r[2] for r in rows], kind),
+                    "hi": pa.array([r[3] for r in rows], kind),
+                }
+            )
+            num_partitions = partitions.num_rows
         else:
             num_partitions = None
+            partitions = None
         self._version += 1
         now = _now_ms()
         return TableMeta(
@@ -624,6 +644,7 @@ class DuckEngine:
             description=description,
             source=origin,
             num_partitions=num_partitions,
+            partitions=partitions,
         )
 
     # ---- catalog reads ----------------------------------------------------------------------------
@@ -855,24 +876,26 @@ class DuckEngine:
         pruning = [p for p in (_conjuncts(where.this) if where is not None else []) if _uses_only(p, alias, field_name)]
         if not pruning:
             return meta.num_rows, meta.num_partitions
-        day = f"CAST({_q(alias)}.{_q(meta.partition_field)} AS DATE)"
-        predicate = exp.and_(*(p.copy() for p in pruning))
-        names = {p.name for p in predicate.find_all(exp.Parameter)}
+        if meta.partitions is None:
+            return meta.num_rows, meta.num_partitions
+        bounds = _on_bounds(exp.and_(*(p.copy() for p in pruning)), alias, field_name)
+        if bounds is None:  # no conjunct BigQuery could prune on: every partition
+            return meta.num_rows, meta.num_partitions
+        names = {p.name for p in bounds.find_all(exp.Parameter)}
         try:
-            condition = predicate.sql(dialect="duckdb", unsupported_level=ErrorLevel.RAISE)
+            condition = bounds.sql(dialect="duckdb", unsupported_level=ErrorLevel.RAISE)
         except UnsupportedError:
             return meta.num_rows, meta.num_partitions
-        # A day is scanned when any of its rows passes the filter (BigQuery prunes on the day's
-        # bounds; counting matching rows is the same for every filter that can match a row).
-        sql = (
-            "SELECT COALESCE(SUM(n), 0), COUNT(*) FROM ("  # noqa: S608 - identifiers quoted by _q
-            f"SELECT COUNT(*) AS n, BOOL_OR({condition}) AS hit "
-            f"FROM {_q(meta.dataset)}.{_q(meta.table)} AS {_q(alias)} GROUP BY {day}"
-            ") WHERE hit"
-        )
+        # The partitions' metadata only (one row per day), never the table's rows: a dry run costs the same
+        # at any table size, as BigQuery's does.
+        sql = f"SELECT COALESCE(SUM(n_rows), 0), COUNT(*) FROM __partitions AS {_PARTITION_ALIAS} WHERE {condition}"  # noqa: S608 - built from the parsed predicate
         with self.cursor() as cur:
             try:
-                row = cur.execute(sql, {k: v for k, v in bind.items() if k in names} or None).fetchone()
+                cur.register("__partitions", meta.partitions)
+                try:
+                    row = cur.execute(sql, {k: v for k, v in bind.items() if k in names} or None).fetchall()[0]
+                finally:
+                    cur.unregister("__partitions")
             except duckdb.Error as exc:  # the real run reports the error; the estimate stays conservative
                 logger.debug("BigQuery emulator: partition pruning failed (%s): %s", sql, exc)
                 return meta.num_rows, meta.num_partitions
@@ -926,6 +949,70 @@ def _conjuncts(node: exp.Expr) -> list[exp.Expr]:
     if isinstance(node, exp.And):
         return _conjuncts(node.left) + _conjuncts(node.right)
     return [node]
+
+
+_PARTITION_ALIAS = "__p"
+_FLIPPED: dict[type, type] = {exp.GT: exp.LT, exp.GTE: exp.LTE, exp.LT: exp.GT, exp.LTE: exp.GTE, exp.EQ: exp.EQ}
+
+
+def _is_column(node: exp.Expr, alias: str, column: str) -> bool:
+    return isinstance(node, exp.Column) and node.table == alias and node.name.lower() == column
+
+
+def _bound(name: str) -> exp.Column:
+    return exp.column(name, table=_PARTITION_ALIAS)
+
+
+def _on_bounds(node: exp.Expr, alias: str, column: str) -> exp.Expr | None:
+    """``node`` (a filter on ``alias.column``) as a test of a partition's bounds (``lo``, ``hi``): true when some
+    value between them could pass. None when it cannot be told from the bounds (then it prunes nothing).
+
+    An over-approximation, as BigQuery's pruning is: a partition whose bounds could match is scanned.
+    """
+    if isinstance(node, exp.Paren):
+        inner = _on_bounds(node.this, alias, column)
+        return None if inner is None else exp.Paren(this=inner)
+    if isinstance(node, exp.And):
+        left, right = _on_bounds(node.left, alias, column), _on_bounds(node.right, alias, column)
+        if left is None or right is None:
+            return left or right
+        return exp.and_(left, right)
+    if isinstance(node, exp.Or):
+        left, right = _on_bounds(node.left, alias, column), _on_bounds(node.right, alias, column)
+        return None if left is None or right is None else exp.or_(left, right)
+    if isinstance(node, exp.Between) and _is_column(node.this, alias, column):
+        low, high = node.args.get("low"), node.args.get("high")
+        if low is None or high is None or low.find(exp.Column) or high.find(exp.Column):
+            return None
+        return exp.and_(
+            exp.GTE(this=_bound("hi"), expression=low.copy()), exp.LTE(this=_bound("lo"), expression=high.copy())
+        )
+    if isinstance(node, exp.In) and _is_column(node.this, alias, column):
+        values = node.expressions
+        if not values or node.args.get("query") or any(v.find(exp.Column) for v in values):
+            return None
+        return exp.or_(*(_comparison_on_bounds(exp.EQ, v) for v in values))
+    if type(node) in _FLIPPED:
+        left, right = node.left, node.right
+        if _is_column(left, alias, column) and not right.find(exp.Column):
+            return _comparison_on_bounds(type(node), right)
+        if _is_column(right, alias, column) and not left.find(exp.Column):
+            return _comparison_on_bounds(_FLIPPED[type(node)], left)
+    return None
+
+
+def _comparison_on_bounds(kind: type, value: exp.Expr) -> exp.Expr:
+    """``column <kind> value`` as a test of the bounds: some v in [lo, hi] with v <kind> value."""
+    value = value.copy()
+    if kind is exp.GT:
+        return exp.GT(this=_bound("hi"), expression=value)
+    if kind is exp.GTE:
+        return exp.GTE(this=_bound("hi"), expression=value)
+    if kind is exp.LT:
+        return exp.LT(this=_bound("lo"), expression=value)
+    if kind is exp.LTE:
+        return exp.LTE(this=_bound("lo"), expression=value)
+    return exp.and_(exp.LTE(this=_bound("lo"), expression=value), exp.GTE(this=_bound("hi"), expression=value.copy()))
 
 
 def _uses_only(predicate: exp.Expr, alias: str, column: str) -> bool:
