@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "sheetsync",
     "monitoring",
     "approvals",
+    "security",  # issue 12: classification, clearance, masking, encryption at rest, access audit
 ]
 
 MIDDLEWARE = [
@@ -412,3 +413,14 @@ from monitoring.logs import logging_config  # noqa: E402 - imports nothing of Dj
 LOGGING = logging_config(
     fmt=env.str("DJANGO_LOG_FORMAT", default="plain"), level=env.str("DJANGO_LOG_LEVEL", default="INFO")
 )
+
+# --- data security (security/, issue 12) ------------------------------------------------------------------
+# Fernet keys (comma-separated, newest first) that encrypt restricted values at rest (quarantined rows, failing
+# samples, backups). Rotate: put a new key first, run `manage.py rotate_encryption_keys`, then drop the old one.
+# Unset: derived from DJANGO_SECRET_KEY in the embedded default and under DEBUG (with a warning); required elsewhere.
+DATA_ENCRYPTION_KEYS = env.list("DATA_ENCRYPTION_KEYS", default=[])
+# How long a reveal of masked values (an admin action with a reason) lasts, in minutes.
+SECURITY_REVEAL_MINUTES = env.int("SECURITY_REVEAL_MINUTES", default=15)
+# Per-deployment changes to the classification ({"dataset": {"column": "level"}}) and to role clearances.
+SECURITY_CLASSIFICATION: dict[str, dict[str, str]] = env.json("SECURITY_CLASSIFICATION", default={})
+SECURITY_ROLE_CLEARANCE: dict[str, str] = env.json("SECURITY_ROLE_CLEARANCE", default={})
