@@ -79,8 +79,9 @@ def decrypt(token: str) -> str:
     try:
         return fernet().decrypt(token.encode() if isinstance(token, str) else token).decode()
     except InvalidToken:
-        raise DecryptionError("no configured key decrypts this value (key dropped too early, or value altered)") \
-            from None
+        raise DecryptionError(
+            "no configured key decrypts this value (key dropped too early, or value altered)"
+        ) from None
 
 
 def decrypt_bytes(token: str | bytes) -> bytes:

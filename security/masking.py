@@ -18,8 +18,9 @@ def masked_marker(level: str) -> str:
 
 
 def is_masked(value: Any) -> bool:
-    return isinstance(value, str) and value in {masked_marker(lvl) for lvl in ("confidential", "restricted",
-                                                                                 "internal", "public")}
+    return isinstance(value, str) and value in {
+        masked_marker(lvl) for lvl in ("confidential", "restricted", "internal", "public")
+    }
 
 
 def mask_value(value: Any, level: str, user: Any, *, revealed: bool = False) -> Any:
