@@ -184,3 +184,15 @@ def roles_table_markdown() -> str:
     rows.append("")
     rows.append(f"Never granted to any role, whatever a pattern says: {forbidden}.")
     return "\n".join(rows)
+
+
+# --- issue 12 (security): the classification page for every role; Data Stewards may reveal masked values of the
+# records they work on (with a reason, for SECURITY_REVEAL_MINUTES, audited); Auditors and Platform Admins read the
+# reveal records. Clearances (what each role reads unmasked) are in security/clearance.py.
+_VIEW_OPERATIONS.append("security.view_classification")  # Viewer's own list
+for _role in (ANALYST, DATA_STEWARD, CONTENT_ADMIN):
+    ROLE_PERMISSIONS[_role].append("security.view_classification")
+ROLE_PERMISSIONS[DATA_STEWARD].append("security.reveal_value")
+ROLE_PERMISSIONS[AUDITOR].append("security.view_*")
+ROLE_PERMISSIONS[PLATFORM_ADMIN].append("security.view_*")
+ROLE_DESCRIPTIONS[DATA_STEWARD] += ", reveal masked values of a record (with a reason, for a limited time, audited)"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from datetime import timedelta
 
@@ -16,7 +17,7 @@ from django.utils.html import format_html
 
 from dataops_site.admin_base import ReadOnlyAdmin
 
-from .backups import BackupStoreError, backup_read_verified, backup_storage
+from .backups import BackupStoreError, backup_read_bytes, backup_read_verified
 from .models import CleanupAction, DashboardBackup, DashboardPin, DashboardRestore, LookerDashboard, ProtectedFolder
 from .services import cleanup_restore_request, dashboard_pin_delete, dashboard_pin_save
 
@@ -298,7 +299,7 @@ class DashboardBackupAdmin(ReadOnlyAdmin):
             raise PermissionDenied
         backup = get_object_or_404(DashboardBackup, pk=pk)
         try:
-            fh = backup_storage().open(backup.storage_name, "rb")
+            fh = io.BytesIO(backup_read_bytes(backup.storage_name))  # decrypted (backups are encrypted at rest)
         except Exception as exc:  # noqa: BLE001
             raise Http404(f"backup file unavailable: {exc}") from exc
         filename = f"looker-dashboard-{backup.dashboard.looker_id}-{backup.sha256[:12]}.json".replace("::", "__")

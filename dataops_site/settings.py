@@ -424,3 +424,9 @@ SECURITY_REVEAL_MINUTES = env.int("SECURITY_REVEAL_MINUTES", default=15)
 # Per-deployment changes to the classification ({"dataset": {"column": "level"}}) and to role clearances.
 SECURITY_CLASSIFICATION: dict[str, dict[str, str]] = env.json("SECURITY_CLASSIFICATION", default={})
 SECURITY_ROLE_CLEARANCE: dict[str, str] = env.json("SECURITY_ROLE_CLEARANCE", default={})
+# Dashboard backups are written encrypted under those keys; off (BACKUP_ENCRYPT=false) relies on the store's own
+# encryption alone (GCS encrypts every object at rest; a CMEK bucket adds a key you control).
+BACKUP_ENCRYPT = env.bool("BACKUP_ENCRYPT", default=True)
+# The retention policy the backup bucket must have (seconds; 0: none declared). `manage.py security_check_storage`
+# compares it with the bucket's (gs:// stores) and fails when they differ.
+BACKUP_BUCKET_RETENTION_S = env.int("BACKUP_BUCKET_RETENTION_S", default=0)

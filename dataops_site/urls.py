@@ -4,6 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from monitoring.admin import operations_view
 from monitoring.views import feedback, metrics
+from security.admin import classification_view
 
 from .views import health
 
@@ -13,6 +14,7 @@ admin.site.index_title = "Looker, BigQuery and Sheets estate"
 
 urlpatterns = [
     path("admin/monitoring/operations/", admin.site.admin_view(operations_view), name="monitoring-operations"),
+    path("admin/security/classification/", admin.site.admin_view(classification_view), name="security-classification"),
     path("admin/", admin.site.urls),
     path("metrics", metrics, name="metrics"),
     path("feedback/<str:label>/<str:object_id>/", feedback, name="monitoring-feedback"),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .classification import column_level
+from .classification import column_level, level_rank
 from .clearance import cleared_for
 
 
@@ -30,11 +30,25 @@ def mask_value(value: Any, level: str, user: Any, *, revealed: bool = False) -> 
     return masked_marker(level)
 
 
+def mask_for_clearance(value: Any, level: str, clearance: str, *, revealed: bool = False) -> Any:
+    """:func:`mask_value` when the reader's clearance is already known (e.g. annotated on a queryset)."""
+    if value is None or revealed or level_rank(clearance) >= level_rank(level):
+        return value
+    return masked_marker(level)
+
+
 def mask_row(dataset: str, row: dict[str, Any], user: Any, *, revealed: bool = False) -> dict[str, Any]:
     """A copy of ``row`` (column -> value of ``dataset``) with each value above ``user``'s clearance masked."""
     return {
         column: mask_value(value, column_level(dataset, column), user, revealed=revealed)
         for column, value in row.items()
+    }
+
+
+def mask_row_for_clearance(dataset: str, row: dict[str, Any], clearance: str) -> dict[str, Any]:
+    """:func:`mask_row` for a reader's known clearance (one e-mail body per clearance, e.g.)."""
+    return {
+        column: mask_for_clearance(value, column_level(dataset, column), clearance) for column, value in row.items()
     }
 
 
