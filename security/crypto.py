@@ -5,7 +5,8 @@ newest and decrypted under any, so a new key is added in front, ``manage.py rota
 every stored value under it, and then the old key can be dropped. Generate a key with
 ``python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"``.
 
-Unset, the embedded default and DEBUG derive one key from ``SECRET_KEY`` (with a warning); elsewhere it is required.
+Unset, one key is derived from ``SECRET_KEY`` (with a warning) for the embedded default, DEBUG and tests; production
+must set it: ``check --deploy`` reports security.E001 while it is unset with DEBUG off.
 """
 
 from __future__ import annotations
@@ -37,16 +38,18 @@ def derived_dev_key(secret_key: str) -> str:
 
 
 def configured_keys() -> tuple[str, ...]:
-    """The keys in force, newest first (a clear error when none is set where one is required)."""
+    """The keys in force, newest first.
+
+    Unset, a key derived from SECRET_KEY stands in (logged as a warning) so the embedded default, DEBUG and test
+    processes work; ``manage.py check --deploy`` fails (security.E001) while DATA_ENCRYPTION_KEYS is unset with
+    DEBUG off, so a production deployment cannot go out on the derived key.
+    """
     keys = tuple(k.strip() for k in getattr(settings, "DATA_ENCRYPTION_KEYS", []) or [] if k.strip())
     if keys:
         return keys
-    if settings.DEBUG or getattr(settings, "EMBEDDED", False):
-        return (derived_dev_key(settings.SECRET_KEY),)
-    raise ImproperlyConfigured(
-        "DATA_ENCRYPTION_KEYS is required when DEBUG is off outside the embedded default: set it to one or more "
-        "Fernet keys, comma-separated, newest first"
-    )
+    if not settings.SECRET_KEY:
+        raise ImproperlyConfigured("DATA_ENCRYPTION_KEYS is required (no SECRET_KEY to derive a development key)")
+    return (derived_dev_key(settings.SECRET_KEY),)
 
 
 @functools.lru_cache(maxsize=8)
@@ -60,7 +63,7 @@ def _fernet(keys: tuple[str, ...]) -> MultiFernet:
                 f"DATA_ENCRYPTION_KEYS entry {i + 1} is not a Fernet key (32 url-safe base64-encoded bytes)"
             ) from None
     if not getattr(settings, "DATA_ENCRYPTION_KEYS", None):
-        logger.warning("DATA_ENCRYPTION_KEYS is not set: using a key derived from SECRET_KEY (embedded/DEBUG only)")
+        logger.warning("DATA_ENCRYPTION_KEYS unset: using a key derived from SECRET_KEY (check --deploy refuses this)")
     return MultiFernet(fernets)
 
 

@@ -87,17 +87,19 @@ def test_crypto_round_trip_and_rotation(settings):
         decrypt(token)
 
 
-def test_crypto_key_required_outside_embedded_and_debug(settings):
+def test_crypto_derived_key_without_keys_and_bad_key_refused(settings):
+    from security.checks import security_deploy_checks
+
     settings.DATA_ENCRYPTION_KEYS = []
     settings.DEBUG = False
-    settings.EMBEDDED = False
-    with pytest.raises(ImproperlyConfigured, match="DATA_ENCRYPTION_KEYS is required"):
-        encrypt("x")
-    settings.DEBUG = True
-    assert decrypt(encrypt("x")) == "x"
+    assert decrypt(encrypt("x")) == "x"  # a key derived from SECRET_KEY stands in...
+    assert "security.E001" in [e.id for e in security_deploy_checks()]  # ...and check --deploy refuses it
     settings.DATA_ENCRYPTION_KEYS = ["not-a-key"]
     with pytest.raises(ImproperlyConfigured, match="entry 1 is not a Fernet key"):
         encrypt("x")
+    assert "entry 1 is not a Fernet key" in security_deploy_checks()[0].msg
+    settings.DATA_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]
+    assert "security.E001" not in [e.id for e in security_deploy_checks()]
 
 
 def test_record_access_writes_chained_event_without_values(role_user):
