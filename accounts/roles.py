@@ -194,5 +194,6 @@ for _role in (ANALYST, DATA_STEWARD, CONTENT_ADMIN):
     ROLE_PERMISSIONS[_role].append("security.view_classification")
 ROLE_PERMISSIONS[DATA_STEWARD].append("security.reveal_value")
 ROLE_PERMISSIONS[AUDITOR].append("security.view_*")
-ROLE_PERMISSIONS[PLATFORM_ADMIN].append("security.view_*")
+ROLE_PERMISSIONS[PLATFORM_ADMIN] += ["security.view_*", "security.approve_classified_export"]
 ROLE_DESCRIPTIONS[DATA_STEWARD] += ", reveal masked values of a record (with a reason, for a limited time, audited)"
+ROLE_DESCRIPTIONS[PLATFORM_ADMIN] += "; approves a sync target that sends confidential or restricted columns to a sheet"

@@ -8,3 +8,6 @@ class SecurityConfig(AppConfig):
 
     def ready(self) -> None:
         from . import checks  # noqa: F401 - registers the deploy checks
+        from .governance import register
+
+        register()

@@ -23,6 +23,7 @@ class RevealGrant(models.Model):
         permissions = [
             ("reveal_value", "Can reveal masked values (with a reason, for a limited time)"),
             ("view_classification", "Can see the data classification (datasets, columns, levels, clearances)"),
+            ("approve_classified_export", "Can approve sending confidential or restricted columns to a sheet"),
         ]
 
     def __str__(self) -> str:
