@@ -76,3 +76,16 @@ def test_masked_query_needs_no_approval(role_user):
     target = sync_target_save(target=_target(sql), actor=role_user("Data Steward"), created=True)
     target.refresh_from_db()
     assert target.enabled is True and not ApprovalRequest.objects.filter(action=SHEET_EXPORT_ACTION).exists()
+
+
+def test_sales_query_cannot_publish_restricted_columns_unmasked():
+    from django.core.exceptions import ValidationError
+
+    from sales.models import SalesQuery
+
+    bad = SalesQuery(
+        name="leak", title="t", sql="SELECT DATE_TRUNC(order_ts, {grain}) d, customer_email FROM sales.order_lines"
+    )
+    with pytest.raises(ValidationError, match=r"sales.order_lines.customer_email \(restricted\) unmasked"):
+        bad.clean()
+    SalesQuery(name="ok", title="t", sql="SELECT region, COUNT(DISTINCT customer_id) FROM sales.order_lines").clean()
