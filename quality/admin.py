@@ -309,7 +309,14 @@ class QuarantinedRowAdmin(ClassifiedAdminMixin, ReadOnlyAdmin):
     list_filter = ("status", "dataset")
     search_fields = ("row_key", "reason_codes")
     raw_id_fields = ("quality_run",)
-    actions = ["reprocess_selected"]
+    actions = ["reprocess_selected", "export_csv"]
+
+    @admin.action(description="Export selected rows as CSV (masked by your clearance; recorded)", permissions=["view"])
+    def export_csv(self, request, queryset):
+        from .api import quarantine_csv
+
+        rows = list(queryset.order_by("pk")[:10_000])
+        return quarantine_csv(user=request.user, rows=rows, object_ref=f"rows:{','.join(str(r.pk) for r in rows[:20])}")
 
     @admin.display(description="reason codes")
     def reasons(self, obj: QuarantinedRow) -> str:

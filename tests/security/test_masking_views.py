@@ -139,3 +139,17 @@ def test_blocked_report_mail_masks_by_clearance(role_user, django_user_model):
     assert EMAIL not in by_to[(steward.email,)] and "customer_email=[restricted]" in by_to[(steward.email,)]
     assert "revenue=12.5" in by_to[(steward.email,)]
     assert f"customer_email={EMAIL}" in by_to[(root.email,)]
+
+
+def test_admin_csv_export_action_masks_and_records(role_user, client):
+    _, rows = quarantine_make()
+    analyst = role_user("Analyst")
+    client.force_login(analyst)
+    response = client.post(
+        reverse("admin:quality_quarantinedrow_changelist"),
+        {"action": "export_csv", "_selected_action": [r.pk for r in rows]},
+    )
+    body = response.content.decode()
+    assert response["Content-Type"] == "text/csv" and "[restricted]" in body and EMAIL not in body
+    event = AuditEvent.objects.get(action="security.record_read", actor=analyst)
+    assert event.data["via"] == "export" and event.data["object"].startswith("quality.quarantinedrow:rows:")
