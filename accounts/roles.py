@@ -184,3 +184,16 @@ def roles_table_markdown() -> str:
     rows.append("")
     rows.append(f"Never granted to any role, whatever a pattern says: {forbidden}.")
     return "\n".join(rows)
+
+
+# --- issue 12 (security): the classification page for every role; Data Stewards may reveal masked values of the
+# records they work on (with a reason, for SECURITY_REVEAL_MINUTES, audited); Auditors and Platform Admins read the
+# reveal records. Clearances (what each role reads unmasked) are in security/clearance.py.
+_VIEW_OPERATIONS.append("security.view_classification")  # Viewer's own list
+for _role in (ANALYST, DATA_STEWARD, CONTENT_ADMIN):
+    ROLE_PERMISSIONS[_role].append("security.view_classification")
+ROLE_PERMISSIONS[DATA_STEWARD].append("security.reveal_value")
+ROLE_PERMISSIONS[AUDITOR].append("security.view_*")
+ROLE_PERMISSIONS[PLATFORM_ADMIN] += ["security.view_*", "security.approve_classified_export"]
+ROLE_DESCRIPTIONS[DATA_STEWARD] += ", reveal masked values of a record (with a reason, for a limited time, audited)"
+ROLE_DESCRIPTIONS[PLATFORM_ADMIN] += "; approves a sync target that sends confidential or restricted columns to a sheet"

@@ -265,3 +265,16 @@ _declare("escalation.step_deleted", "a rung of an escalation ladder was removed"
 _declare("feedback.recorded", "someone said whether a report or review was useful", "useful", "comment", "changed")
 _declare("monitoring.report_created", "the weekly performance report was built", "start", "end", "recipients")
 _declare("monitoring.report_sent", "the weekly performance report was mailed", "recipients")
+
+# --- security: classification, masking, encryption, access audit (issue 12) ---------------------------------
+_declare(
+    "security.record_read",
+    "someone read a confidential or restricted record (subject: who read; no value read is stored)",
+    "subject", "object", "level", "via", "purpose",
+)  # fmt: skip
+_declare(
+    "security.value_revealed",
+    "someone revealed masked values of a record for a limited time, giving a reason",
+    "subject", "object", "level", "reason", "until",
+)  # fmt: skip
+_declare("security.keys_rotated", "stored encrypted values were re-encrypted under the newest key", "counts", "keys")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from datetime import timedelta
 
@@ -17,7 +18,7 @@ from django.utils.html import format_html
 from dataops_site.admin_base import ReadOnlyAdmin
 from dataops_site.lazy import lazy_function
 
-from .backups import BackupStoreError, backup_read_verified, backup_storage
+from .backups import BackupStoreError, backup_read_bytes, backup_read_verified
 from .models import CleanupAction, DashboardBackup, DashboardPin, DashboardRestore, LookerDashboard, ProtectedFolder
 
 # Imported on first use: the services import the SDKs, which a process that never calls them (run_job) skips.
@@ -303,7 +304,7 @@ class DashboardBackupAdmin(ReadOnlyAdmin):
             raise PermissionDenied
         backup = get_object_or_404(DashboardBackup, pk=pk)
         try:
-            fh = backup_storage().open(backup.storage_name, "rb")
+            fh = io.BytesIO(backup_read_bytes(backup.storage_name))  # decrypted (backups are encrypted at rest)
         except Exception as exc:  # noqa: BLE001
             raise Http404(f"backup file unavailable: {exc}") from exc
         filename = f"looker-dashboard-{backup.dashboard.looker_id}-{backup.sha256[:12]}.json".replace("::", "__")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.urls import path
+from drf_spectacular.utils import extend_schema
 from rest_framework import generics, permissions, serializers, status
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
@@ -74,6 +75,7 @@ class DashboardRestoreView(APIView):
 
     permission_classes = [permissions.IsAuthenticated]
 
+    @extend_schema(request=None, responses={202: RestoreOutput, 409: None})  # issue 12: check --deploy is clean
     def post(self, request, looker_id: str):
         if not request.user.has_perm("cleanup.restore_lookerdashboard"):
             raise PermissionDenied("restoring dashboards needs the Content Admin role")

@@ -3,6 +3,10 @@
 A backup file is a deterministic JSON document addressed by its SHA-256, so writing the same dashboard
 twice (a rerun after a crash) lands on the same name and never duplicates anything. Every write is read
 back and its checksum compared before anyone may delete the dashboard.
+
+Backups are written encrypted (issue 12: Fernet under ``DATA_ENCRYPTION_KEYS``, ``BACKUP_ENCRYPT``): the name and
+checksum are the plaintext's, so reruns still land on the same object; files written before encryption (plain
+JSON) are still read.
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ from typing import Any
 
 from django.core.files.base import ContentFile
 from django.core.files.storage import Storage, storages
+
+from security.crypto import decrypt_bytes, encrypt_bytes, reencrypt, under_newest_key
 
 BACKUP_FORMAT = 1
 
@@ -32,6 +38,45 @@ class StoredBackup:
 
 def backup_storage() -> Storage:
     return storages["backups"]
+
+
+def backup_seal(content: bytes) -> bytes:
+    """What is written to the store: the document encrypted (unless BACKUP_ENCRYPT is off)."""
+    from django.conf import settings
+
+    return encrypt_bytes(content) if getattr(settings, "BACKUP_ENCRYPT", True) else content
+
+
+def backup_unseal(raw: bytes) -> bytes:
+    """The document a stored file holds: plain JSON as it is (older backups), else decrypted."""
+    return raw if raw.lstrip()[:1] in (b"{", b"[") else decrypt_bytes(raw)
+
+
+def backup_read_bytes(storage_name: str) -> bytes:
+    """The plaintext document of a stored backup (decrypted), unverified."""
+    with backup_storage().open(storage_name, "rb") as fh:
+        return backup_unseal(fh.read())
+
+
+def backup_reencrypt(storage_name: str) -> bool:
+    """Rewrite one stored backup under the newest key (key rotation); False when it already is."""
+    storage = backup_storage()
+    with storage.open(storage_name, "rb") as fh:
+        raw = fh.read()
+    if raw.lstrip()[:1] in (b"{", b"["):
+        sealed = backup_seal(raw)
+        if sealed == raw:
+            return False
+    else:
+        token = raw.decode()
+        if under_newest_key(token):
+            return False
+        sealed = reencrypt(token).encode()
+    storage.delete(storage_name)
+    saved = storage.save(storage_name, ContentFile(sealed))
+    if saved != storage_name:
+        raise BackupStoreError(f"backup store saved {storage_name} as {saved!r} while re-encrypting")
+    return True
 
 
 def backup_document(*, looker_id: str, dashboard_json: str, lookml: str | None) -> bytes:
@@ -59,7 +104,7 @@ def backup_write_verified(*, looker_id: str, dashboard_json: str, lookml: str | 
             if _read_sha(storage, name) != digest:
                 storage.delete(name)
         if not storage.exists(name):
-            saved = storage.save(name, ContentFile(content))
+            saved = storage.save(name, ContentFile(backup_seal(content)))
             if saved != name:
                 raise BackupStoreError(f"backup store saved {looker_id} as {saved!r}, expected {name!r}")
         read_back = _read_sha(storage, name)
@@ -79,7 +124,7 @@ def backup_read_verified(*, storage_name: str, sha256: str) -> dict[str, Any]:
     storage = backup_storage()
     try:
         with storage.open(storage_name, "rb") as fh:
-            content = fh.read()
+            content = backup_unseal(fh.read())
     except Exception as exc:
         raise BackupStoreError(f"cannot read backup {storage_name}: {type(exc).__name__}: {exc}") from exc
     actual = hashlib.sha256(content).hexdigest()
@@ -90,4 +135,4 @@ def backup_read_verified(*, storage_name: str, sha256: str) -> dict[str, Any]:
 
 def _read_sha(storage: Storage, name: str) -> str:
     with storage.open(name, "rb") as fh:
-        return hashlib.sha256(fh.read()).hexdigest()
+        return hashlib.sha256(backup_unseal(fh.read())).hexdigest()

@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "sheetsync",
     "monitoring",
     "approvals",
+    "security",  # issue 12: classification, clearance, masking, encryption at rest, access audit
 ]
 
 MIDDLEWARE = [
@@ -410,4 +411,64 @@ from monitoring.logs import logging_config  # noqa: E402 - imports nothing of Dj
 
 LOGGING = logging_config(
     fmt=env.str("DJANGO_LOG_FORMAT", default="plain"), level=env.str("DJANGO_LOG_LEVEL", default="INFO")
+)
+
+# --- data security (security/, issue 12) ------------------------------------------------------------------
+# Fernet keys (comma-separated, newest first) that encrypt restricted values at rest (quarantined rows, failing
+# samples, backups). Rotate: put a new key first, run `manage.py rotate_encryption_keys`, then drop the old one.
+# Unset: derived from DJANGO_SECRET_KEY in the embedded default and under DEBUG (with a warning); required elsewhere.
+DATA_ENCRYPTION_KEYS = env.list("DATA_ENCRYPTION_KEYS", default=[])
+# How long a reveal of masked values (an admin action with a reason) lasts, in minutes.
+SECURITY_REVEAL_MINUTES = env.int("SECURITY_REVEAL_MINUTES", default=15)
+# Per-deployment changes to the classification ({"dataset": {"column": "level"}}) and to role clearances.
+SECURITY_CLASSIFICATION: dict[str, dict[str, str]] = env.json("SECURITY_CLASSIFICATION", default={})
+SECURITY_ROLE_CLEARANCE: dict[str, str] = env.json("SECURITY_ROLE_CLEARANCE", default={})
+# Dashboard backups are written encrypted under those keys; off (BACKUP_ENCRYPT=false) relies on the store's own
+# encryption alone (GCS encrypts every object at rest; a CMEK bucket adds a key you control).
+BACKUP_ENCRYPT = env.bool("BACKUP_ENCRYPT", default=True)
+# The retention policy the backup bucket must have (seconds; 0: none declared). `manage.py security_check_storage`
+# compares it with the bucket's (gs:// stores) and fails when they differ.
+BACKUP_BUCKET_RETENTION_S = env.int("BACKUP_BUCKET_RETENTION_S", default=0)
+
+# --- hardening (issue 12): all from the environment; `check --deploy` is clean with these set for production ---
+# Behind a TLS-terminating proxy: SECURE_PROXY_SSL_HEADER=HTTP_X_FORWARDED_PROTO,https (header, value).
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)  # e.g. 31536000 once HTTPS is the only way in
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
+SECURE_REDIRECT_EXEMPT = env.list("SECURE_REDIRECT_EXEMPT", default=[r"^health/$"])  # the load balancer's probe
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=False)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=False)
+_PROXY_SSL_HEADER = env.list("SECURE_PROXY_SSL_HEADER", default=[])
+if _PROXY_SSL_HEADER and len(_PROXY_SSL_HEADER) != 2:
+    raise environ.ImproperlyConfigured(
+        "SECURE_PROXY_SSL_HEADER must be 'HEADER,value', e.g. HTTP_X_FORWARDED_PROTO,https"
+    )
+SECURE_PROXY_SSL_HEADER = tuple(_PROXY_SSL_HEADER) if _PROXY_SSL_HEADER else None
+# Sessions expire: 8 hours after login by default (seconds), and on browser close when asked.
+SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=8 * 3600)
+SESSION_EXPIRE_AT_BROWSER_CLOSE = env.bool("SESSION_EXPIRE_AT_BROWSER_CLOSE", default=False)
+SESSION_COOKIE_HTTPONLY = True
+# Content-Security-Policy (django-csp): scripts only from this site, never inline; styles inline allowed (the admin's
+# and this project's style attributes). The API docs serve Swagger UI from the sidecar's static files.
+MIDDLEWARE.append("csp.middleware.CSPMiddleware")
+INSTALLED_APPS += ["csp", "drf_spectacular_sidecar"]
+from csp.constants import NONE, SELF  # noqa: E402
+
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF, "'unsafe-inline'"],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
+SPECTACULAR_SETTINGS.update(
+    {"SWAGGER_UI_DIST": "SIDECAR", "SWAGGER_UI_FAVICON_HREF": "SIDECAR", "REDOC_DIST": "SIDECAR"}
 )

@@ -1,9 +1,10 @@
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from monitoring.admin import operations_view
 from monitoring.views import feedback, metrics
+from security.admin import classification_view
 
 from .views import health
 
@@ -13,11 +14,13 @@ admin.site.index_title = "Looker, BigQuery and Sheets estate"
 
 urlpatterns = [
     path("admin/monitoring/operations/", admin.site.admin_view(operations_view), name="monitoring-operations"),
+    path("admin/security/classification/", admin.site.admin_view(classification_view), name="security-classification"),
     path("admin/", admin.site.urls),
     path("metrics", metrics, name="metrics"),
     path("feedback/<str:label>/<str:object_id>/", feedback, name="monitoring-feedback"),
     path("api/", include("dataops_site.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    # The split view serves Swagger UI's settings as a script file: no inline script (the CSP forbids them).
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("health/", health, name="health"),
 ]

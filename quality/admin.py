@@ -14,6 +14,10 @@ from approvals.admin import EXECUTION_COLOURS, approval_decide_from_form
 from approvals.services import approval_refusal
 from dataops_site.admin_base import ReadOnlyAdmin
 from dataops_site.lazy import lazy_function
+from security.access import VIA_ADMIN, record_access
+from security.admin_mixins import VIEWER_ATTR, ClassifiedAdminMixin, values_table, viewer_of
+from security.clearance import clearance_for
+from security.masking import mask_row, mask_value
 
 from .models import CheckResult, QualityRun, QuarantinedRow, ReviewItem
 
@@ -24,7 +28,13 @@ _DATASET_LABELS = {"sales.order_lines": "order lines", "sales.daily_report": "re
 _EFFECT_ORDER = {"fail": 0, "review": 1}
 
 
-def checks_table(run: QualityRun) -> str:
+def _samples(keys, user) -> str:
+    """The first failing keys, masked above the reader's clearance (samples are confidential, issue 12)."""
+    text = ", ".join("|".join(str(v) for v in key) for key in keys[:5])
+    return mask_value(text, "confidential", user) if text else ""
+
+
+def checks_table(run: QualityRun, user=None) -> str:
     """Every check of a run: what was checked, count, share, threshold and what it did to the gate."""
     checks = sorted(
         run.checks.all(),
@@ -44,7 +54,7 @@ def checks_table(run: QualityRun) -> str:
                 f"{c.failed_share:.2%}",
                 c.threshold or "-",
                 c.gate_effect or c.status,
-                ", ".join("|".join(str(v) for v in key) for key in c.sample_keys[:5]),
+                _samples(c.sample_keys, user),
             )
             for c in checks
         ),
@@ -59,7 +69,7 @@ def checks_table(run: QualityRun) -> str:
 QUARANTINE_SHOWN = 20  # quarantined rows shown on a review page; the full list is one click away
 
 
-def quarantine_table(run: QualityRun) -> str:
+def quarantine_table(run: QualityRun, user=None) -> str:
     """A run's quarantined rows as review evidence: per dataset how many failed and how many are kept, the first
     rows with their reason codes, and a link to all of them."""
     parts = (run.details or {}).get("parts") or {
@@ -89,7 +99,7 @@ def quarantine_table(run: QualityRun) -> str:
                 _DATASET_LABELS.get(r.dataset, r.dataset),
                 r.row_key,
                 ", ".join(r.reason_codes),
-                ", ".join(f"{k}={v}" for k, v in list(r.data.items())[:8]),
+                ", ".join(f"{k}={v}" for k, v in list(mask_row(r.dataset, r.data, user).items())[:8]),
             )
             for r in shown
         ),
@@ -127,10 +137,23 @@ class CheckInline(admin.TabularInline):
         "failed_share",
         "threshold",
         "gate_effect",
-        "sample_keys",
+        "samples",
         "message",
     )
     readonly_fields = fields
+
+    def get_queryset(self, request):
+        # The reader's clearance rides on each row, so the samples column can mask by it (issue 12).
+        from django.db.models import Value
+
+        return super().get_queryset(request).annotate(security_clearance=Value(clearance_for(request.user)))
+
+    @admin.display(description="first failing keys")
+    def samples(self, obj: CheckResult) -> str:
+        from security.masking import mask_for_clearance
+
+        text = ", ".join("|".join(str(v) for v in key) for key in obj.sample_keys[:20])
+        return mask_for_clearance(text, "confidential", getattr(obj, "security_clearance", "public")) if text else ""
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False
@@ -158,6 +181,18 @@ class QualityRunAdmin(ReadOnlyAdmin):
         "created_at",
         "quarantine_link",
     )
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        if request.method == "GET" and self.has_view_permission(request):
+            # The checks carry failing keys (confidential): the read is recorded, not the keys (issue 12).
+            record_access(
+                request.user,
+                dataset_or_model="quality.checkresult",
+                object_ref=f"run:{object_id}",
+                purpose="quality run detail page (failing samples)",
+                via=VIA_ADMIN,
+            )
+        return super().change_view(request, object_id, form_url, extra_context)
 
     @admin.display(description="quarantined rows")
     def quarantine_link(self, obj: QualityRun) -> str:
@@ -202,11 +237,17 @@ class ReviewItemAdmin(ReadOnlyAdmin):
 
     @admin.display(description="checks: failing rows, share and threshold")
     def checks(self, obj: ReviewItem) -> str:
-        return checks_table(obj.quality_run)
+        return checks_table(obj.quality_run, viewer_of(obj))
 
     @admin.display(description="quarantined rows (left out of what is published)")
     def quarantine(self, obj: ReviewItem) -> str:
-        return quarantine_table(obj.quality_run)
+        return quarantine_table(obj.quality_run, viewer_of(obj))
+
+    def get_object(self, request, object_id, from_field=None):
+        obj = super().get_object(request, object_id, from_field)
+        if obj is not None:
+            setattr(obj, VIEWER_ATTR, request.user)  # its evidence tables mask by the reader's clearance
+        return obj
 
     @admin.display(description="quality run")
     def quality_link(self, obj: ReviewItem) -> str:
@@ -261,17 +302,32 @@ class ReviewItemAdmin(ReadOnlyAdmin):
 
 
 @admin.register(QuarantinedRow)
-class QuarantinedRowAdmin(ReadOnlyAdmin):
+class QuarantinedRowAdmin(ClassifiedAdminMixin, ReadOnlyAdmin):
+    classified_model = "quality.quarantinedrow"
     list_display = ("id", "dataset", "row_key", "reasons", "status", "quality_run", "created_at", "reprocessed_at")
+    fields = ("quality_run", "dataset", "row_key", "reason_codes", "status", "values", "created_at", "reprocessed_at")
+    readonly_fields = fields
     list_select_related = ("quality_run",)
     list_filter = ("status", "dataset")
     search_fields = ("row_key", "reason_codes")
     raw_id_fields = ("quality_run",)
-    actions = ["reprocess_selected"]
+    actions = ["reprocess_selected", "export_csv"]
+
+    @admin.action(description="Export selected rows as CSV (masked by your clearance; recorded)", permissions=["view"])
+    def export_csv(self, request, queryset):
+        from .api import quarantine_csv
+
+        rows = list(queryset.order_by("pk")[:10_000])
+        return quarantine_csv(user=request.user, rows=rows, object_ref=f"rows:{','.join(str(r.pk) for r in rows[:20])}")
 
     @admin.display(description="reason codes")
     def reasons(self, obj: QuarantinedRow) -> str:
         return ", ".join(obj.reason_codes)
+
+    @admin.display(description="values (masked above your clearance)")
+    def values(self, obj: QuarantinedRow) -> str:
+        revealed = bool(getattr(obj, "_security_revealed", None))
+        return values_table(obj.dataset, obj.data, viewer_of(obj), revealed=revealed)
 
     @admin.action(description="Re-process selected rows through their dataset's suite", permissions=["reprocess"])
     def reprocess_selected(self, request, queryset):

@@ -6,6 +6,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from security.crypto import EncryptedJSONField
+
 
 class QualityRun(models.Model):
     class Gate(models.TextChoices):
@@ -46,7 +48,8 @@ class CheckResult(models.Model):
     status = models.CharField(max_length=10)
     failed_count = models.PositiveBigIntegerField(default=0)
     failed_share = models.FloatField(default=0)
-    sample_keys = models.JSONField(default=list, blank=True)
+    # Keys of failing rows: encrypted at rest (issue 12), read back as a list.
+    sample_keys = EncryptedJSONField(default=list, blank=True)
     message = models.TextField(blank=True)
     gate_effect = models.CharField(max_length=10, blank=True, help_text="what this check did to the gate")
     threshold = models.CharField(max_length=200, blank=True, help_text="failing rows at which it reviews / fails")
@@ -69,7 +72,8 @@ class QuarantinedRow(models.Model):
     dataset = models.CharField(max_length=200, db_index=True)
     row_key = models.CharField(max_length=500, db_index=True)
     reason_codes = models.JSONField(default=list)
-    data = models.JSONField(default=dict)
+    # The row as read, restricted values included: encrypted at rest (issue 12), masked by clearance when shown.
+    data = EncryptedJSONField(default=dict)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUARANTINED, db_index=True)
     created_at = models.DateTimeField(auto_now_add=True)
     reprocessed_at = models.DateTimeField(null=True, blank=True)

@@ -35,6 +35,22 @@ class SalesQuery(models.Model):
     def __str__(self) -> str:
         return self.title or self.name
 
+    def clean(self) -> None:
+        # Issue 12: the report goes to a Google Sheet; confidential or restricted columns must not reach it unmasked.
+        from django.core.exceptions import ValidationError
+
+        from security.governance import classified_columns_in_sql
+
+        sent = classified_columns_in_sql(self.sql.replace("{grain}", "DAY"))
+        if sent:
+            names = ", ".join(f"{c.dataset}.{c.column} ({c.level})" for c in sent)
+            raise ValidationError(
+                {
+                    "sql": f"the report is published to a sheet and would carry {names} unmasked: aggregate them or "
+                    "pass them through TO_HEX(SHA256(...))"
+                }
+            )
+
 
 class QueryRun(models.Model):
     """One BigQuery execution with its metadata; the cost guard's refusals are recorded too.

@@ -854,23 +854,30 @@ def _alert(subject: str, reasons: list[str], job_run: JobRun) -> None:
 
 
 def _alert_blocked(report: SalesReport, reasons: list[str]) -> None:
-    users = get_user_model().objects.filter(groups__name=DATA_STEWARD, is_active=True).exclude(email="")
-    recipients = sorted(set(users.values_list("email", flat=True)))
+    """Tell the Data Stewards and the requester; the first quarantined lines are shown masked by each reader's
+    clearance (issue 12: one message per clearance)."""
+    from security.mail import mail_by_clearance
+    from security.masking import mask_row_for_clearance
+
+    users = list(get_user_model().objects.filter(groups__name=DATA_STEWARD, is_active=True).exclude(email=""))
     requester = report.query_run.actor
-    if requester is not None and requester.email:
-        recipients = sorted({*recipients, requester.email})
-    if not recipients:
-        return
-    body = (
-        "The sales report failed its quality gate and was not published; the sheet keeps its last good "
-        "values.\n\n" + "\n".join(f"- {r}" for r in reasons)
-    )
-    try:
-        send_mail(
-            f"Sales report blocked by the quality gate (report #{report.pk})",
-            body,
-            settings.DEFAULT_FROM_EMAIL,
-            recipients,
+    if requester is not None and requester.email and requester not in users:
+        users.append(requester)
+    quarantined = list(report.quality_run.quarantined_rows.order_by("pk")[:5]) if report.quality_run_id else []
+
+    def body_for(clearance: str) -> str:
+        body = (
+            "The sales report failed its quality gate and was not published; the sheet keeps its last good "
+            "values.\n\n" + "\n".join(f"- {r}" for r in reasons)
         )
-    except Exception as exc:  # noqa: BLE001
-        logger.warning("quality alert for report %s could not be sent: %s", report.pk, exc)
+        if quarantined:
+            body += "\n\nFirst quarantined lines (values above your clearance are masked):\n" + "\n".join(
+                f"- {r.row_key} [{', '.join(r.reason_codes)}]: "
+                + ", ".join(f"{k}={v}" for k, v in mask_row_for_clearance(r.dataset, r.data, clearance).items())
+                for r in quarantined
+            )
+        return body
+
+    mail_by_clearance(
+        subject=f"Sales report blocked by the quality gate (report #{report.pk})", users=users, body_for=body_for
+    )

@@ -32,6 +32,14 @@ fi
 bash scripts/airflow.sh install || echo "!! could not install Airflow: airflow tests will skip (or fail under CI=true)"
 
 export PYTHONDONTWRITEBYTECODE=1
+# Known vulnerabilities fail the run; an unreachable vulnerability database is said loudly (never a silent pass)
+# and fails it too when DEPENDENCY_AUDIT_REQUIRED=true (issue 12).
+echo "== dependency audit (pip-audit on requirements.txt)"
+audit_rc=0
+"$BIN/python" scripts/dependency_audit.py || audit_rc=$?
+if [ "$audit_rc" = 1 ] || { [ "$audit_rc" != 0 ] && [ "${DEPENDENCY_AUDIT_REQUIRED:-false}" = true ]; }; then
+  exit 1
+fi
 echo "== pass 1/2: SQLite (embedded default)"
 env -u DATABASE_URL -u CELERY_BROKER_URL "$BIN/python" -m pytest -m "not postgres" -p no:cacheprovider "$@"
 echo "== pass 2/2: PostgreSQL ${DATAOPS_TEST_PG_URL:-postgres://postgres@127.0.0.1:5432/dataops}"

@@ -22,6 +22,7 @@ from connectors.sheets import QUOTA_WINDOW_S, SheetsClient, SheetsRateLimiter
 from orchestration.models import JobRun
 from orchestration.registry import JobResult
 from orchestration.services import job_run_request
+from security.governance import sheet_export_hold
 
 from .cycle import SyncCycle
 from .models import SyncSpreadsheet, SyncTarget, target_writer
@@ -118,6 +119,8 @@ def sync_target_save(
     previous = SyncTarget.objects.filter(pk=target.pk).values_list("name", flat=True).first() if target.pk else None
     with transaction.atomic():
         target.save()
+        # Issue 12: confidential or restricted columns sent unmasked wait for an approval (the target is paused).
+        sheet_export_hold(target=target, actor=actor)
         if previous and previous != target.name:
             destination_release(writer=f"sync target {previous}", actor=actor)
         writer = target_writer(target)

@@ -37,4 +37,6 @@ def backup_files(settings) -> list:
 
 
 def load(path) -> dict:
-    return json.loads(path.read_text())
+    from cleanup.backups import backup_unseal  # backups are encrypted at rest (issue 12)
+
+    return json.loads(backup_unseal(path.read_bytes()))

@@ -121,6 +121,12 @@ def admin_url_probes() -> dict[str, list[Probe]]:
             Probe(needs=[]),
             Probe(method="POST", needs=[], ok=(200, 302), label="show the key"),
         ],
+        # Issue 12: revealing a quarantined row's masked values. Anyone who sees the row reaches the form; without
+        # a reason (or without security.reveal_value) it is refused with a message on the row's page (302).
+        "quality_quarantinedrow_reveal": [
+            Probe(method="POST", needs=[("quality.view_quarantinedrow",)], kwargs=_obj("quality.quarantinedrow"),
+                  ok=(302,))
+        ],  # fmt: skip
     }
 
 
@@ -181,6 +187,15 @@ def api_probes() -> dict[str, list[Probe]]:
                 auth="session",
             )
         ],
+        # Issue 12: quarantined rows (masked by clearance; detail reads and exports recorded), the classification.
+        "api-quarantinedrow-list": [Probe(needs=[("quality.view_quarantinedrow",)])],
+        "api-quarantinedrow-detail": [
+            Probe(needs=[("quality.view_quarantinedrow",)], kwargs=_obj("quality.quarantinedrow"))
+        ],
+        # Allowed without ?quality_run=: 400 (which run to export); refused: 403.
+        "api-quarantinedrow-export": [Probe(needs=[("quality.view_quarantinedrow",)], ok=(400,))],
+        "api-security-classification": [Probe(needs=[("security.view_classification",)])],
+        "security-classification": [Probe(needs=[("security.view_classification",)], auth="session")],
         "api-schema": [Probe(public=True)],
         "api-docs": [Probe(public=True)],
         "health": [Probe(public=True)],

@@ -1,6 +1,10 @@
 // Refreshes the operations page's body while it is open: fetches the same URL with fragment=1 and swaps it in.
 (function () {
   "use strict";
+  // The window and job pickers submit their form when changed (no inline handlers: the CSP forbids them).
+  Array.prototype.forEach.call(document.querySelectorAll("#ops-controls select"), function (select) {
+    select.addEventListener("change", function () { select.form.submit(); });
+  });
   var body = document.getElementById("ops-body");
   if (!body) { return; }
   var seconds = parseInt(body.getAttribute("data-refresh-s"), 10) || 30;

@@ -1,0 +1,92 @@
+"""REST API for quarantined rows: list, read (recorded) and CSV export, values masked by clearance (issue 12)."""
+
+from __future__ import annotations
+
+from django.urls import path
+from rest_framework import generics, permissions, serializers
+
+from security.api import AccessRecordedRetrieveMixin, MaskedSerializerMixin, csv_export_response
+from security.masking import mask_row
+
+from .models import QuarantinedRow
+
+CLASSIFIED = "quality.quarantinedrow"
+
+
+class QuarantineViewPermission(permissions.BasePermission):
+    def has_permission(self, request, view) -> bool:
+        return request.user.has_perm("quality.view_quarantinedrow")
+
+
+class QuarantinedRowOutput(MaskedSerializerMixin, serializers.ModelSerializer):
+    masked_rows = {"data": "dataset"}
+    classified_model = CLASSIFIED
+    data = serializers.JSONField()
+
+    class Meta:
+        model = QuarantinedRow
+        fields = ["id", "quality_run", "dataset", "row_key", "reason_codes", "status", "data", "created_at"]
+
+
+class QuarantinedRowList(generics.ListAPIView):
+    """Quarantined rows (filter by quality_run, dataset, status); values above your clearance are masked."""
+
+    queryset = QuarantinedRow.objects.order_by("-pk")
+    serializer_class = QuarantinedRowOutput
+    permission_classes = [permissions.IsAuthenticated, QuarantineViewPermission]
+    filterset_fields = ["quality_run", "dataset", "status"]
+
+
+class QuarantinedRowDetail(AccessRecordedRetrieveMixin, generics.RetrieveAPIView):
+    """One quarantined row; the read is recorded in the audit trail (not its values)."""
+
+    classified_model = CLASSIFIED
+    queryset = QuarantinedRow.objects.all()
+    serializer_class = QuarantinedRowOutput
+    permission_classes = [permissions.IsAuthenticated, QuarantineViewPermission]
+
+
+EXPORT_MAX_ROWS = 10_000
+
+
+class QuarantinedRowExport(generics.GenericAPIView):
+    """CSV of a quality run's quarantined rows (``?quality_run=<id>``), masked by clearance; recorded."""
+
+    queryset = QuarantinedRow.objects.all()
+    serializer_class = QuarantinedRowOutput
+    permission_classes = [permissions.IsAuthenticated, QuarantineViewPermission]
+
+    def get(self, request):
+        from rest_framework.exceptions import ValidationError
+
+        run = request.query_params.get("quality_run", "")
+        if not run.isdigit():
+            raise ValidationError({"quality_run": "give the id of the quality run to export"})
+        rows = list(QuarantinedRow.objects.filter(quality_run_id=int(run)).order_by("pk")[:EXPORT_MAX_ROWS])
+        return quarantine_csv(user=request.user, rows=rows, object_ref=f"run:{run}")
+
+
+def quarantine_csv(*, user, rows: list[QuarantinedRow], object_ref: str):
+    """Quarantined rows as CSV (one column per value), masked for ``user``; the export is recorded."""
+    columns: list[str] = []
+    for row in rows:
+        columns += [c for c in row.data if c not in columns]
+    body = []
+    for row in rows:
+        shown = mask_row(row.dataset, row.data, user)
+        body.append([row.pk, row.dataset, row.row_key, " ".join(row.reason_codes), *(shown.get(c) for c in columns)])
+    return csv_export_response(
+        user=user,
+        dataset_or_model=CLASSIFIED,
+        object_ref=object_ref,
+        header=["id", "dataset", "row_key", "reason_codes", *columns],
+        rows=body,
+        filename="quarantined-rows.csv",
+    )
+
+
+urlpatterns = [
+    path("quality/quarantine/", QuarantinedRowList.as_view(), name="api-quarantinedrow-list"),
+    path("quality/quarantine/export.csv", QuarantinedRowExport.as_view(), name="api-quarantinedrow-export"),
+    path("quality/quarantine/<int:pk>/", QuarantinedRowDetail.as_view(), name="api-quarantinedrow-detail"),
+]
