@@ -265,3 +265,12 @@ _declare("escalation.step_deleted", "a rung of an escalation ladder was removed"
 _declare("feedback.recorded", "someone said whether a report or review was useful", "useful", "comment", "changed")
 _declare("monitoring.report_created", "the weekly performance report was built", "start", "end", "recipients")
 _declare("monitoring.report_sent", "the weekly performance report was mailed", "recipients")
+
+# --- privacy (issue 12): pseudonyms, k-suppression, retention, data-subject requests -------------------------------
+# Personal data never enters the chain in clear: the keys below hold pseudonyms (privacy.pseudonym: keyed
+# HMAC-SHA256, "pn_<domain>_<hex>"), so a data-subject request can erase a person everywhere else while every
+# event, hash and signature stays as written. accounts.user_created / user_deleted / role_user_created /
+# role_user_reset "email"; accounts.user_changed "changes" for email, first_name, last_name;
+# cleanup.dashboard_soft_deleted "owner_email"; cleanup.owner_notified's object_id; incident.escalated,
+# monitoring.report_created and monitoring.report_sent "recipients". Events written before issue 12 may hold the
+# values in clear: they are part of the chain and stay (see README, "Privacy").

@@ -412,3 +412,11 @@ from monitoring.logs import logging_config  # noqa: E402 - imports nothing of Dj
 LOGGING = logging_config(
     fmt=env.str("DJANGO_LOG_FORMAT", default="plain"), level=env.str("DJANGO_LOG_LEVEL", default="INFO")
 )
+
+# --- privacy (issue 12): pseudonyms, k-suppression, retention, data-subject requests -------------------------
+INSTALLED_APPS += ["privacy"]  # appended here to keep the list above untouched
+# The key of every pseudonym (keyed HMAC-SHA256 of e-mails and customer ids in audit payloads, exports and samples).
+# Keep it in the secret store, apart from the database. Unset, derived from DJANGO_SECRET_KEY. Rotating it: move the
+# old value to PSEUDONYM_OLD_KEYS (comma-separated) so data-subject requests still find records made before.
+PSEUDONYM_KEY = env.str("PSEUDONYM_KEY", default="")
+PSEUDONYM_OLD_KEYS = env.list("PSEUDONYM_OLD_KEYS", default=[])
