@@ -420,3 +420,6 @@ INSTALLED_APPS += ["privacy"]  # appended here to keep the list above untouched
 # old value to PSEUDONYM_OLD_KEYS (comma-separated) so data-subject requests still find records made before.
 PSEUDONYM_KEY = env.str("PSEUDONYM_KEY", default="")
 PSEUDONYM_OLD_KEYS = env.list("PSEUDONYM_OLD_KEYS", default=[])
+# Published sales aggregates: a day and region counted from fewer than this many distinct customers has its figures
+# replaced by "suppressed" on the sheet (k-anonymity of small groups). 0 disables it.
+SALES_MIN_GROUP_SIZE = env.int("SALES_MIN_GROUP_SIZE", default=5)
