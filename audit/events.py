@@ -274,3 +274,24 @@ _declare("monitoring.report_sent", "the weekly performance report was mailed", "
 # cleanup.dashboard_soft_deleted "owner_email"; cleanup.owner_notified's object_id; incident.escalated,
 # monitoring.report_created and monitoring.report_sent "recipients". Events written before issue 12 may hold the
 # values in clear: they are part of the chain and stay (see README, "Privacy").
+_declare(
+    "privacy.retention_purged",
+    "the daily purge deleted or emptied records past their retention period (counts only; access records are kept)",
+    "quarantined_rows_deleted", "samples_emptied", "sync_event_details_emptied", "access_records_beyond_period_kept",
+    "periods_days",
+)  # fmt: skip
+_declare(
+    "privacy.subject_searched",
+    "a Data Protection officer looked up everything stored about a person (subject: the identifier's pseudonym)",
+    "subject", "identifier_kind", "found",
+)  # fmt: skip
+_declare(
+    "privacy.subject_erased",
+    "a person's data was erased or pseudonymised on request (subject: pseudonym; counts per place, no values)",
+    "subject", "identifier_kind", "kind", "found", "changed", "reason",
+)  # fmt: skip
+_declare(
+    "privacy.evidence_exported",
+    "compliance evidence was exported (report: gdpr, sox or access; the chain's verification state at the time)",
+    "report", "format", "rows", "chain_ok", "chain_seq",
+)  # fmt: skip
