@@ -70,11 +70,18 @@ def retention_purge(*, dry_run: bool, now: datetime | None = None) -> dict[str, 
     now = now or timezone.now()
     cut = _cutoffs(now)
     quarantine = QuarantinedRow.objects.filter(created_at__lt=cut["quarantine"])
-    samples = CheckResult.objects.filter(quality_run__created_at__lt=cut["samples"]).exclude(sample_keys=[])
+    # Compared in Python: sample keys may be encrypted at rest (issue 12, security), so not filterable in SQL.
+    samples = [
+        pk
+        for pk, keys in CheckResult.objects.filter(quality_run__created_at__lt=cut["samples"]).values_list(
+            "pk", "sample_keys"
+        )
+        if keys
+    ]
     details = SyncEvent.objects.filter(last_seen_at__lt=cut["sync_event_details"]).exclude(details={})
     counts: dict[str, Any] = {
         "quarantined_rows_deleted": quarantine.count(),
-        "samples_emptied": samples.count(),
+        "samples_emptied": len(samples),
         "sync_event_details_emptied": details.count(),
         "access_records_beyond_period_kept": AuditEvent.objects.filter(
             action=ACCESS_ACTION, created_at__lt=cut["access_records"]
@@ -84,7 +91,9 @@ def retention_purge(*, dry_run: bool, now: datetime | None = None) -> dict[str, 
         return counts
     with transaction.atomic():
         QuarantinedRow.objects.filter(pk__in=list(quarantine.values_list("pk", flat=True))).delete()
-        CheckResult.objects.filter(pk__in=list(samples.values_list("pk", flat=True))).update(sample_keys=[])
+        for result in CheckResult.objects.filter(pk__in=samples):
+            result.sample_keys = []
+            result.save(update_fields=["sample_keys"])
         SyncEvent.objects.filter(pk__in=list(details.values_list("pk", flat=True))).update(details={})
         audit_log(
             action="privacy.retention_purged",
