@@ -113,3 +113,16 @@ def test_the_command_is_a_dry_run_unless_confirmed(person, capsys):
     assert "quarantined_rows: 2" in capsys.readouterr().out and QuarantinedRow.objects.count() == 1
     with pytest.raises(CommandError, match="reason is required"):
         call_command("subject_request", "pseudonymise", factories.CUSTOMER, "--confirm")
+
+
+def test_the_admin_page_finds_then_erases(person, client):
+    client.force_login(person)
+    search = "/admin/privacy/subjectrequest/search/"
+    page = client.post(search, {"identifier": factories.CUSTOMER, "action": "find"}).content.decode()
+    assert "Quarantined order lines (quality)</td><td>2" in page and factories.CUSTOMER in page  # the officer's input
+    response = client.post(search, {"identifier": factories.CUSTOMER, "action": "erase", "reason": "DSR-20"})
+    request = SubjectRequest.objects.get()
+    assert response.status_code == 302 and response["Location"].endswith(f"/{request.pk}/change/")
+    assert QuarantinedRow.objects.count() == 1 and request.requested_by == person
+    bad = client.post(search, {"identifier": "not an id", "action": "find"}, follow=True).content.decode()
+    assert "no spaces" in bad
