@@ -96,3 +96,43 @@ def audit_profile_changes(changes: dict[str, list[object]]) -> dict[str, list[ob
         else pair
         for field, pair in changes.items()
     }
+
+
+# Personal columns of datasets, when the classification registry (security app, issue 12) is not installed.
+_FALLBACK_PERSONAL = {"sales.order_lines": ("customer_id", "customer_email")}
+
+
+def _domain_of(column: str) -> str:
+    name = column.lower()
+    if "email" in name:
+        return EMAIL
+    if "customer" in name:
+        return CUSTOMER_ID
+    return NAME
+
+
+def personal_domains(dataset: str) -> dict[str, str]:
+    """``{column: pseudonym domain}`` for the dataset's personal columns (from the classification registry)."""
+    try:
+        from security.classification import personal_columns
+    except ImportError:
+        columns = list(_FALLBACK_PERSONAL.get(dataset, ()))
+    else:
+        columns = personal_columns(dataset)
+    return {c: _domain_of(c) for c in columns}
+
+
+def row_pseudonymise(dataset: str, row: dict[str, object]) -> dict[str, object]:
+    """The row with its personal columns as pseudonyms (for exports: joins on them still work)."""
+    domains = personal_domains(dataset)
+    return {k: pseudonymise(v, domain=domains[k]) if k in domains and v is not None else v for k, v in row.items()}
+
+
+def keys_pseudonymise(dataset: str, key_columns: tuple[str, ...] | list[str], keys: list[list[object]]) -> list:
+    """Failing-row samples (one list of key values per row) with personal key columns as pseudonyms."""
+    domains = personal_domains(dataset)
+    positions = {i: domains[c] for i, c in enumerate(key_columns) if c in domains}
+    if not positions:
+        return keys
+    return [[pseudonymise(v, domain=positions[i]) if i in positions and v is not None else v
+             for i, v in enumerate(key)] for key in keys]  # fmt: skip
