@@ -120,6 +120,25 @@ ROLE_DESCRIPTIONS: dict[str, str] = {
 # Roles above Viewer: granting one gives the power to change things (a guarded action, see user_roles_set).
 PRIVILEGED_ROLES = tuple(r for r in (ANALYST, DATA_STEWARD, CONTENT_ADMIN, AUDITOR, PLATFORM_ADMIN))
 
+# --- issue 12 (privacy): the Data Protection role; Auditors read the compliance evidence ------------------------
+DATA_PROTECTION = "Data Protection"
+PROJECT_APPS = (*PROJECT_APPS, "privacy")
+ROLE_PERMISSIONS[DATA_PROTECTION] = [
+    *_VIEW_OPERATIONS,
+    "privacy.*",  # find, erase or pseudonymise a person's data; run the retention purge; the evidence
+    "orchestration.trigger_jobrun",
+    "quality.view_quarantinedrow",
+    "audit.view_auditevent",
+    "auth.view_user",
+]
+ROLE_DESCRIPTIONS[DATA_PROTECTION] = (
+    "Viewer + find everything stored about a person (by e-mail or customer id) and erase or pseudonymise it, run "
+    "the retention purge, read quarantined rows, users and the audit trail, export the compliance evidence"
+)
+ROLE_PERMISSIONS[AUDITOR].append("privacy.view_*")  # the requests' records and the compliance evidence
+ROLE_PERMISSIONS[PLATFORM_ADMIN].append("privacy.*")
+PRIVILEGED_ROLES = (*PRIVILEGED_ROLES, DATA_PROTECTION)
+
 # Nobody may change or delete audit events, whatever a pattern above says.
 FORBIDDEN = ["audit.add_auditevent", "audit.change_auditevent", "audit.delete_auditevent", "audit.*_auditchainhead"]
 

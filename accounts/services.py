@@ -27,6 +27,7 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
 from audit.services import audit_log
+from privacy.pseudonym import EMAIL, audit_profile_changes, pseudonymise
 
 from .models import ApiTokenScope
 from .roles import PRIVILEGED_ROLES, ROLE_PERMISSIONS, VIEWER
@@ -95,7 +96,7 @@ def user_create(*, user: Any, actor: Any, roles: Iterable[str | Group] = ()) -> 
             actor=actor,
             data={
                 "username": user.get_username(),
-                "email": user.email,
+                "email": pseudonymise(user.email, domain=EMAIL),
                 "is_active": user.is_active,
                 "is_staff": user.is_staff,
                 "is_superuser": user.is_superuser,
@@ -131,7 +132,8 @@ def user_update(*, user: Any, actor: Any, fields: Sequence[str] | None = None) -
         user.save(update_fields=fields)
         profile = {f: v for f, v in changes.items() if f in PROFILE_FIELDS}
         if profile:
-            audit_log(action="accounts.user_changed", obj=user, actor=actor, data={"changes": profile})
+            changed = {"changes": audit_profile_changes(profile)}  # personal fields as pseudonyms
+            audit_log(action="accounts.user_changed", obj=user, actor=actor, data=changed)
         if "is_active" in changes:
             action = "accounts.user_activated" if user.is_active else "accounts.user_deactivated"
             audit_log(action=action, obj=user, actor=actor, data={"username": user.get_username()})
@@ -173,7 +175,7 @@ def user_delete(*, user: Any, actor: Any) -> None:
             action="accounts.user_deleted",
             obj=user,
             actor=actor,
-            data={"username": user.get_username(), "email": user.email, "roles": roles},
+            data={"username": user.get_username(), "email": pseudonymise(user.email, domain=EMAIL), "roles": roles},
         )
         user.delete()
 
@@ -531,7 +533,7 @@ def role_user_ensure(*, username: str, role: str, email: str, password: str | No
         audit_log(
             action="accounts.role_user_created" if created else "accounts.role_user_reset",
             obj=user,
-            data={"role": role, "email": email},
+            data={"role": role, "email": pseudonymise(email, domain=EMAIL)},
         )
         # Shell access (demo_setup, tests) is the operator's: no approval is asked; the chain records it.
         user_roles_set(user=user, roles=[role], actor=None, _unguarded=True)

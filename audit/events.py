@@ -278,3 +278,32 @@ _declare(
     "subject", "object", "level", "reason", "until",
 )  # fmt: skip
 _declare("security.keys_rotated", "stored encrypted values were re-encrypted under the newest key", "counts", "keys")
+# --- privacy (issue 12): pseudonyms, k-suppression, retention, data-subject requests -------------------------------
+# Personal data never enters the chain in clear: the keys below hold pseudonyms (privacy.pseudonym: keyed
+# HMAC-SHA256, "pn_<domain>_<hex>"), so a data-subject request can erase a person everywhere else while every
+# event, hash and signature stays as written. accounts.user_created / user_deleted / role_user_created /
+# role_user_reset "email"; accounts.user_changed "changes" for email, first_name, last_name;
+# cleanup.dashboard_soft_deleted "owner_email"; cleanup.owner_notified's object_id; incident.escalated,
+# monitoring.report_created and monitoring.report_sent "recipients". Events written before issue 12 may hold the
+# values in clear: they are part of the chain and stay (see README, "Privacy").
+_declare(
+    "privacy.retention_purged",
+    "the daily purge deleted or emptied records past their retention period (counts only; access records are kept)",
+    "quarantined_rows_deleted", "samples_emptied", "sync_event_details_emptied", "access_records_beyond_period_kept",
+    "periods_days",
+)  # fmt: skip
+_declare(
+    "privacy.subject_searched",
+    "a Data Protection officer looked up everything stored about a person (subject: the identifier's pseudonym)",
+    "subject", "identifier_kind", "found",
+)  # fmt: skip
+_declare(
+    "privacy.subject_erased",
+    "a person's data was erased or pseudonymised on request (subject: pseudonym; counts per place, no values)",
+    "subject", "identifier_kind", "kind", "found", "changed", "reason",
+)  # fmt: skip
+_declare(
+    "privacy.evidence_exported",
+    "compliance evidence was exported (report: gdpr, sox or access; the chain's verification state at the time)",
+    "report", "format", "rows", "chain_ok", "chain_seq",
+)  # fmt: skip

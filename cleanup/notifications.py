@@ -17,6 +17,7 @@ from django.utils import timezone
 from accounts.roles import CONTENT_ADMIN
 from audit.services import audit_log
 from orchestration.models import JobRun
+from privacy.pseudonym import EMAIL, pseudonymise
 
 from .models import CleanupAction, DashboardRestore
 
@@ -69,7 +70,7 @@ def owner_notices_send(*, job_run: JobRun) -> dict[str, int]:
             audit_log(
                 action="cleanup.owner_notified",
                 object_type="owner",
-                object_id=email or "(no email)",
+                object_id=pseudonymise(email, domain=EMAIL) or "(no email)",
                 data={"looker_ids": [a.dashboard.looker_id for a in owned], "sent": bool(email)},
             )
     return counts

@@ -30,6 +30,7 @@ from connectors.looker import LookerClient, LookerDashboardSummary, dashboard_js
 from orchestration.models import JobRun
 from orchestration.registry import JobFailed, JobResult
 from orchestration.services import job_run_heartbeat
+from privacy.pseudonym import EMAIL, pseudonymise
 
 from .backups import BackupStoreError, StoredBackup, backup_read_verified, backup_write_verified
 from .constants import CLEANUP_RUN_ACTION  # noqa: F401 - its home before issue 15
@@ -493,7 +494,7 @@ def _record_deleted(action: CleanupAction, summary: LookerDashboardSummary) -> N
             data={
                 "looker_id": d.looker_id,
                 "backup_sha256": action.backup.sha256,
-                "owner_email": d.owner_email,
+                "owner_email": pseudonymise(d.owner_email, domain=EMAIL),
                 "inactive_days": action.inactive_days,
             },
         )

@@ -164,3 +164,9 @@ approvals_sweep = job_dag(
     doc="Every 15 minutes: expire overdue approvals, run approved actions a crash left unrun, reconcile publishes.",
     tags=["approvals"],
 )
+privacy_retention_purge = job_dag(
+    job="privacy_retention_purge",
+    schedule="30 3 * * *",
+    doc="Daily: delete or empty personal data past its retention period (quarantine, samples, sync details).",
+    tags=["privacy"],
+)

@@ -472,3 +472,28 @@ CONTENT_SECURITY_POLICY = {
 SPECTACULAR_SETTINGS.update(
     {"SWAGGER_UI_DIST": "SIDECAR", "SWAGGER_UI_FAVICON_HREF": "SIDECAR", "REDOC_DIST": "SIDECAR"}
 )
+# --- privacy (issue 12): pseudonyms, k-suppression, retention, data-subject requests -------------------------
+INSTALLED_APPS += ["privacy"]  # appended here to keep the list above untouched
+# The key of every pseudonym (keyed HMAC-SHA256 of e-mails and customer ids in audit payloads, exports and samples).
+# Keep it in the secret store, apart from the database. Unset, derived from DJANGO_SECRET_KEY. Rotating it: move the
+# old value to PSEUDONYM_OLD_KEYS (comma-separated) so data-subject requests still find records made before.
+PSEUDONYM_KEY = env.str("PSEUDONYM_KEY", default="")
+PSEUDONYM_OLD_KEYS = env.list("PSEUDONYM_OLD_KEYS", default=[])
+# Published sales aggregates: a day and region counted from fewer than this many distinct customers has its figures
+# replaced by "suppressed" on the sheet (k-anonymity of small groups). 0 disables it.
+SALES_MIN_GROUP_SIZE = env.int("SALES_MIN_GROUP_SIZE", default=5)
+# Retention (days) of records that may hold personal data; a daily purge (privacy_retention_purge) applies them.
+# Access records are audit events: never deleted (the chain is evidence; their payloads hold no personal data).
+RETENTION_QUARANTINE_DAYS = env.int("RETENTION_QUARANTINE_DAYS", default=90)
+RETENTION_SAMPLES_DAYS = env.int("RETENTION_SAMPLES_DAYS", default=90)
+RETENTION_SYNC_EVENT_DETAILS_DAYS = env.int("RETENTION_SYNC_EVENT_DETAILS_DAYS", default=30)
+RETENTION_ACCESS_RECORDS_DAYS = env.int("RETENTION_ACCESS_RECORDS_DAYS", default=365)
+DATAOPS_JOB_MODULES += ["privacy.jobs"]
+AIRFLOW_DAGS["privacy_retention_purge"] = "privacy_retention_purge"
+if not AIRFLOW_API_URL:  # with Airflow, its privacy_retention_purge DAG schedules the purge
+    from celery.schedules import crontab
+
+    CELERY_BEAT_SCHEDULE["privacy-retention-purge"] = {
+        "task": "privacy.retention_purge",
+        "schedule": crontab(minute=30, hour=3),
+    }

@@ -31,6 +31,7 @@ from django.utils import timezone
 
 from audit.services import audit_log
 from orchestration.models import JobRun
+from privacy.pseudonym import EMAIL, pseudonymise_many
 
 from .classify import failure_classify, failure_classify_text
 from .constants import (
@@ -735,7 +736,8 @@ def incident_escalate_check(*, incident_id: int, now: datetime | None = None) ->
             audit_log(
                 action="incident.escalated",
                 obj=incident,
-                data={"level": step.level, "audience": step.audience, "recipients": recipients},
+                data={"level": step.level, "audience": step.audience,
+                      "recipients": pseudonymise_many(recipients, domain=EMAIL)},  # fmt: skip
             )
             fired += 1
         incident.save()
@@ -1325,7 +1327,8 @@ def performance_report_create(
         audit_log(
             action="monitoring.report_created",
             obj=report,
-            data={"start": start.isoformat(), "end": end.isoformat(), "recipients": recipients},
+            data={"start": start.isoformat(), "end": end.isoformat(),
+                  "recipients": pseudonymise_many(recipients, domain=EMAIL)},  # fmt: skip
         )
     if recipients:
         subject = f"DataOps weekly performance report {start:%Y-%m-%d} to {end:%Y-%m-%d}"
@@ -1333,7 +1336,11 @@ def performance_report_create(
         with transaction.atomic():
             report.sent_at = timezone.now()
             report.save(update_fields=["sent_at"])
-            audit_log(action="monitoring.report_sent", obj=report, data={"recipients": recipients})
+            audit_log(
+                action="monitoring.report_sent",
+                obj=report,
+                data={"recipients": pseudonymise_many(recipients, domain=EMAIL)},
+            )
     return report
 
 

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from approvals.services import ApprovalError, approval_approve, approval_reject, approval_request_create
 from audit.services import audit_log
+from privacy.pseudonym import keys_pseudonymise
 
 from .engine import Suite, SuiteResult, quarantine_reprocess, results_combine
 from .models import CheckResult, QualityRun, QuarantinedRow, ReviewItem
@@ -112,6 +113,7 @@ def quality_runs_record(
         }
         for i, (_, result) in enumerate(parts)
     }
+    key_columns = {suite.dataset: tuple(suite.keys) for suite, _ in parts}
     with transaction.atomic():
         run = QualityRun.objects.create(
             job_run=job_run,
@@ -137,7 +139,12 @@ def quality_runs_record(
                     status=str(c.status),
                     failed_count=c.failed_count,
                     failed_share=c.failed_share,
-                    sample_keys=_jsonable([list(k) for k in c.sample_keys[:100]]),
+                    # Issue 12: a personal key column (an e-mail...) is kept as its pseudonym in samples.
+                    sample_keys=_jsonable(
+                        keys_pseudonymise(
+                            c.dataset, key_columns.get(c.dataset, ()), [list(k) for k in c.sample_keys[:100]]
+                        )
+                    ),
                     message=c.message,
                     gate_effect=str(c.gate_effect),
                     threshold=c.threshold,

@@ -13,7 +13,7 @@ def revenue_by_day_svg(rows: list[dict[str, Any]], *, width: int = 900, height: 
     """One line per region over the days of the report."""
     series: dict[str, dict[str, float]] = defaultdict(dict)
     for r in rows:
-        if r.get("day") and r.get("revenue") is not None:
+        if r.get("day") and isinstance(r.get("revenue"), int | float):  # not a suppressed group
             series[str(r.get("region") or "(none)")][str(r["day"])] = float(r["revenue"])
     days = sorted({d for s in series.values() for d in s})
     if not days:
@@ -51,7 +51,7 @@ def revenue_by_region_svg(rows: list[dict[str, Any]], *, width: int = 900) -> st
     """Total revenue per region over the report, as horizontal bars."""
     totals: dict[str, float] = defaultdict(float)
     for r in rows:
-        if r.get("revenue") is not None:
+        if isinstance(r.get("revenue"), int | float):  # not a suppressed group
             totals[str(r.get("region") or "(none)")] += float(r["revenue"])
     if not totals:
         return "<p>No rows.</p>"

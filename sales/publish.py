@@ -20,7 +20,8 @@ from .constants import REPORT_SHEET
 logger = logging.getLogger(__name__)
 
 HEADER = ["day", "region", "orders", "revenue"]
-STATUS_RANGE = f"'{REPORT_SHEET}'!F1:G4"
+STATUS_RANGE = f"'{REPORT_SHEET}'!F1:G5"
+STATUS_ROWS = 5  # last updated, quality score, run link, rows, suppressed groups (issue 12)
 
 
 class PublishError(Exception):
@@ -60,7 +61,7 @@ def report_publish(
     height = max(len(table), len(previous_table.values))
     # Blank out rows the previous, longer report left behind, in the same write.
     padded = table + [["", "", "", ""]] * (height - len(table))
-    status_padded = (status + [["", ""]] * 4)[:4]
+    status_padded = (status + [["", ""]] * STATUS_ROWS)[:STATUS_ROWS]
     data = [(f"'{REPORT_SHEET}'!A1:D{height}", padded), (STATUS_RANGE, status_padded)]
     try:
         try:
@@ -101,7 +102,7 @@ def _restore(
     sheets: SheetsClient, spreadsheet_id: str, table: list[list[Any]], status: list[list[Any]], height: int
 ) -> bool:
     old_table = [list(r) + [""] * (4 - len(r)) for r in table] + [["", "", "", ""]] * (height - len(table))
-    old_status = ([list(r) + [""] * (2 - len(r)) for r in status] + [["", ""]] * 4)[:4]
+    old_status = ([list(r) + [""] * (2 - len(r)) for r in status] + [["", ""]] * STATUS_ROWS)[:STATUS_ROWS]
     try:
         sheets.values_batch_update(
             spreadsheet_id=spreadsheet_id,

@@ -46,6 +46,7 @@ from connectors.errors import ConnectorError
 from orchestration.models import JobRun
 from orchestration.registry import JobFailed, JobResult
 from orchestration.services import job_run_heartbeat
+from privacy.suppression import COUNT_COLUMN, SuppressionError, groups_suppress, suppressed_count
 from quality.engine import Decision, contract_check, contract_drift_result, suite_run
 from quality.services import quality_runs_record, quarantine_cap
 from quality.sql import CompiledSuite, suite_compile, table_replace
@@ -605,9 +606,22 @@ def sales_report_run(*, job_run: JobRun, params: dict[str, Any], dry_run: bool) 
             "region": r.get("region"),
             "orders": r.get("orders"),
             "revenue": round(float(r["revenue"]), 2) if r.get("revenue") is not None else None,
+            **({COUNT_COLUMN: r[COUNT_COLUMN]} if COUNT_COLUMN in r else {}),
         }
         for r in checked.cleaned.to_dicts()
     ]
+    # Issue 12: groups of fewer than SALES_MIN_GROUP_SIZE distinct customers are published suppressed.
+    try:
+        small = groups_suppress(rows, k=settings.SALES_MIN_GROUP_SIZE, figures=("orders", "revenue"))
+    except SuppressionError as exc:
+        if checked.gate.decision is not Decision.FAIL:  # a failed report says why it failed first
+            raise JobFailed(str(exc)) from exc
+        # Kept blocked, but an override could still publish it: unknown group sizes count as too small.
+        small = groups_suppress(
+            rows, k=settings.SALES_MIN_GROUP_SIZE, figures=("orders", "revenue"), missing_count="suppress"
+        )
+    rows = small.rows
+    counters["groups_suppressed"] = small.suppressed
     with transaction.atomic():
         report = SalesReport.objects.create(
             query_run=query_run,
@@ -643,6 +657,9 @@ def sales_report_run(*, job_run: JobRun, params: dict[str, Any], dry_run: bool) 
             lines_text,
             f"report: query {query_run.bq_job_id}: {result.total_rows} rows, {_size(result.bytes_billed)} billed "
             f"(~${query_run.estimated_cost_usd}), cache hit {result.cache_hit}",
+            f"small groups: {small.suppressed} of {len(rows)} suppressed (fewer than {small.k} customers)"
+            if small.k > 0
+            else "small groups: suppression off (SALES_MIN_GROUP_SIZE=0)",
             f"cost: validation ~${validation_cost} + report ~${query_run.estimated_cost_usd} = ~${total_cost}",
             f"quality {quality.score:.1f} -> {quality.gate}"
             if quality.score in (0, 100)
@@ -742,6 +759,7 @@ def sales_report_publish(*, report: SalesReport, approved_by: Any = None, stuck_
                 ["Quality score", score],
                 ["Run", run_url],
                 ["Rows", len(report.rows)],
+                ["Suppressed groups", suppressed_count(report.rows, figure="revenue")],
             ]
             outcome = report_publish(sheets=sheets, spreadsheet_id=sheet_id, rows=report.rows, status=status)
             requests, cells = outcome.requests, outcome.cells

@@ -14,6 +14,7 @@ from rest_framework.authtoken.models import Token
 
 from audit.models import AuditEvent
 from audit.selectors import audit_chain_verify
+from privacy.pseudonym import pseudonymise
 from sales.models import SalesQuery
 
 pytestmark = pytest.mark.django_db
@@ -88,7 +89,8 @@ def test_second_account_made_steward_is_in_the_chain(
     ]
     created, changed, flags, roles = (data for _, _, data in events)
     assert created["username"] == "alt" and created["password_usable"] and not created["is_staff"]
-    assert changed == {"changes": {"email": ["", "alt@example.com"]}}
+    # Personal data enters the chain as pseudonyms only (issue 12).
+    assert changed == {"changes": {"email": ["", pseudonymise("alt@example.com", domain="email")]}}
     assert flags == {"changes": {"is_staff": [False, True]}}
     assert roles == {"username": "alt", "granted": ["Data Steward"], "revoked": [], "roles": ["Data Steward"],
                      "approval": request.pk}  # fmt: skip
@@ -264,7 +266,8 @@ def test_deleting_a_user_is_audited(client, role_user, django_user_model):
     assert client.post(f"{USERS}{leaver.pk}/delete/", {"post": "yes"}).status_code == 302
     assert not django_user_model.objects.filter(username="leaver").exists()
     [(action, actor, data)] = _events(action="accounts.user_deleted")
-    assert actor == platform.pk and data == {"username": "leaver", "email": "leaver@example.com", "roles": ["Analyst"]}
+    assert actor == platform.pk and data == {"username": "leaver", "email": pseudonymise("leaver@example.com", domain="email"),
+                                        "roles": ["Analyst"]}  # fmt: skip
 
 
 def test_editing_a_sales_querys_sql_is_audited(client, role_user):

@@ -20,6 +20,7 @@ EXPECTED = {
     "audit_anchor",
     "monitoring_weekly_report",
     "approvals_sweep",
+    "privacy_retention_purge",
 }
 
 DAGBAG_PROBE = """

@@ -127,6 +127,18 @@ def admin_url_probes() -> dict[str, list[Probe]]:
             Probe(method="POST", needs=[("quality.view_quarantinedrow",)], kwargs=_obj("quality.quarantinedrow"),
                   ok=(302,))
         ],  # fmt: skip
+        # Issue 12 (privacy): finding a person's data (Data Protection, Platform Admin) and the compliance evidence
+        # (Auditor too). Erasing is tested in tests/privacy (the walk does not erase).
+        "privacy_subjectrequest_search": [
+            Probe(needs=[("privacy.search_subject",)]),
+            Probe(
+                method="POST",
+                data={"identifier": "walk@example.com", "action": "find"},
+                needs=[("privacy.search_subject",)],
+                label="find",
+            ),
+        ],
+        "privacy_subjectrequest_evidence": [Probe(needs=[("privacy.view_evidence",)])],
     }
 
 

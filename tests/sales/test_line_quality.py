@@ -13,7 +13,9 @@ from decimal import ROUND_HALF_UP, Decimal
 
 import polars as pl
 import pytest
+from django.conf import settings
 
+from privacy.suppression import SUPPRESSED
 from quality.models import CheckResult, QualityRun, QuarantinedRow, ReviewItem
 from sales.models import QueryRun, SalesReport
 from tests.cleanup.test_cleanup_job import run_job
@@ -48,27 +50,38 @@ def in_october(lines: pl.DataFrame) -> pl.Expr:
     )
 
 
-def hand_computed(lines: pl.DataFrame, fx: pl.DataFrame, start: date = START, end: date = END) -> list[list]:
-    """Revenue in USD (exact decimals, rounded half up to the cent) and distinct orders per day and region."""
+def hand_computed(
+    lines: pl.DataFrame, fx: pl.DataFrame, start: date = START, end: date = END, k: int | None = None
+) -> list[list]:
+    """Revenue in USD (exact decimals, rounded half up to the cent) and distinct orders per day and region; a group
+    of fewer than k (default SALES_MIN_GROUP_SIZE) distinct customers shows "suppressed" instead (issue 12)."""
+    k = settings.SALES_MIN_GROUP_SIZE if k is None else k
     rates = {(r["rate_date"], r["currency"]): Decimal(str(r["usd_per_unit"])) for r in fx.iter_rows(named=True)}
     totals: dict[tuple[date, str], list] = {}
     for row in lines.iter_rows(named=True):
         day = row["order_ts"].astimezone(UTC).date()
         if not start <= day <= end:
             continue
-        entry = totals.setdefault((day, row["region"]), [set(), Decimal(0)])
+        entry = totals.setdefault((day, row["region"]), [set(), Decimal(0), set()])
         entry[0].add(row["order_id"])
         entry[1] += Decimal(row["revenue"]) * rates[(day, row["currency"])]
+        entry[2].add(row["customer_id"])
     return [
-        [day.isoformat(), region, len(orders), float(revenue.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))]
-        for (day, region), (orders, revenue) in sorted(totals.items())
+        [day.isoformat(), region, SUPPRESSED, SUPPRESSED]
+        if k > 0 and len(customers) < k
+        else [day.isoformat(), region, len(orders), float(revenue.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))]
+        for (day, region), (orders, revenue, customers) in sorted(totals.items())
     ]
 
 
 def published(sheet) -> list[list]:
     values = report_values(sheet)
     assert values[0][:4] == ["day", "region", "orders", "revenue"]
-    return [[r[0][:10], r[1], int(r[2]), float(r[3])] for r in values[1:] if r and r[0]]
+    return [
+        [r[0][:10], r[1], *((SUPPRESSED, SUPPRESSED) if r[3] == SUPPRESSED else (int(r[2]), float(r[3])))]
+        for r in values[1:]
+        if r and r[0]
+    ]
 
 
 def pick(lines: pl.DataFrame, n: int = 1, offset: int = 0) -> list[int]:
@@ -212,7 +225,7 @@ def test_negative_quantities_hidden_in_positive_totals_are_caught_at_the_line(bi
     load(bigquery, lines, fx)
     run_job(*OCTOBER)
     # The aggregate suite alone would have passed: the day x region totals stay positive.
-    totals = hand_computed(lines, fx)
+    totals = hand_computed(lines, fx, k=0)
     assert all(revenue > 0 for *_, revenue in totals)
     report_checks = CheckResult.objects.filter(dataset="sales.daily_report")
     assert report_checks.exists() and not report_checks.exclude(failed_count=0).exists()
