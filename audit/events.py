@@ -265,3 +265,6 @@ _declare("escalation.step_deleted", "a rung of an escalation ladder was removed"
 _declare("feedback.recorded", "someone said whether a report or review was useful", "useful", "comment", "changed")
 _declare("monitoring.report_created", "the weekly performance report was built", "start", "end", "recipients")
 _declare("monitoring.report_sent", "the weekly performance report was mailed", "recipients")
+
+# --- lineage (issue 13): OpenLineage delivery -------------------------------------------------------------------
+_declare("lineage.delivery_retried", "someone made failed or waiting lineage deliveries due now", "count")
