@@ -4,3 +4,4 @@ urlpatterns = [
     path("", include("orchestration.api")),
     path("", include("cleanup.api")),
 ]
+urlpatterns += [path("", include("lineage.api"))]  # issue 13: /api/v1/lineage/graph

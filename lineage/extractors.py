@@ -293,10 +293,12 @@ def _cleanup_extract(job_run: Any) -> JobLineage:
     if actions:
         found.outputs.append(dataset_output(naming.database_table(CleanupAction._meta.db_table)))
     if job_run.dry_run or not actions:
+        seen = counters.get("dashboards_active", 0) + counters.get("dashboards_in_trash", 0) if counters else None
         found.stages = [
             Stage(name="extraction", outcome="succeeded" if "dashboards_active" in counters else "failed",
-                  rows_out=counters.get("dashboards_active", 0) + counters.get("dashboards_in_trash", 0) if counters else None),
-            Stage(name="transformation", outcome="succeeded" if "planned" in counters else "skipped", rows_out=counters.get("planned")),
+                  rows_out=seen),
+            Stage(name="transformation", outcome="succeeded" if "planned" in counters else "skipped",
+                  rows_out=counters.get("planned")),
             Stage(name="validation", outcome="skipped"),
             Stage(name="loading", outcome="skipped"),
         ]  # fmt: skip

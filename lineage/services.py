@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from dateutil import parser as date_parser
@@ -37,10 +37,18 @@ GOVERNANCE_ACTIONS = ("soft_delete", "restore", "publish", "approval", "quaranti
 # --- the client ------------------------------------------------------------------------------------------------
 
 
-def _database_client() -> OpenLineageClient:
-    from .transport import DatabaseTransport
+_CLIENT: OpenLineageClient | None = None
 
-    return OpenLineageClient(transport=DatabaseTransport())
+
+def _database_client() -> OpenLineageClient:
+    """One client per process: its transport is the database, its filters and facets the library's config."""
+    global _CLIENT  # noqa: PLW0603
+    if _CLIENT is None:
+        from .transport import DatabaseTransport
+
+        with _quiet_library():
+            _CLIENT = OpenLineageClient(transport=DatabaseTransport())
+    return _CLIENT
 
 
 @contextmanager
@@ -48,7 +56,7 @@ def _quiet_library() -> Iterator[None]:
     """The client warns on every construction without a configuration; that is this project's normal case."""
     log = logging.getLogger("openlineage.client.client")
     level = log.level
-    log.setLevel(logging.ERROR)
+    log.setLevel(logging.WARNING + 1)
     try:
         yield
     finally:
@@ -216,9 +224,9 @@ def airflow_dag_run_lineage_id(*, dag_id: str, run_id: str) -> str:
     try:
         instant = date_parser.isoparse(stamp)
     except (ValueError, OverflowError):
-        instant = datetime(1970, 1, 1, tzinfo=timezone.utc)
+        instant = datetime(1970, 1, 1, tzinfo=UTC)
     if instant.tzinfo is None:
-        instant = instant.replace(tzinfo=timezone.utc)
+        instant = instant.replace(tzinfo=UTC)
     return str(generate_static_uuid(instant=instant, data=f"{airflow_namespace()}.{dag_id}.0".encode()))
 
 
@@ -472,4 +480,69 @@ def dataset_output(
 ) -> OutputDataset:
     return OutputDataset(
         namespace=name.namespace, name=name.name, facets=facets or {}, outputFacets=output_facets or {}
+    )
+
+
+def governance_dataset_for(*, object_type: str, object_id: str) -> DatasetName:
+    """The dataset a governance action on a control-plane object is about (a report's sheet, a dashboard...)."""
+    from . import naming
+
+    if object_type == "sales.salesreport":
+        from sales.models import SalesReport
+
+        from .extractors import sales_report_output_name
+
+        report = SalesReport.objects.filter(pk=object_id).first()
+        if report is not None and report.sheet_id:
+            return sales_report_output_name(report.sheet_id)
+    if object_type == "cleanup.lookerdashboard":
+        from cleanup.models import LookerDashboard
+
+        dashboard = LookerDashboard.objects.filter(pk=object_id).first()
+        if dashboard is not None:
+            return naming.looker_dashboard(dashboard.looker_id)
+    return naming.control_plane_object(object_type or "object", object_id)
+
+
+def lineage_approval(*, request: Any, actor: Any, approved: bool) -> None:
+    """An approval decision as a governance event on what the request covers (one call from the approvals)."""
+    from orchestration.models import JobRun
+
+    try:
+        dataset = governance_dataset_for(object_type=request.object_type, object_id=request.object_id)
+        job_run = (
+            JobRun.objects.filter(pk=request.object_id).first()
+            if request.object_type == "orchestration.jobrun"
+            else None
+        )
+    except Exception:  # noqa: BLE001
+        logger.exception("could not name the dataset of approval %s", request.pk)
+        return
+    lineage_governance(
+        action="approval",
+        dataset=dataset,
+        actor=actor,
+        job_run=job_run,
+        obj=request,
+        details={"action": request.action, "approved": approved, "title": request.title},
+    )
+
+
+def lineage_quarantine_release(*, rows: list[Any], actor: Any, counts: dict[str, int]) -> None:
+    """Quarantined rows re-processed and released: a governance event on the table they came from."""
+    from . import naming
+
+    if not counts.get("passed"):
+        return
+    source = rows[0].dataset if rows else ""
+    try:
+        dataset = naming.bigquery_table(source)
+    except ValueError:
+        dataset = naming.control_plane_object("quarantine", source or "rows")
+    lineage_governance(
+        action="quarantine_release",
+        dataset=dataset,
+        actor=actor,
+        job_run=rows[0].quality_run.job_run if rows and rows[0].quality_run.job_run_id else None,
+        details={**counts, "rows": [r.pk for r in rows[:50]]},
     )

@@ -15,5 +15,6 @@ class Command(BaseCommand):
             return
         counts = lineage_outbox_deliver()
         self.stdout.write(
-            f"{transport.kind}: {counts['delivered']} delivered, {counts['retrying']} to retry, {counts['failed']} gave up"
+            f"{transport.kind}: {counts['delivered']} delivered, {counts['retrying']} to retry, "
+            f"{counts['failed']} gave up"
         )
