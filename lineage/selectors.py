@@ -143,7 +143,12 @@ def _add_run(graph: Graph, runs: dict[str, dict[str, Any]], event: LineageEvent,
     else:
         url = reverse("admin:lineage_lineageevent_changelist") + f"?run_id={event.run_id}"
     when = timezone.localtime(last.event_time).strftime("%Y-%m-%d %H:%M")
-    label = last.job_name + (f" #{job_run_id}" if job_run_id else "")
+    if not job_run_id:
+        label = last.job_name
+    elif last.job_name.startswith("governance."):
+        label = f"{last.job_name} (in run #{job_run_id})"
+    else:
+        label = f"{last.job_name} #{job_run_id}"
     graph.nodes[key] = Node(id=key, kind="run", label=label, detail=f"{last.event_type} {when}", url=url, level=level)
     runs[key] = {"job_run_id": job_run_id}
     actors = sorted({e.actor for e in events if e.actor})

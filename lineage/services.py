@@ -422,6 +422,8 @@ def lineage_governance(
             from orchestration.models import JobRun
 
             job_run = JobRun.objects.filter(pk=context.job_run_id).first()
+        if actor is None and job_run is not None and job_run.principal_label:
+            actor_label = job_run.principal_label  # who answers for the run (the schedule's owner, cli:<user>...)
         who = actor.get_username() if actor is not None else (actor_label or "system")
         facets: dict[str, Any] = {
             "governance": GovernanceRunFacet(

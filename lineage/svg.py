@@ -17,7 +17,11 @@ COLOURS = {"dataset": ("#e8f1fb", "#2a6ebb"), "run": ("#fdf3e1", "#b7791f"), "pe
 
 
 def _short(text: str, limit: int = 34) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
+    """Long names keep their start and their end (a path's file, a table's name): the middle goes."""
+    if len(text) <= limit:
+        return text
+    head = limit // 3
+    return text[:head] + "\u2026" + text[-(limit - head - 1) :]
 
 
 def lineage_svg(graph: Graph) -> SafeString:
