@@ -216,15 +216,21 @@ def job_run_lineage_id(job_run: Any, stage: str = "") -> str:
     return str(generate_static_uuid(instant=job_run.created_at, data=data))
 
 
-def airflow_dag_run_lineage_id(*, dag_id: str, run_id: str) -> str:
+def airflow_dag_run_lineage_id(*, dag_id: str, run_id: str, fallback: datetime | None = None) -> str:
     """The DAG run's runId as Airflow's OpenLineage provider derives it: a static UUIDv7 of its logical date and
     ``<namespace>.<dag_id>.<clear number>`` (the logical date read from the run id ``manual__<ISO date>``;
-    clear number 0: the control plane sees no clears)."""
+    clear number 0: the control plane sees no clears).
+
+    A run the control plane triggered (``dataops__<pk>``, no logical date) uses ``fallback`` (the JobRun's
+    creation): stable across the run's events and processes, but not the provider's own id for that DAG run.
+    """
     _, _, stamp = run_id.partition("__")
     try:
-        instant = date_parser.isoparse(stamp)
+        instant = date_parser.isoparse(stamp) if "-" in stamp else None
     except (ValueError, OverflowError):
-        instant = datetime(1970, 1, 1, tzinfo=UTC)
+        instant = None
+    if instant is None:
+        instant = fallback or datetime(1970, 1, 1, tzinfo=UTC)
     if instant.tzinfo is None:
         instant = instant.replace(tzinfo=UTC)
     return str(generate_static_uuid(instant=instant, data=f"{airflow_namespace()}.{dag_id}.0".encode()))
@@ -232,6 +238,10 @@ def airflow_dag_run_lineage_id(*, dag_id: str, run_id: str) -> str:
 
 def _job(name: str, facets: dict[str, Any] | None = None) -> Job:
     return Job(namespace=settings.LINEAGE_NAMESPACE, name=name, facets=facets or {})
+
+
+def _dag_run_id(job_run: Any) -> str:
+    return airflow_dag_run_lineage_id(dag_id=job_run.dag_id, run_id=job_run.dag_run_id, fallback=job_run.created_at)
 
 
 def _parent_facet(job_run: Any, stage_parent: bool = False) -> parent_run.ParentRunFacet | None:
@@ -243,7 +253,7 @@ def _parent_facet(job_run: Any, stage_parent: bool = False) -> parent_run.Parent
             root=root,
         )
     if job_run.dag_id and job_run.dag_run_id:
-        dag_run = airflow_dag_run_lineage_id(dag_id=job_run.dag_id, run_id=job_run.dag_run_id)
+        dag_run = _dag_run_id(job_run)
         return parent_run.ParentRunFacet(
             run=parent_run.Run(runId=dag_run),
             job=parent_run.Job(namespace=airflow_namespace(), name=job_run.dag_id),
@@ -258,7 +268,7 @@ def _parent_facet(job_run: Any, stage_parent: bool = False) -> parent_run.Parent
 def _airflow_root(job_run: Any) -> parent_run.Root:
     if job_run.dag_id and job_run.dag_run_id:
         return parent_run.Root(
-            run=parent_run.RootRun(runId=airflow_dag_run_lineage_id(dag_id=job_run.dag_id, run_id=job_run.dag_run_id)),
+            run=parent_run.RootRun(runId=_dag_run_id(job_run)),
             job=parent_run.RootJob(namespace=airflow_namespace(), name=job_run.dag_id),
         )
     return parent_run.Root(
