@@ -7,6 +7,7 @@ is what the run recorded, so a rerun of the extraction gives the same events.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -329,9 +330,72 @@ def _cleanup_extract(job_run: Any) -> JobLineage:
     return found
 
 
+# --- sheets_sync ------------------------------------------------------------------------------------------------
+
+_SQL_TABLE = re.compile(r"\b(?:FROM|JOIN)\s+`?([A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+){1,2})`?", re.IGNORECASE)
+
+
+def sync_source_names(target: Any) -> list[naming.DatasetName]:
+    """A sync target's source datasets: its file (a path or ``store:<name>`` in the backup store), the tables its
+    BigQuery SQL reads (FROM/JOIN with a dataset-qualified name), or ``dbalias://<alias>`` / ``query:<target>``
+    for a database query (the database's URL lives only in the environment)."""
+    if target.source_kind == "file":
+        if target.source_file.startswith("store:"):
+            return [naming.backup_object(target.source_file.removeprefix("store:"))]
+        return [naming.DatasetName("file://localhost", target.source_file)]
+    if target.source_kind == "bigquery":
+        names = []
+        for table in dict.fromkeys(_SQL_TABLE.findall(target.source_query or "")):
+            try:
+                names.append(naming.bigquery_table(table))
+            except ValueError:
+                continue
+        return names
+    return [naming.DatasetName(f"dbalias://{target.source_database or 'default'}", f"query:{target.name}")]
+
+
+def _sheets_sync_extract(job_run: Any) -> JobLineage:
+    found = JobLineage()
+    events = list(job_run.sync_events.select_related("target").order_by("pk"))
+    active = [e for e in events if e.target is not None and e.outcome in ("changed", "failed")]
+    seen_in: set[tuple[str, str]] = set()
+    for event in active:
+        for name in sync_source_names(event.target):
+            if (name.namespace, name.name) not in seen_in:
+                seen_in.add((name.namespace, name.name))
+                found.inputs.append(dataset_input(name))
+    written = [e for e in active if e.outcome == "changed"]
+    for event in written:
+        found.outputs.append(dataset_output(naming.sheet_range(event.target.spreadsheet_id, *_sheet_and_cells(event))))
+    failed = any(e.outcome == "failed" for e in events)
+    ms = sum(e.duration_ms for e in events)
+    found.stages = [
+        Stage(name="extraction", outcome="succeeded" if events else "skipped", rows_out=len(events),
+              inputs=found.inputs, details={"targets_checked": len(events), "sources_read": len(active)}),
+        Stage(name="transformation", outcome="succeeded" if events else "skipped",
+              rows_out=sum(e.rows_added + e.rows_removed for e in active),
+              details={"rows_added": sum(e.rows_added for e in active),
+                       "rows_removed": sum(e.rows_removed for e in active)}),
+        Stage(name="validation", outcome="succeeded" if events else "skipped",
+              rows_out=sum(e.rows_quarantined for e in active), details={"rows_quarantined": sum(
+                  e.rows_quarantined for e in active)}),
+        Stage(name="loading", outcome="failed" if failed else ("succeeded" if events else "skipped"),
+              rows_out=sum(e.cells_written for e in written), duration_s=ms / 1000 if ms else None,
+              outputs=found.outputs, details={"cells_written": sum(e.cells_written for e in written),
+                                              "targets_written": len(written)}),
+    ]  # fmt: skip
+    return found
+
+
+def _sheet_and_cells(event: Any) -> tuple[str, str]:
+    sheet, _, cells = event.target.range.rpartition("!")
+    return (sheet.strip("'") or event.target.range.strip("'")), (cells if sheet else "A1")
+
+
 EXTRACTORS: dict[str, Callable[[Any], JobLineage]] = {
     "sales_report": _sales_extract,
     "looker_cleanup": _cleanup_extract,
+    "sheets_sync": _sheets_sync_extract,
 }
 DECLARED: dict[str, Callable[[Any], tuple[list[InputDataset], list[OutputDataset]]]] = {
     "sales_report": _sales_declared,
