@@ -126,3 +126,31 @@ def test_the_admin_draws_the_dashboard_lineage_as_svg_links(
     assert "No run read or wrote this dataset on" in client.get(url, {"date": "2001-01-01"}).content.decode()
     bad = client.get(url, {"date": "yesterday"}).content.decode()
     assert "is not a date" in bad and 'class="lineage-graph"' in bad
+
+
+def test_an_openlineage_yml_file_transport_receives_the_events(role_user, tmp_path, monkeypatch):
+    """The library's own configuration file (OPENLINEAGE_CONFIG) picks the destination: here a JSON-lines file."""
+    import json
+    from datetime import timedelta
+
+    from lineage.models import LineageOutbox
+    from lineage.services import lineage_outbox_deliver, lineage_quarantine_release
+    from quality.models import QualityRun, QuarantinedRow
+
+    log = tmp_path / "events.jsonl"
+    config = tmp_path / "openlineage.yml"
+    config.write_text(f"transport:\n  type: file\n  log_file_path: {log}\n  append: true\n")
+    monkeypatch.delenv("OPENLINEAGE_URL", raising=False)
+    monkeypatch.setenv("OPENLINEAGE_CONFIG", str(config))
+    steward = role_user("Data Steward", username="stew")
+    quality = QualityRun.objects.create(dataset="sales.order_lines", rows=1, score=90.0, gate="review")
+    row = QuarantinedRow.objects.create(quality_run=quality, dataset="sales.order_lines", row_key="o1|1", data={})
+    lineage_quarantine_release(rows=[row], actor=steward, counts={"passed": 1, "still_failing": 0})
+    assert LineageOutbox.objects.get().status == "pending"
+    assert lineage_outbox_deliver(now=timezone.now() + timedelta(minutes=1))["delivered"] == 1
+    (line,) = log.read_text().splitlines()
+    assert json.loads(line) == LineageEvent.objects.get().payload
+    # Nothing configured: events are only stored, nothing waits for delivery.
+    monkeypatch.delenv("OPENLINEAGE_CONFIG")
+    lineage_quarantine_release(rows=[row], actor=steward, counts={"passed": 1, "still_failing": 0})
+    assert LineageEvent.objects.count() == 2 and LineageOutbox.objects.count() == 1
