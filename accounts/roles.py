@@ -17,7 +17,9 @@ CONTENT_ADMIN = "Content Admin"
 AUDITOR = "Auditor"
 PLATFORM_ADMIN = "Platform Admin"
 
-PROJECT_APPS = ("audit", "orchestration", "cleanup", "quality", "sales", "sheetsync", "monitoring", "approvals")
+PROJECT_APPS = (
+    "audit", "orchestration", "cleanup", "quality", "sales", "sheetsync", "monitoring", "approvals", "lineage",
+)  # fmt: skip
 
 _VIEW_OPERATIONS = [
     "cleanup.view_lookerdashboard",
@@ -41,6 +43,9 @@ _VIEW_OPERATIONS = [
     "monitoring.view_incident",
     "monitoring.view_incidentevent",
     "monitoring.add_feedback",
+    # Lineage (issue 13): every role follows a dataset to its sources, runs and people.
+    "lineage.view_lineagedataset",
+    "lineage.view_lineageevent",
 ]
 
 ROLE_PERMISSIONS: dict[str, list[str]] = {
@@ -88,6 +93,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "sheetsync.view_*",
         "approvals.view_*",
         "monitoring.view_*",  # the operations page, metrics, incidents, SLAs, reports: read-only
+        "lineage.view_*",  # lineage graphs, events and their delivery
         "auth.view_user",
         "auth.view_group",
     ],  # fmt: skip
@@ -99,8 +105,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
 # What each role is for, in words: the README's table says exactly this.
 ROLE_DESCRIPTIONS: dict[str, str] = {
     VIEWER: "see dashboards, pins, protected folders, cleanup actions, restores, job runs, quality runs and reviews, "
-    "sales queries, runs and reports, sync targets and events, incidents and the approvals queue (and say whether "
-    "a report was useful)",
+    "sales queries, runs and reports, sync targets and events, incidents and the approvals queue, data lineage (and "
+    "say whether a report was useful)",
     ANALYST: "Viewer + run sales reports (with the dry-run cost estimate), ask for a publish override, see "
     "quarantined rows, acknowledge incidents",
     DATA_STEWARD: "Viewer + approve or reject quality reviews and publish overrides (never their own request or a run "

@@ -26,6 +26,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from audit.services import audit_log
+from lineage.services import lineage_approval
 
 from .models import ApprovalDecision, ApprovalRequest, DestinationWriter
 from .registry import (
@@ -187,6 +188,7 @@ def approval_approve(*, request_id: int, actor: Any) -> ApprovalRequest:
             data={"action": request.action, "approvals": approvals, "quorum": request.quorum,
                   "inputs_sha256": request.inputs_sha256},
         )  # fmt: skip
+        lineage_approval(request=request, actor=actor, approved=reached)
         if reached:
             spec = approval_action_get(request.action)
             if spec.on_decided:

@@ -307,3 +307,5 @@ _declare(
     "compliance evidence was exported (report: gdpr, sox or access; the chain's verification state at the time)",
     "report", "format", "rows", "chain_ok", "chain_seq",
 )  # fmt: skip
+# --- lineage (issue 13): OpenLineage delivery -------------------------------------------------------------------
+_declare("lineage.delivery_retried", "someone made failed or waiting lineage deliveries due now", "count")

@@ -27,6 +27,8 @@ from django.utils.dateparse import parse_datetime
 from audit.services import audit_log
 from connectors.errors import ConnectorError, ConnectorNotFound, ConnectorRateLimited, ConnectorTransientError
 from connectors.looker import LookerClient, LookerDashboardSummary, dashboard_json_normalized, looker_client
+from lineage.naming import looker_dashboard
+from lineage.services import lineage_governance
 from orchestration.models import JobRun
 from orchestration.registry import JobFailed, JobResult
 from orchestration.services import job_run_heartbeat
@@ -498,6 +500,10 @@ def _record_deleted(action: CleanupAction, summary: LookerDashboardSummary) -> N
                 "inactive_days": action.inactive_days,
             },
         )
+        lineage_governance(
+            action="soft_delete", dataset=looker_dashboard(d.looker_id), job_run=action.job_run, obj=d,
+            details={"backup": action.backup.storage_name, "owner_email": d.owner_email},
+        )  # fmt: skip
 
 
 def _record_failed(action: CleanupAction, step: str, exc: Exception) -> None:
@@ -981,6 +987,10 @@ def _restore_record(
                 "pinned_until": pin.expires_at,
             },
         )
+        lineage_governance(
+            action="restore", dataset=looker_dashboard(looker_id), actor=restore.requested_by, obj=d,
+            details={"restore_id": restore.pk, "method": method, "old_looker_id": old_id},
+        )  # fmt: skip
     owner_restore_notice_send(restore=restore)
     return restore
 

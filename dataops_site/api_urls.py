@@ -6,3 +6,4 @@ urlpatterns = [
     path("", include("quality.api")),  # issue 12: quarantined rows, masked by clearance
     path("", include("security.api")),  # issue 12: the data classification
 ]
+urlpatterns += [path("", include("lineage.api"))]  # issue 13: /api/v1/lineage/graph

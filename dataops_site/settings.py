@@ -497,3 +497,18 @@ if not AIRFLOW_API_URL:  # with Airflow, its privacy_retention_purge DAG schedul
         "task": "privacy.retention_purge",
         "schedule": crontab(minute=30, hour=3),
     }
+# --- lineage (issue 13): OpenLineage events for job runs, their stages and governance actions ----------------
+# Every event is stored in the database (openlineage-python's transport type ``dataops_db``). The library's own
+# configuration adds a destination: OPENLINEAGE_URL (+ OPENLINEAGE_ENDPOINT, OPENLINEAGE_API_KEY), or
+# OPENLINEAGE_CONFIG / ./openlineage.yml (http, file, console...), or OPENLINEAGE__TRANSPORT__*; events then wait in
+# the outbox and are delivered every LINEAGE_DELIVERY_INTERVAL_S (Celery beat) or by `manage.py lineage_deliver`.
+INSTALLED_APPS += ["lineage"]
+LINEAGE_NAMESPACE = env.str("LINEAGE_NAMESPACE", default="dataops")  # the jobs' OpenLineage namespace
+# Airflow's DAG runs (the parent of a run Airflow triggered): default ``airflow://<AIRFLOW_API_URL host>``.
+LINEAGE_AIRFLOW_NAMESPACE = env.str("LINEAGE_AIRFLOW_NAMESPACE", default="")
+LINEAGE_DELIVERY_INTERVAL_S = env.int("LINEAGE_DELIVERY_INTERVAL_S", default=60)
+LINEAGE_DELIVERY_MAX_ATTEMPTS = env.int("LINEAGE_DELIVERY_MAX_ATTEMPTS", default=8)
+LINEAGE_DELIVERY_DELAY_S = env.float("LINEAGE_DELIVERY_DELAY_S", default=60.0)  # doubles per failed attempt
+LINEAGE_DELIVERY_MAX_DELAY_S = env.float("LINEAGE_DELIVERY_MAX_DELAY_S", default=3600.0)
+LINEAGE_DELIVERY_LEASE_S = env.float("LINEAGE_DELIVERY_LEASE_S", default=300.0)  # one worker sends a row at a time
+CELERY_BEAT_SCHEDULE["lineage-deliver"] = {"task": "lineage.deliver", "schedule": float(LINEAGE_DELIVERY_INTERVAL_S)}

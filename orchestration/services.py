@@ -486,6 +486,7 @@ def job_run_execute(*, job_run_id: int) -> JobRun:
         return _finish(refused, status=JobRun.Status.FAILED, error=error_short(str(exc)), exc=exc)
     from monitoring.services import job_run_observed
 
+    _lineage("started", run)
     spec = job_get(run.job)
     label = run.actor.get_username() if run.actor else f"{run.trigger}"
     try:
@@ -551,7 +552,18 @@ def _finish(
             data={"counters": run.counters, "error": error.splitlines()[0] if error else ""},
         )
     _monitoring_finished(run, exc)
+    _lineage("finished", run)
     return run
+
+
+def _lineage(step: str, run: JobRun) -> None:
+    """OpenLineage START / COMPLETE-FAIL for the run (issue 13); lineage never fails or blocks the job."""
+    from lineage.services import lineage_job_run_finished, lineage_job_run_started
+
+    try:
+        (lineage_job_run_started if step == "started" else lineage_job_run_finished)(job_run=run)
+    except Exception:  # noqa: BLE001 - the services catch their own errors; this guards an import or bug
+        logger.exception("lineage could not follow %s", run)
 
 
 def _monitoring_finished(run: JobRun, exc: BaseException | None) -> None:

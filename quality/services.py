@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from approvals.services import ApprovalError, approval_approve, approval_reject, approval_request_create
 from audit.services import audit_log
+from lineage.services import lineage_quarantine_release
 from privacy.pseudonym import keys_pseudonymise
 
 from .engine import Suite, SuiteResult, quarantine_reprocess, results_combine
@@ -266,4 +267,5 @@ def quarantine_rows_reprocess(*, rows: list[QuarantinedRow], suite: Suite, actor
             object_id=",".join(str(r.pk) for r in rows[:50]),
             data=counts,
         )
+        lineage_quarantine_release(rows=rows, actor=actor, counts=counts)
     return counts

@@ -43,6 +43,8 @@ from audit.services import audit_log
 from connectors.bigquery import BigQueryClient, QueryResult, QueryTooExpensive
 from connectors.embedded import embedded_bigquery_client, embedded_sheets_client
 from connectors.errors import ConnectorError
+from lineage.extractors import sales_report_output_name
+from lineage.services import lineage_governance
 from orchestration.models import JobRun
 from orchestration.registry import JobFailed, JobResult
 from orchestration.services import job_run_heartbeat
@@ -787,6 +789,10 @@ def _publish_record(report: SalesReport, *, approved_by: Any, requests: int, cel
                 "reconciled": reconciled,
             },
         )
+        lineage_governance(
+            action="publish", dataset=sales_report_output_name(report.sheet_id), actor=approved_by,
+            job_run=report.query_run.job_run, obj=report, details={"rows": len(report.rows), "reconciled": reconciled},
+        )  # fmt: skip
     if reconciled:
         return f"published {len(report.rows)} rows (the sheet already held them: recorded after a crash)"
     return f"published {len(report.rows)} rows to the sheet in {requests} requests"

@@ -147,6 +147,19 @@ def test_sales_report_runs_in_airflow_and_the_job_run_follows(airflow, role_user
     assert task["task_id"] == "run_job" and task["state"] == "success" and task["try_number"] == 1
     assert task["tries"][-1]["duration_s"] > 0 and "/dags/sales_report/runs/dataops__" in task["log_url"]
     assert run.counters and run.attempts == 1
+    # Lineage (issue 13): the run's events, emitted by run_job inside Airflow's task, carry the DAG run as parent.
+    from openlineage.client.uuid import generate_static_uuid
+
+    from lineage.models import LineageEvent
+
+    events = list(LineageEvent.objects.filter(job_run=run, job_name="sales_report"))
+    assert {e.event_type for e in events} == {"START", "COMPLETE"}
+    for event in events:
+        parent = event.payload["run"]["facets"]["parent"]
+        namespace = parent["job"]["namespace"]
+        assert namespace.startswith("airflow://") and parent["job"]["name"] == "sales_report"
+        dag_run = generate_static_uuid(instant=run.created_at, data=f"{namespace}.sales_report.0".encode())
+        assert parent["run"]["runId"] == str(dag_run)  # dataops__<pk> has no logical date: the JobRun's creation
 
     # A retried trigger (double click, a retry after a timeout) never starts a second DAG run.
     JobRun.objects.filter(pk=run.pk).update(status=JobRun.Status.FAILED_TO_TRIGGER)

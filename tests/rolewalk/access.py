@@ -151,6 +151,7 @@ ACTION_NEEDS: dict[tuple[str, str], Needs] = {
     ("sheetsync.synctarget", "pause"): [("sheetsync.pause_synctarget",)],
     ("sheetsync.synctarget", "resume"): [("sheetsync.pause_synctarget",)],
     ("sheetsync.synctarget", "repair"): [("sheetsync.pause_synctarget",)],
+    ("lineage.lineageoutbox", "retry_now"): [("lineage.deliver_lineageoutbox",)],  # issue 13
 }
 
 
@@ -211,4 +212,6 @@ def api_probes() -> dict[str, list[Probe]]:
         "api-schema": [Probe(public=True)],
         "api-docs": [Probe(public=True)],
         "health": [Probe(public=True)],
+        # Issue 13: the lineage graph; allowed without its namespace/name -> 400 (refused: 403, anonymous: 401).
+        "api-lineage-graph": [Probe(needs=[("lineage.view_lineagedataset",)], ok=(400,))],
     }
