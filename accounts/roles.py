@@ -215,7 +215,7 @@ def roles_table_markdown() -> str:
 # records they work on (with a reason, for SECURITY_REVEAL_MINUTES, audited); Auditors and Platform Admins read the
 # reveal records. Clearances (what each role reads unmasked) are in security/clearance.py.
 _VIEW_OPERATIONS.append("security.view_classification")  # Viewer's own list
-for _role in (ANALYST, DATA_STEWARD, CONTENT_ADMIN):
+for _role in (ANALYST, DATA_STEWARD, CONTENT_ADMIN, DATA_PROTECTION):
     ROLE_PERMISSIONS[_role].append("security.view_classification")
 ROLE_PERMISSIONS[DATA_STEWARD].append("security.reveal_value")
 ROLE_PERMISSIONS[AUDITOR].append("security.view_*")

@@ -26,7 +26,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from audit.services import audit_log
-from lineage.services import lineage_approval
+from dataops_site.lazy import lazy_function
 
 from .models import ApprovalDecision, ApprovalRequest, DestinationWriter
 from .registry import (
@@ -38,6 +38,8 @@ from .registry import (
     destination_reservations,
 )
 
+# OpenLineage's client (and requests) load on the first approval, not at start-up (issue 15).
+lineage_approval = lazy_function("lineage.services.lineage_approval")
 logger = logging.getLogger(__name__)
 OUTCOME_MAX = 2000
 

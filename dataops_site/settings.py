@@ -491,11 +491,9 @@ RETENTION_ACCESS_RECORDS_DAYS = env.int("RETENTION_ACCESS_RECORDS_DAYS", default
 DATAOPS_JOB_MODULES += ["privacy.jobs"]
 AIRFLOW_DAGS["privacy_retention_purge"] = "privacy_retention_purge"
 if not AIRFLOW_API_URL:  # with Airflow, its privacy_retention_purge DAG schedules the purge
-    from celery.schedules import crontab
-
     CELERY_BEAT_SCHEDULE["privacy-retention-purge"] = {
         "task": "privacy.retention_purge",
-        "schedule": crontab(minute=30, hour=3),
+        "schedule": {"crontab": {"minute": 30, "hour": 3}},  # dataops_site.celery makes the crontab
     }
 # --- lineage (issue 13): OpenLineage events for job runs, their stages and governance actions ----------------
 # Every event is stored in the database (openlineage-python's transport type ``dataops_db``). The library's own

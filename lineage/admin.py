@@ -8,11 +8,14 @@ from django.contrib import admin, messages
 from django.template.response import TemplateResponse
 
 from dataops_site.admin_base import ReadOnlyAdmin
+from dataops_site.lazy import lazy_function
 
 from .models import LineageDataset, LineageEvent, LineageOutbox
 from .selectors import lineage_graph
-from .services import lineage_outbox_retry
 from .svg import lineage_svg
+
+# openlineage's client loads on the first retry, not at start-up (issue 15).
+lineage_outbox_retry = lazy_function("lineage.services.lineage_outbox_retry")
 
 
 @admin.register(LineageDataset)

@@ -5,6 +5,5 @@ class LineageConfig(AppConfig):
     name = "lineage"
     verbose_name = "Data lineage"
 
-    def ready(self) -> None:
-        # Registers the database transport with openlineage-python's transport factory (type: dataops_db).
-        from . import transport  # noqa: F401
+    # The database transport (type: dataops_db) is registered with openlineage-python's transport factory when
+    # lineage.services is first imported, not here: run_job's start-up skips openlineage and requests (issue 15).

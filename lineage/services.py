@@ -25,6 +25,7 @@ from openlineage.client.event_v2 import InputDataset, Job, OutputDataset, Run, R
 from openlineage.client.facet_v2 import error_message_run, job_type_job, ownership_job, parent_run
 from openlineage.client.uuid import generate_static_uuid
 
+from . import transport as _transport  # noqa: F401  (registers the dataops_db transport type)
 from .facets import DataOpsRunFacet, GovernanceRunFacet
 from .models import LineageDataset, LineageEvent, LineageIO, LineageOutbox
 from .naming import DatasetName, airflow_namespace

@@ -12,14 +12,15 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-
-import sqlglot
-from sqlglot import exp
+from typing import TYPE_CHECKING
 
 from .classification import DATASETS, dataset_columns, level_rank
 
 MASKING_FUNCTIONS = {"SHA256", "SHA512", "SHA1", "MD5", "FARM_FINGERPRINT", "COUNT", "APPROX_COUNT_DISTINCT"}
 SHEET_EXPORT_ACTION = "security.sheet_classified_export"
+
+if TYPE_CHECKING:
+    from sqlglot import exp
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,8 @@ _MASKING_CLASS = re.compile(r"SHA|MD5|FINGERPRINT|^COUNT|APPROXDISTINCT|HLL", re
 
 def _masked(column: exp.Expression, projection: exp.Expression) -> bool:
     """Whether ``column`` reaches the result only through a one-way function or a count."""
+    from sqlglot import exp  # imported when a query is checked: run_job's start-up skips sqlglot (issue 15)
+
     node = column.parent
     while node is not None:
         if isinstance(node, exp.Anonymous) and str(node.this).upper() in MASKING_FUNCTIONS:
@@ -52,6 +55,9 @@ def _masked(column: exp.Expression, projection: exp.Expression) -> bool:
 
 def classified_columns_in_sql(sql: str, *, min_level: str = "confidential") -> list[ClassifiedColumn]:
     """The columns of classified datasets at ``min_level`` or above that the query's result carries unmasked."""
+    import sqlglot
+    from sqlglot import exp
+
     floor = level_rank(min_level)
     try:
         tree = sqlglot.parse_one(sql, read="bigquery")
