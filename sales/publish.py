@@ -19,7 +19,8 @@ logger = logging.getLogger(__name__)
 
 REPORT_SHEET = "Report"
 HEADER = ["day", "region", "orders", "revenue"]
-STATUS_RANGE = f"'{REPORT_SHEET}'!F1:G4"
+STATUS_ROWS = 5  # Last updated, Quality score, Run, Rows, Period (issue 11: the sheet says which period it shows)
+STATUS_RANGE = f"'{REPORT_SHEET}'!F1:G{STATUS_ROWS}"
 
 
 class PublishError(Exception):
@@ -59,7 +60,7 @@ def report_publish(
     height = max(len(table), len(previous_table.values))
     # Blank out rows the previous, longer report left behind, in the same write.
     padded = table + [["", "", "", ""]] * (height - len(table))
-    status_padded = (status + [["", ""]] * 4)[:4]
+    status_padded = (status + [["", ""]] * STATUS_ROWS)[:STATUS_ROWS]
     data = [(f"'{REPORT_SHEET}'!A1:D{height}", padded), (STATUS_RANGE, status_padded)]
     try:
         try:
@@ -100,7 +101,7 @@ def _restore(
     sheets: SheetsClient, spreadsheet_id: str, table: list[list[Any]], status: list[list[Any]], height: int
 ) -> bool:
     old_table = [list(r) + [""] * (4 - len(r)) for r in table] + [["", "", "", ""]] * (height - len(table))
-    old_status = ([list(r) + [""] * (2 - len(r)) for r in status] + [["", ""]] * 4)[:4]
+    old_status = ([list(r) + [""] * (2 - len(r)) for r in status] + [["", ""]] * STATUS_ROWS)[:STATUS_ROWS]
     try:
         sheets.values_batch_update(
             spreadsheet_id=spreadsheet_id,
