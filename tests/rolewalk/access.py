@@ -64,6 +64,10 @@ def admin_url_probes() -> dict[str, list[Probe]]:
         ],
         "orchestration_jobrun_trigger": _jobs(),
         "orchestration_jobrun_airflow": [Probe(needs=[("orchestration.manage_airflow",)])],
+        # Issue 11: the dashboard page's Restore confirmation (GET shows "Restore X?"; the POST is the restore).
+        "cleanup_lookerdashboard_restore": [
+            Probe(needs=[("cleanup.restore_lookerdashboard",)], kwargs=_obj("cleanup.lookerdashboard"))
+        ],
         # Issue 11: the trigger form's live estimate (JSON). The cleanup has no estimate: allowed answers 404.
         "orchestration_jobrun_estimate": [
             Probe(
