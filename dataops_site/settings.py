@@ -412,3 +412,10 @@ from monitoring.logs import logging_config  # noqa: E402 - imports nothing of Dj
 LOGGING = logging_config(
     fmt=env.str("DJANGO_LOG_FORMAT", default="plain"), level=env.str("DJANGO_LOG_LEVEL", default="INFO")
 )
+
+# --- issue 11: forms and confirmations ----------------------------------------------------------------------
+# The e-mail of the account the default Sheets credentials act as: the sync target form tells people to share
+# their sheet with it (principals with a key file name their own client_email).
+SHEETS_SERVICE_ACCOUNT_EMAIL = env.str("SHEETS_SERVICE_ACCOUNT_EMAIL", default="")
+# Where people open Looker (a dashboard page's "Open in Looker"); default: the API's host (LOOKERSDK_BASE_URL).
+LOOKER_UI_URL = env.str("LOOKER_UI_URL", default="")

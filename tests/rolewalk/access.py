@@ -68,6 +68,10 @@ def admin_url_probes() -> dict[str, list[Probe]]:
         "cleanup_lookerdashboard_restore": [
             Probe(needs=[("cleanup.restore_lookerdashboard",)], kwargs=_obj("cleanup.lookerdashboard"))
         ],
+        # Issue 11: a sync target's test page (GET: the button; the POST reads the source and the sheet).
+        "sheetsync_synctarget_test": [
+            Probe(needs=[("sheetsync.sync_synctarget",)], kwargs=_obj("sheetsync.synctarget"))
+        ],
         # Issue 11: the trigger form's live estimate (JSON). The cleanup has no estimate: allowed answers 404.
         "orchestration_jobrun_estimate": [
             Probe(
