@@ -15,21 +15,11 @@ $(VENV)/.installed: requirements.txt
 	$(BIN)/python -m pip install -q -r requirements.txt
 	touch $@
 
-## demo: install, migrate SQLite, seed the emulators (Looker, BigQuery 1M sales rows, Sheets), one user per role,
-## run the cleanup and a sales report once, serve the admin
+## demo: install, migrate SQLite, seed the emulators (Looker, BigQuery sales rows, Sheets, a sync target), one user
+## per role, start Airflow 3.3 (opt out: DEMO_AIRFLOW=0), run the cleanup, a sales report and a sheets sync through
+## it, serve the admin. Ctrl-C stops everything the demo started (server, Airflow, emulators): scripts/demo.sh
 demo: venv
-	$(BIN)/python manage.py migrate --no-input -v0
-	$(BIN)/python manage.py demo_setup
-	@# The demo's cleanup plan is above CLEANUP_APPROVAL_THRESHOLD: it waits in Approvals for a second Content Admin
-	@# (log in as platform_admin to approve what content_admin asked for).
-	$(BIN)/python manage.py run_job looker_cleanup --param max_deletions=500 --principal cli:content_admin || true
-	$(BIN)/python manage.py run_job sales_report --param start=$$(date -d '30 days ago' +%F) \
-		--param end=$$(date -d yesterday +%F) --principal cli:analyst || true
-	@echo ""
-	@echo "Admin: http://$(HOST):$(PORT)/admin/  (users and passwords above; Ctrl-C stops the server)"
-	@echo "Airflow: 'make airflow' starts Airflow 3.3 with this project's DAGs and prints AIRFLOW_API_URL/USERNAME/PASSWORD;"
-	@echo "         export those before 'make demo' and every trigger runs through Airflow ('make airflow-stop' stops it)."
-	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+	HOST=$(HOST) PORT=$(PORT) bash scripts/demo.sh
 
 ## test: install (venv, chromium), start PostgreSQL/Redis if needed, run the suite on SQLite then on PostgreSQL
 test: venv

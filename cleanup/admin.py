@@ -19,6 +19,7 @@ from dataops_site.admin_base import ReadOnlyAdmin
 from dataops_site.lazy import lazy_function
 
 from .backups import BackupStoreError, backup_read_bytes, backup_read_verified
+from .dashboard_page import dashboard_deletion_story, dashboard_page_actions, dashboard_restore_view
 from .models import CleanupAction, DashboardBackup, DashboardPin, DashboardRestore, LookerDashboard, ProtectedFolder
 
 # Imported on first use: the services import the SDKs, which a process that never calls them (run_job) skips.
@@ -93,6 +94,26 @@ class OwnerFilter(admin.SimpleListFilter):
         return queryset.filter(owner_email="" if self.value() == self.NONE else self.value())
 
 
+class DeletionFilter(admin.SimpleListFilter):
+    """Deleted by a cleanup run of ours apart from dashboards already in Looker's trash (issue 11)."""
+
+    title = "how deleted"
+    parameter_name = "deleted_how"
+
+    def lookups(self, request, model_admin):
+        return [("cleanup", "deleted by a cleanup run"), ("looker", "already in Looker's trash"), ("no", "not deleted")]
+
+    def queryset(self, request, queryset):
+        by_cleanup = Exists(CleanupAction.objects.filter(dashboard=OuterRef("pk"), status=CleanupAction.Status.DELETED))
+        if self.value() == "cleanup":
+            return queryset.filter(by_cleanup, deleted=True)
+        if self.value() == "looker":
+            return queryset.filter(deleted=True).exclude(by_cleanup)
+        if self.value() == "no":
+            return queryset.filter(deleted=False)
+        return queryset
+
+
 class PinInline(admin.TabularInline):
     model = DashboardPin
     extra = 0
@@ -134,6 +155,7 @@ class LookerDashboardAdmin(admin.ModelAdmin):
     )
     list_filter = (
         "deleted",
+        DeletionFilter,
         InactivityFilter,
         "folder_name",
         OwnerFilter,
@@ -147,9 +169,10 @@ class LookerDashboardAdmin(admin.ModelAdmin):
     list_per_page = 50
     actions = ["restore_selected"]
     inlines = [PinInline, BackupInline]
+    change_form_template = "admin/cleanup/lookerdashboard/change_form.html"
 
     def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in self.model._meta.fields] + ["pin_link"]
+        return ["deletion"] + [f.name for f in self.model._meta.fields] + ["pin_link"]
 
     def has_add_permission(self, request) -> bool:
         return False  # the inventory mirrors Looker; it is not edited here
@@ -168,8 +191,40 @@ class LookerDashboardAdmin(admin.ModelAdmin):
 
     @admin.display(description="pin")
     def pin_link(self, obj: LookerDashboard) -> str:
+        """Pin when no pin holds it; otherwise the pin (until when, why) and a way to remove it."""
+        pin = obj.pins.filter(expires_at__gt=timezone.now()).order_by("-expires_at").first()
+        if pin is not None:
+            url = reverse("admin:cleanup_dashboardpin_delete", args=[pin.pk])
+            return format_html(
+                'pinned until {} ({}) <a class="button" id="unpin" href="{}">Unpin</a>',
+                f"{pin.expires_at:%Y-%m-%d}", pin.reason, url,
+            )  # fmt: skip
         url = reverse("admin:cleanup_dashboardpin_add") + f"?dashboard={obj.pk}"
-        return format_html('<a class="button" href="{}">Pin this dashboard</a>', url)
+        return format_html('<a class="button" id="pin" href="{}">Pin this dashboard</a>', url)
+
+    @admin.display(description="deletion")
+    def deletion(self, obj: LookerDashboard) -> str:
+        return dashboard_deletion_story(obj)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        """The page's buttons (Open in Looker, Restore) depend on the dashboard and on who looks."""
+        dashboard = LookerDashboard.objects.filter(pk=object_id).first() if str(object_id).isdigit() else None
+        extra_context = {**(extra_context or {})}
+        if dashboard is not None:
+            extra_context["dashboard_actions"] = dashboard_page_actions(dashboard, user=request.user)
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def get_urls(self):
+        return [
+            path(
+                "<int:pk>/restore/",
+                self.admin_site.admin_view(self.restore_view),
+                name="cleanup_lookerdashboard_restore",
+            ),
+        ] + super().get_urls()
+
+    def restore_view(self, request, pk: int):
+        return dashboard_restore_view(self, request, pk)
 
     @admin.action(description="Restore selected dashboards", permissions=["restore"])
     def restore_selected(self, request, queryset):

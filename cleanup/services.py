@@ -771,6 +771,7 @@ class PlanPreview:
     planned: int
     plan_sha256: str
     needs_approval: list[str]
+    owners: int = 0  # distinct owners the run would mail (the confirmation names the number)
 
 
 def cleanup_plan_preview(*, params: dict[str, Any]) -> PlanPreview:
@@ -787,6 +788,7 @@ def cleanup_plan_preview(*, params: dict[str, Any]) -> PlanPreview:
     return PlanPreview(
         text=text,
         planned=len(plan.deletions),
+        owners=len({e.owner_email.lower() for e in plan.deletions if e.owner_email}),
         plan_sha256=hashlib.sha256(",".join(sorted(plan.looker_ids)).encode()).hexdigest(),
         needs_approval=cleanup_guard_reasons(
             planned=len(plan.deletions), max_deletions=params.get("max_deletions", settings.CLEANUP_MAX_DELETIONS)

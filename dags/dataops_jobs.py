@@ -18,13 +18,14 @@ on its first try and later tries re-execute the same one.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from datetime import datetime, timedelta
 from typing import Any
 
-from airflow.sdk import DAG, task
+from airflow.sdk import DAG, Param, task
 
 OWNER = "data-platform"
 RETRIES = int(os.environ.get("DATAOPS_RETRIES", "3"))
@@ -32,10 +33,28 @@ RETRY_DELAY = timedelta(seconds=float(os.environ.get("DATAOPS_RETRY_DELAY_S", "6
 MAX_RETRY_DELAY = timedelta(seconds=float(os.environ.get("DATAOPS_MAX_RETRY_DELAY_S", "1800")))
 START = datetime(2026, 1, 1)
 BAD_INPUT_EXIT = 2  # run_job's exit status for bad parameters: retrying cannot help
+# Each job's ``params`` (Airflow's trigger form), generated from the job's declared parameter schema by
+# ``manage.py dag_params`` (the admin form and the API derive from the same declaration; a test compares them).
+PARAMS_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "job_params.json")
+
+
+def job_params(job: str) -> dict[str, dict[str, Any]]:
+    """The declared params of ``job`` as ``Param`` keyword arguments ({} when the file or the job is missing)."""
+    try:
+        with open(PARAMS_FILE, encoding="utf-8") as handle:
+            return json.load(handle).get(job, {})
+    except FileNotFoundError:
+        return {}
 
 
 def run_job_args(
-    job: str, *, dag_id: str, run_id: str, conf: dict[str, Any] | None, principal: str = ""
+    job: str,
+    *,
+    dag_id: str,
+    run_id: str,
+    conf: dict[str, Any] | None,
+    principal: str = "",
+    params: dict[str, Any] | None = None,
 ) -> list[str]:
     """``run_job``'s arguments for one try: the conf's JobRun, or the DAG run's own (created on the first try).
 
@@ -43,6 +62,9 @@ def run_job_args(
     to the process as they are, so they cannot inject commands or Jinja.
     """
     conf = conf or {}
+    if not conf.get("params") and params:
+        # Triggered from Airflow's own form: the declared params (null: the job's default) are the parameters.
+        conf = {**conf, "params": {k: v for k, v in params.items() if v not in (None, "", [])}}
     args = [job]
     if conf.get("job_run_id"):
         args += ["--job-run-id", str(int(conf["job_run_id"]))]
@@ -99,6 +121,7 @@ def job_dag(*, job: str, schedule: str | None, doc: str, tags: list[str]) -> DAG
         catchup=False,
         max_active_runs=1,
         tags=["dataops", *tags],
+        params={name: Param(**spec) for name, spec in job_params(job).items()},
         default_args={
             "owner": OWNER,
             "retries": RETRIES,
@@ -115,9 +138,12 @@ def job_dag(*, job: str, schedule: str | None, doc: str, tags: list[str]) -> DAG
             dag_run = context["dag_run"]
             user = getattr(dag_run, "triggering_user_name", None) or ""
             principal = f"airflow:{user}" if user else "schedule"
+            declared = set(job_params(job))
+            params = {k: v for k, v in (context.get("params") or {}).items() if k in declared}
             args = run_job_args(
-                job, dag_id=dag_run.dag_id, run_id=dag_run.run_id, conf=dag_run.conf, principal=principal
-            )
+                job, dag_id=dag_run.dag_id, run_id=dag_run.run_id, conf=dag_run.conf, principal=principal,
+                params=params,
+            )  # fmt: skip
             code = run_job_process(args)
             if code == BAD_INPUT_EXIT:
                 raise AirflowFailException(f"run_job {job} refused its parameters (exit 2): not retrying")

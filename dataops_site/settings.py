@@ -510,3 +510,9 @@ LINEAGE_DELIVERY_DELAY_S = env.float("LINEAGE_DELIVERY_DELAY_S", default=60.0)  
 LINEAGE_DELIVERY_MAX_DELAY_S = env.float("LINEAGE_DELIVERY_MAX_DELAY_S", default=3600.0)
 LINEAGE_DELIVERY_LEASE_S = env.float("LINEAGE_DELIVERY_LEASE_S", default=300.0)  # one worker sends a row at a time
 CELERY_BEAT_SCHEDULE["lineage-deliver"] = {"task": "lineage.deliver", "schedule": float(LINEAGE_DELIVERY_INTERVAL_S)}
+# --- issue 11: forms and confirmations ----------------------------------------------------------------------
+# The e-mail of the account the default Sheets credentials act as: the sync target form tells people to share
+# their sheet with it (principals with a key file name their own client_email).
+SHEETS_SERVICE_ACCOUNT_EMAIL = env.str("SHEETS_SERVICE_ACCOUNT_EMAIL", default="")
+# Where people open Looker (a dashboard page's "Open in Looker"); default: the API's host (LOOKERSDK_BASE_URL).
+LOOKER_UI_URL = env.str("LOOKER_UI_URL", default="")

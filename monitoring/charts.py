@@ -12,6 +12,15 @@ from django.utils.safestring import SafeString, mark_safe
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#17becf")
 
 
+def _svg_open(width: int, height: int, title: str) -> str:
+    """Scales to its container (usable at 375 px) and keeps its proportions (issue 11)."""
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="100%" '
+        f'preserveAspectRatio="xMinYMin meet" role="img" aria-label="{escape(title)}" class="ops-chart" '
+        f'style="font:11px sans-serif;background:#fff;max-width:{width}px;height:auto;display:block">'
+    )
+
+
 def _fmt(value: float, unit: str) -> str:
     if unit == "bytes":
         for suffix in ("B", "KiB", "MiB", "GiB", "TiB"):
@@ -49,8 +58,7 @@ def line_chart(
         return top_pad + plot_h - min(max(v, 0.0), top) / top * plot_h
 
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
-        f'aria-label="{escape(title)}" class="ops-chart" style="font:11px sans-serif;background:#fff">',
+        _svg_open(width, height, title),
         f'<text x="{left}" y="14" style="font-weight:bold">{escape(title)}</text>',
     ]
     for frac in (0, 0.5, 1):
@@ -76,6 +84,13 @@ def line_chart(
             segment.append(f"{x(j):.1f},{y(value):.1f}")
         if segment:
             segments.append(segment)
+        for j, value in enumerate(points):  # a tooltip per point: the browser shows <title> on hover
+            if value is not None:
+                label = labels[j] if j < len(labels) else str(j)
+                parts.append(
+                    f'<circle cx="{x(j):.1f}" cy="{y(value):.1f}" r="3" fill="{colour}" fill-opacity="0.15">'
+                    f"<title>{escape(label)} {escape(name)}: {escape(_fmt(value, unit))}</title></circle>"
+                )
         for seg in segments:
             if len(seg) == 1:
                 cx, cy = seg[0].split(",")
@@ -123,8 +138,7 @@ def bar_chart(
     slot = plot_w / n
     bar_w = max(slot * 0.8 / k, 1.0)
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
-        f'aria-label="{escape(title)}" class="ops-chart" style="font:11px sans-serif;background:#fff">',
+        _svg_open(width, height, title),
         f'<text x="{left}" y="14" style="font-weight:bold">{escape(title)}</text>',
     ]
     for frac in (0, 0.5, 1):
@@ -143,9 +157,10 @@ def bar_chart(
                 continue
             h = value / top * plot_h
             xx = left + j * slot + slot * 0.1 + i * bar_w
+            label = labels[j] if j < len(labels) else str(j)
             parts.append(
                 f'<rect x="{xx:.1f}" y="{top_pad + plot_h - h:.1f}" width="{bar_w:.1f}" height="{h:.1f}" '
-                f'fill="{colour}"/>'
+                f'fill="{colour}"><title>{escape(label)} {escape(name)}: {escape(_fmt(value, unit))}</title></rect>'
             )
         parts.append(
             f'<text x="{left + plot_w + 8}" y="{top_pad + 12 * (i + 1)}" fill="{colour}">{escape(name[:18])}</text>'

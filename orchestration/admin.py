@@ -12,16 +12,15 @@ from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
-from django.utils.module_loading import import_string
 
 from approvals.services import ApprovalError
 from connectors.errors import ConnectorError
 
-from .approvals import dag_change_request, destructive_dags, job_confirmation
+from .approvals import dag_change_request, destructive_dags
 from .models import JobRun
-from .registry import JobError, JobFailed, JobSpec, job_get, jobs_all
+from .registry import JobSpec, job_get, jobs_all
 from .selectors import job_run_summary_text
-from .services import airflow_dag_pause_set, job_run_airflow_sync, job_run_airflow_trigger, job_run_request
+from .services import airflow_dag_pause_set, job_run_airflow_sync, job_run_airflow_trigger
 
 
 def job_trigger_allowed(user, spec: JobSpec) -> bool:
@@ -29,25 +28,10 @@ def job_trigger_allowed(user, spec: JobSpec) -> bool:
 
 
 def job_trigger_form_class(spec: JobSpec) -> type[forms.Form]:
-    """A form with one field per job parameter, defaults filled in."""
-    fields: dict[str, forms.Field] = {}
-    for name, p in spec.params.items():
-        initial = p.default() if callable(p.default) else p.default
-        if p.type == "int":
-            fields[name] = forms.IntegerField(min_value=1, initial=initial, required=p.required, help_text=p.help)
-        elif p.type == "bool":
-            fields[name] = forms.BooleanField(initial=initial, required=False, help_text=p.help)
-        elif p.type == "date":
-            fields[name] = forms.DateField(
-                initial=initial, required=p.required, help_text=p.help, widget=forms.DateInput(attrs={"type": "date"})
-            )
-        else:
-            fields[name] = forms.CharField(initial=initial, required=p.required, help_text=p.help)
-    if spec.supports_dry_run:
-        fields["dry_run"] = forms.BooleanField(
-            required=False, initial=False, help_text="plan only: show what would change, change nothing"
-        )
-    return type(f"{spec.name}TriggerForm", (forms.Form,), fields)
+    """The trigger form, generated from the job's parameter declaration (see orchestration.params)."""
+    from .params import params_form_class
+
+    return params_form_class(spec)
 
 
 @admin.register(JobRun)
@@ -237,6 +221,11 @@ class JobRunAdmin(admin.ModelAdmin):
             path(
                 "trigger/<str:job>/", self.admin_site.admin_view(self.trigger_view), name="orchestration_jobrun_trigger"
             ),
+            path(
+                "trigger/<str:job>/estimate/",
+                self.admin_site.admin_view(self.estimate_view),
+                name="orchestration_jobrun_estimate",
+            ),
             path("airflow/", self.admin_site.admin_view(self.airflow_view), name="orchestration_jobrun_airflow"),
         ] + super().get_urls()
 
@@ -298,87 +287,11 @@ class JobRunAdmin(admin.ModelAdmin):
         return super().changelist_view(request, extra_context)
 
     def trigger_view(self, request, job: str):
-        try:
-            spec = job_get(job)
-        except JobError as exc:
-            raise PermissionDenied(str(exc)) from exc
-        if not job_trigger_allowed(request.user, spec):
-            raise PermissionDenied(f"you may not run {spec.name}")
-        form_class = job_trigger_form_class(spec)
-        form = form_class(request.POST or None)
-        estimate = None
-        if request.method == "POST" and form.is_valid():
-            data = dict(form.cleaned_data)
-            dry_run = bool(data.pop("dry_run", False))
-            params = {
-                k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in data.items() if v not in (None, "")
-            }
-            confirm = job_confirmation(spec.name) if not dry_run else None
-            if confirm is not None:
-                try:
-                    preview = confirm(params=spec.params_parse(params))
-                except (JobError, JobFailed) as exc:
-                    form.add_error(None, str(exc))
-                    preview = None
-                seen = request.POST.get("plan_sha256", "")
-                if preview is None or "_confirm" not in request.POST or seen != preview.plan_sha256:
-                    if preview is not None and "_confirm" in request.POST:
-                        self.message_user(
-                            request, "The plan changed since you saw it: read it again before confirming.",
-                            messages.WARNING,
-                        )  # fmt: skip
-                    return TemplateResponse(
-                        request,
-                        "admin/orchestration/jobrun/trigger.html",
-                        {
-                            **self.admin_site.each_context(request),
-                            "title": f"Run {spec.title}",
-                            "spec": spec,
-                            "form": form,
-                            "opts": self.model._meta,
-                            "preview": preview,
-                        },
-                    )
-            if spec.estimator and "_estimate" in request.POST:
-                try:
-                    estimate = import_string(spec.estimator)(params=spec.params_parse(params)).text()
-                except (JobError, JobFailed) as exc:
-                    form.add_error(None, str(exc))
-                return TemplateResponse(
-                    request,
-                    "admin/orchestration/jobrun/trigger.html",
-                    {
-                        **self.admin_site.each_context(request),
-                        "title": f"Run {spec.title}",
-                        "spec": spec,
-                        "form": form,
-                        "opts": self.model._meta,
-                        "estimate": estimate,
-                    },
-                )
-            try:
-                run = job_run_request(
-                    job=spec.name, params=params, dry_run=dry_run, trigger=JobRun.Trigger.ADMIN, actor=request.user
-                )
-            except JobError as exc:
-                form.add_error(None, str(exc))
-            else:
-                run.refresh_from_db()
-                if run.status == JobRun.Status.FAILED_TO_TRIGGER:
-                    self.message_user(request, f"{run} could not be triggered: {run.error}", messages.ERROR)
-                else:
-                    where = f" in Airflow as {run.dag_id}/{run.dag_run_id}" if run.follows_airflow else ""
-                    self.message_user(
-                        request,
-                        f"{run} queued{where}" + (f": {run.status}" if run.is_finished else ""),
-                        messages.SUCCESS,
-                    )
-                return HttpResponseRedirect(reverse("admin:orchestration_jobrun_change", args=[run.pk]))
-        context = {
-            **self.admin_site.each_context(request),
-            "title": f"Run {spec.title}",
-            "spec": spec,
-            "form": form,
-            "opts": self.model._meta,
-        }
-        return TemplateResponse(request, "admin/orchestration/jobrun/trigger.html", context)
+        from .trigger import trigger_view
+
+        return trigger_view(self, request, job)
+
+    def estimate_view(self, request, job: str):
+        from .trigger import estimate_view
+
+        return estimate_view(self, request, job)

@@ -9,6 +9,7 @@ from rest_framework.response import Response
 
 from .approvals import job_confirmation
 from .models import JobRun
+from .params import api_params_validate
 from .registry import JobError, JobFailed, job_get
 from .services import job_run_request
 
@@ -53,7 +54,9 @@ class JobRunOutput(serializers.ModelSerializer):
 
 class JobRunInput(serializers.Serializer):
     job = serializers.CharField()
-    params = serializers.DictField(child=serializers.CharField(allow_blank=True), required=False, default=dict)
+    params = serializers.DictField(
+        required=False, default=dict, help_text="the job's parameters, checked by its declared schema (issue 11)"
+    )
     dry_run = serializers.BooleanField(required=False, default=False)
     plan_sha256 = serializers.CharField(
         required=False, default="", help_text="for jobs that confirm a plan (a real cleanup): the plan you read"
@@ -82,6 +85,14 @@ class JobRunListCreate(generics.ListCreateAPIView):
             raise ValidationError({"job": str(exc)}) from exc
         if not (request.user.has_perm("orchestration.trigger_jobrun") and request.user.has_perm(spec.permission)):
             raise PermissionDenied(f"you may not run {spec.name}")
+        # The job's declared parameters, through the serializer generated from the same schema as the admin form
+        # and the DAG's params, with the job's checks against the data: bad input is refused before a run exists.
+        _, problems = api_params_validate(spec, data.validated_data["params"])
+        if problems:
+            text = "; ".join(
+                f"{k}: {' '.join(v)}" if k != "non_field_errors" else " ".join(v) for k, v in problems.items()
+            )
+            raise ValidationError({"params": f"{spec.name}: {text}", "params_errors": problems})
         confirm = job_confirmation(spec.name) if not data.validated_data["dry_run"] else None
         if confirm is not None:
             # A real cleanup runs only the plan its caller read: answer 409 with the plan until its hash comes back.

@@ -205,6 +205,11 @@ class JobSpec:
     estimator: str = ""
     # Optional check across parameters (``end`` after ``start``...): raises ValueError with a short reason.
     params_check: Callable[[dict[str, Any]], None] | None = None
+    # Optional ``check(*, params) -> {parameter or "": message}`` against the outside world (the data a warehouse
+    # holds): the admin form and the API run it before anything is created (issue 11).
+    params_context_check: str = ""
+    # Optional ``choices() -> {parameter: [choices]}`` known only at run time (queries kept in the admin); no network.
+    param_choices: str = ""
 
     def run(self, **kwargs: Any) -> JobResult:
         return import_string(self.runner)(**kwargs)

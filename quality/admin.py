@@ -63,7 +63,16 @@ def checks_table(run: QualityRun, user=None) -> str:
         "<table><thead><tr><th>checked</th><th>check</th><th>stage</th><th>severity</th><th>failing rows</th>"
         "<th>share</th><th>threshold</th><th>gate</th><th>first keys</th></tr></thead><tbody>"
     )
-    return format_html("{}{}</tbody></table>", mark_safe(head), rows)  # noqa: S308 - a constant, no input
+    failing = [c for c in checks if c.failed_count]
+    summary = format_html(
+        "<p id='checks-summary'><strong>{} of {} checks fail</strong>{}</p>",
+        len(failing),
+        len(checks),
+        ": " + "; ".join(f"{c.name} {c.failed_count:,} rows ({c.failed_share:.2%})" for c in failing[:6])
+        if failing
+        else "",
+    )  # issue 11: the failing checks and their counts first, as percentages
+    return format_html("{}{}{}</tbody></table>", summary, mark_safe(head), rows)  # noqa: S308 - a constant, no input
 
 
 QUARANTINE_SHOWN = 20  # quarantined rows shown on a review page; the full list is one click away

@@ -48,5 +48,7 @@ SALES_REPORT = job_register(
             ),
         },
         params_check=_span_check,
+        params_context_check="sales.params.sales_params_check",
+        param_choices="sales.params.sales_param_choices",
     )
 )

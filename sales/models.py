@@ -128,3 +128,10 @@ class SalesReport(models.Model):
 
     def __str__(self) -> str:
         return f"sales report #{self.pk} ({self.status})"
+
+    @property
+    def period(self) -> str:
+        """The period and cut the report shows, as the sheet's status block and the admin name it."""
+        from .params import period_text
+
+        return period_text({**self.query_run.params, "grain": self.grain})

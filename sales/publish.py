@@ -20,8 +20,10 @@ from .constants import REPORT_SHEET
 logger = logging.getLogger(__name__)
 
 HEADER = ["day", "region", "orders", "revenue"]
-STATUS_RANGE = f"'{REPORT_SHEET}'!F1:G5"
-STATUS_ROWS = 5  # last updated, quality score, run link, rows, suppressed groups (issue 12)
+# Last updated, Quality score, Run, Rows, Suppressed groups (issue 12: small groups), Period (issue 11: the sheet
+# says which period it shows)
+STATUS_ROWS = 6
+STATUS_RANGE = f"'{REPORT_SHEET}'!F1:G{STATUS_ROWS}"
 
 
 class PublishError(Exception):

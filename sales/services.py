@@ -40,7 +40,7 @@ from django.utils import timezone
 from accounts.roles import DATA_STEWARD
 from approvals.services import DestinationTaken, approval_request_create, destination_register, inputs_sha256
 from audit.services import audit_log
-from connectors.bigquery import BigQueryClient, QueryResult, QueryTooExpensive
+from connectors.bigquery import MIB, MIN_BILLED_BYTES, BigQueryClient, QueryResult, QueryTooExpensive
 from connectors.embedded import embedded_bigquery_client, embedded_sheets_client
 from connectors.errors import ConnectorError
 from lineage.extractors import sales_report_output_name
@@ -191,9 +191,34 @@ class CostEstimate:
             )
         return (
             f"would process {_size(self.bytes_processed)} (validation {_size(self.validation_bytes)} + report "
-            f"{_size(self.report_bytes)}; ~${self.cost_usd:.4f} at ${settings.SALES_PRICE_PER_TIB_USD}/TiB), "
+            f"{_size(self.report_bytes)}) and bill at least {_size(self.bytes_billed)} (~${self.billed_cost_usd:.4f} "
+            f"at ${settings.SALES_PRICE_PER_TIB_USD}/TiB: BigQuery bills every query at least 10 MiB), "
             f"{verdict} of {_size(self.limit_bytes)}{guarded}"
         )
+
+    @property
+    def bytes_billed(self) -> int:
+        """The least this run bills: each of its two queries (validation scan, report) at least 10 MiB, MiB-rounded.
+
+        A validation that finds failing lines runs one more bounded query (another 10 MiB at least).
+        """
+        return sum(max(MIN_BILLED_BYTES, -(-n // MIB) * MIB) for n in (self.validation_bytes, self.report_bytes))
+
+    @property
+    def billed_cost_usd(self) -> Decimal:
+        return _cost(self.bytes_billed)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "bytes_processed": self.bytes_processed,
+            "bytes_billed": self.bytes_billed,
+            "cost_usd": str(self.billed_cost_usd),
+            "validation_bytes": self.validation_bytes,
+            "report_bytes": self.report_bytes,
+            "limit_bytes": self.limit_bytes,
+            "over_limit": self.over_limit,
+            "min_bill_per_query_bytes": MIN_BILLED_BYTES,
+        }
 
 
 def _size(n: int) -> str:
@@ -762,6 +787,7 @@ def sales_report_publish(*, report: SalesReport, approved_by: Any = None, stuck_
                 ["Run", run_url],
                 ["Rows", len(report.rows)],
                 ["Suppressed groups", suppressed_count(report.rows, figure="revenue")],
+                ["Period", report.period],
             ]
             outcome = report_publish(sheets=sheets, spreadsheet_id=sheet_id, rows=report.rows, status=status)
             requests, cells = outcome.requests, outcome.cells

@@ -13,6 +13,7 @@ from dataops_site.admin_base import ReadOnlyAdmin
 from dataops_site.lazy import lazy_function
 
 from .models import SyncEvent, SyncSpreadsheet, SyncTarget
+from .target_admin import SyncTargetForm, sync_target_test_view
 
 # Imported on first use: the services import the SDKs, which a process that never calls them (run_job) skips.
 sync_target_delete = lazy_function("sheetsync.services.sync_target_delete")
@@ -61,8 +62,10 @@ class SyncTargetAdmin(admin.ModelAdmin):
     list_select_related = ("owner",)
     list_filter = ("enabled", "broken", "source_kind", "last_outcome", "row_order")
     search_fields = ("name", "spreadsheet_id", "description", "owner__username", "owner__email")
-    readonly_fields = STATUS_FIELDS
+    readonly_fields = (*STATUS_FIELDS, "test_link")
     actions = ["sync_now", "pause", "resume", "repair"]
+    form = SyncTargetForm  # issue 11: URL or id, escaped help, the account to share with
+    change_list_template = "admin/sheetsync/synctarget/change_list.html"
     list_per_page = 100
     fieldsets = (
         (None, {"fields": ("name", "description", "owner")}),
@@ -72,6 +75,37 @@ class SyncTargetAdmin(admin.ModelAdmin):
         ("Quality", {"fields": ("quality_suite",)}),
         ("Status (changed by the sync and the actions)", {"fields": STATUS_FIELDS}),
     )
+
+    class Media:
+        js = ("sheetsync/target_form.js",)  # shows the fields of the chosen source only
+
+    def get_fieldsets(self, request: HttpRequest, obj: SyncTarget | None = None):
+        """Adding: no status fields (nothing has happened yet). Changing: a "test" link with the sheet."""
+        if obj is None:
+            return self.fieldsets[:-1]
+        sheet = ("Sheet", {"fields": ("spreadsheet_id", "range", "row_order", "principal", "test_link")})
+        return (self.fieldsets[0], sheet, *self.fieldsets[2:])
+
+    @admin.display(description="test")
+    def test_link(self, obj: SyncTarget) -> str:
+        if obj.pk is None:
+            return "-"
+        url = reverse("admin:sheetsync_synctarget_test", args=[obj.pk])
+        return format_html(
+            '<a class="button" id="test-target" href="{}">Test: read the source and the sheet, show the diff '
+            "(writes nothing)</a>",
+            url,
+        )
+
+    def get_urls(self):
+        from django.urls import path
+
+        return [
+            path("<int:pk>/test/", self.admin_site.admin_view(self.test_view), name="sheetsync_synctarget_test"),
+        ] + super().get_urls()
+
+    def test_view(self, request: HttpRequest, pk: int):
+        return sync_target_test_view(self, request, pk)
 
     def formfield_for_foreignkey(self, db_field, request: HttpRequest, **kwargs):
         # A plain list of active users: an autocomplete would need auth.view_user, which Data Stewards lack.

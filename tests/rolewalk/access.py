@@ -64,6 +64,22 @@ def admin_url_probes() -> dict[str, list[Probe]]:
         ],
         "orchestration_jobrun_trigger": _jobs(),
         "orchestration_jobrun_airflow": [Probe(needs=[("orchestration.manage_airflow",)])],
+        # Issue 11: the dashboard page's Restore confirmation (GET shows "Restore X?"; the POST is the restore).
+        "cleanup_lookerdashboard_restore": [
+            Probe(needs=[("cleanup.restore_lookerdashboard",)], kwargs=_obj("cleanup.lookerdashboard"))
+        ],
+        # Issue 11: a sync target's test page (GET: the button; the POST reads the source and the sheet).
+        "sheetsync_synctarget_test": [
+            Probe(needs=[("sheetsync.sync_synctarget",)], kwargs=_obj("sheetsync.synctarget"))
+        ],
+        # Issue 11: the trigger form's live estimate (JSON). The cleanup has no estimate: allowed answers 404.
+        "orchestration_jobrun_estimate": [
+            Probe(
+                needs=[("orchestration.trigger_jobrun",), ("cleanup.run_cleanup",)],
+                kwargs=lambda objects: {"job": "looker_cleanup"},
+                ok=(404,),
+            )
+        ],
         # Allowed: the file is looked up (the walk's backup has none: 404); refused: 403.
         "cleanup_dashboardbackup_download": [
             Probe(

@@ -356,7 +356,8 @@ def test_the_review_page_shows_each_check_count_share_and_threshold(bigquery, sh
     page = client.get(f"/admin/quality/reviewitem/{item.pk}/change/").content.decode()
     assert "revenue_matches_line" in page and "review &gt; 0 rows; fail &gt; 1.00%" in page
     assert "order lines" in page and "report" in page
-    row = page[page.index("revenue_matches_line") :][:600]
+    assert "checks fail</strong>: revenue_matches_line 1 rows (" in page  # issue 11: failing checks first, counted
+    row = page[page.index("<td>revenue_matches_line") :][:600]
     assert "1" in row and "%" in row and "review" in row
     # The quarantined line is evidence on the same page, with its key and reason code, next to the approval request
     # that decides the review (the approvals queue links back here).

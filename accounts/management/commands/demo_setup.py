@@ -65,6 +65,46 @@ class Command(BaseCommand):
             ).raise_for_status()
         self.stdout.write(f"Sales dashboard sheet: {settings.SALES_SHEET_ID} in the Sheets emulator")
 
+    def _sync_target(self) -> None:
+        """Issue 11: one sync target and its source (a CSV under SHEETS_SYNC_FILE_ROOTS, a sheet in the emulator)."""
+        import requests
+
+        from connectors.embedded import embedded_sheets_client
+        from connectors.errors import ConnectorNotFound
+        from sheetsync.models import SyncTarget
+        from sheetsync.services import sync_target_save
+
+        source = Path(settings.SHEETS_SYNC_FILE_ROOTS[0]) / "demo_team_targets.csv"
+        if not source.exists():
+            source.parent.mkdir(parents=True, exist_ok=True)
+            source.write_text(
+                "region,target_usd,owner\nAMER,1200000,ana@example.com\nAPAC,800000,li@example.com\n"
+                "EMEA,950000,eva@example.com\nLATAM,300000,joao@example.com\n"
+            )
+        client = embedded_sheets_client()
+        try:
+            client.spreadsheet_meta(spreadsheet_id="team-targets")
+        except ConnectorNotFound:
+            requests.post(
+                f"{settings.SHEETS_API_ENDPOINT}/__emulator/spreadsheets",
+                json={"title": "Team targets", "id": "team-targets", "sheets": {"Targets": [["region", "target_usd"]]}},
+                timeout=10,
+            ).raise_for_status()
+        if not SyncTarget.objects.filter(name="team-targets").exists():
+            target = SyncTarget(
+                name="team-targets",
+                description="Sales targets per region, from a CSV the finance team drops (demo)",
+                spreadsheet_id="team-targets",
+                range="Targets!A1",
+                source_kind=SyncTarget.SourceKind.FILE,
+                source_file=str(source),
+                key_columns="region",
+                protected_columns="comment",
+            )
+            target.full_clean()
+            sync_target_save(target=target, actor=None, created=True)
+        self.stdout.write(f"Sync target team-targets: {source} -> spreadsheet team-targets (Targets!A1)")
+
     def handle(self, *args, dashboards: int, fresh: bool, sales_rows: int, **options) -> None:
         from sandbox.looker.fixtures import PROTECTED_FOLDER_IDS, generate_fixture, write_fixture
         from sandbox.runner import stop_running
@@ -89,6 +129,7 @@ class Command(BaseCommand):
             self._sales_data(fresh=fresh, rows=sales_rows)
         if settings.SHEETS_EMULATOR_AUTOSTART:
             self._sales_sheet()
+            self._sync_target()
         self.stdout.write("\nOne user per role (log in at /admin/):")
         self.stdout.write(f"  {'role':<16} {'username':<16} password")
         for role in ROLE_PERMISSIONS:
