@@ -15,8 +15,13 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 
+from dataops_site.lazy import lazy_function
+
 from .models import CleanupAction, DashboardRestore, LookerDashboard
-from .services import cleanup_restore_request, restore_backup_for
+
+# Imported on first use: the services import the SDKs, which run_job's start-up skips (issue 15).
+cleanup_restore_request = lazy_function("cleanup.services.cleanup_restore_request")
+restore_backup_for = lazy_function("cleanup.services.restore_backup_for")
 
 
 def looker_ui_url() -> str:
