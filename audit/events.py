@@ -265,3 +265,7 @@ _declare("escalation.step_deleted", "a rung of an escalation ladder was removed"
 _declare("feedback.recorded", "someone said whether a report or review was useful", "useful", "comment", "changed")
 _declare("monitoring.report_created", "the weekly performance report was built", "start", "end", "recipients")
 _declare("monitoring.report_sent", "the weekly performance report was mailed", "recipients")
+
+# --- console (issue 11): a person's own time zone --------------------------------------------------------------
+_declare("console.time_zone_set", "a person's time zone was set (from their browser or chosen)", "time_zone",
+         "previous", "source")  # fmt: skip

@@ -412,3 +412,14 @@ from monitoring.logs import logging_config  # noqa: E402 - imports nothing of Dj
 LOGGING = logging_config(
     fmt=env.str("DJANGO_LOG_FORMAT", default="plain"), level=env.str("DJANGO_LOG_LEVEL", default="INFO")
 )
+
+# --- console (issue 11): each role's home, time zones, links out ----------------------------------------------
+INSTALLED_APPS += ["console"]
+# Each person's zone (console.UserProfile, from the browser's default) is active for their requests.
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1,
+    "console.timezones.TimeZoneMiddleware",
+)
+FORMAT_MODULE_PATH = ["console.formats"]  # times shown with their zone's name
+# Looker's web UI, for "open in Looker" links (https://company.looker.com); blank: LOOKERSDK_BASE_URL's host.
+LOOKER_UI_URL = env.str("LOOKER_UI_URL", default="")
