@@ -13,6 +13,7 @@ from django.contrib import admin
 from django.db import models
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 Link = tuple[str, str]
 
@@ -65,7 +66,7 @@ def links_html(links: list[Link]) -> str:
         format_html_join(
             "",
             '<li><a href="{}"{}>{}</a></li>',
-            ((url, format_html(' target="_blank" rel="noopener"') if url.startswith("http") else "", label)
+            ((url, mark_safe(' target="_blank" rel="noopener"') if url.startswith("http") else "", label)
              for label, url in links),
         ),
     )  # fmt: skip
@@ -75,7 +76,9 @@ class RelatedLinksMixin:
     """A "related" panel on the change page: the object's neighbours along its chain and its audit events."""
 
     def related_links(self, obj: models.Model) -> list[Link]:
-        return []
+        from .chains import chain_links
+
+        return chain_links(obj)
 
     @admin.display(description="related")
     def related_panel(self, obj: models.Model) -> str:

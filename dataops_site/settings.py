@@ -423,3 +423,4 @@ MIDDLEWARE.insert(
 FORMAT_MODULE_PATH = ["console.formats"]  # times shown with their zone's name
 # Looker's web UI, for "open in Looker" links (https://company.looker.com); blank: LOOKERSDK_BASE_URL's host.
 LOOKER_UI_URL = env.str("LOOKER_UI_URL", default="")
+CONSOLE_LIVE_REFRESH_S = env.int("CONSOLE_LIVE_REFRESH_S", default=5)  # a live run's page reloads this often
