@@ -123,14 +123,14 @@ class AuditPaginator(Paginator):
 
     @cached_property
     def count(self) -> int:
-        if self.whole_chain:
+        if self.whole_chain and self.head_seq:
             return self.head_seq
         cap = getattr(settings, "AUDIT_LIST_COUNT_CAP", 10_000)
         return self.object_list[:cap].count()
 
     def page(self, number):
         number = self.validate_number(number)
-        if not self.whole_chain:
+        if not (self.whole_chain and self.head_seq):
             return super().page(number)
         top = self.head_seq - (number - 1) * self.per_page
         rows = list(self.object_list.filter(seq__lte=top, seq__gt=top - self.per_page)[: self.per_page])

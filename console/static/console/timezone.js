@@ -12,7 +12,7 @@
       method: "POST", body: body, credentials: "same-origin",
       headers: { "X-CSRFToken": token.value, "X-Requested-With": "fetch" }
     }).then(function (response) {
-      if (response.ok) { home.dataset.timeZoneSet = "1"; window.location.reload(); }
+      if (response.ok) { window.location.reload(); }
     });
   });
 })();
