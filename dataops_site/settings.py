@@ -424,3 +424,4 @@ FORMAT_MODULE_PATH = ["console.formats"]  # times shown with their zone's name
 # Looker's web UI, for "open in Looker" links (https://company.looker.com); blank: LOOKERSDK_BASE_URL's host.
 LOOKER_UI_URL = env.str("LOOKER_UI_URL", default="")
 CONSOLE_LIVE_REFRESH_S = env.int("CONSOLE_LIVE_REFRESH_S", default=5)  # a live run's page reloads this often
+AUDIT_LIST_COUNT_CAP = env.int("AUDIT_LIST_COUNT_CAP", default=10_000)  # filtered audit lists count at most this
