@@ -55,7 +55,7 @@ def main() -> None:
         sys.exit("this benchmark needs PostgreSQL (--database-url postgres://...)")
     setup_test_environment()
     settings.ALLOWED_HOSTS = ["*"]
-    test_db = connection.creation.create_test_db(verbosity=0)
+    test_db = connection.creation.create_test_db(verbosity=0, autoclobber=True)  # replaces a killed run's
     try:
         run(args)
     finally:
