@@ -20,6 +20,22 @@ class AuditedOwnPasswordChangeForm(OwnPasswordChangeForm):
 class DataOpsAdminSite(admin.AdminSite):
     """Installed as the default site by ``accounts.apps.DataOpsAdminConfig`` (Django's documented way)."""
 
+    # Each person's home (console.selectors.home_for) above the list of apps; "View site" leads to it.
+    index_template = "admin/console/home.html"
+    site_url = "/"
+
+    def index(self, request, extra_context=None):
+        """The admin index with the person's home: what waits for them, what failed, the last runs."""
+        from console.selectors import home_for
+        from console.timezones import time_zone_context
+
+        extra_context = {
+            "home": home_for(user=request.user),
+            **time_zone_context(request),
+            **(extra_context or {}),
+        }
+        return super().index(request, extra_context)
+
     def password_change(self, request, extra_context=None):
         """Django's own view and template, with the audited form."""
         defaults = {

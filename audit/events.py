@@ -309,3 +309,6 @@ _declare(
 )  # fmt: skip
 # --- lineage (issue 13): OpenLineage delivery -------------------------------------------------------------------
 _declare("lineage.delivery_retried", "someone made failed or waiting lineage deliveries due now", "count")
+# --- console (issue 11): a person's own time zone --------------------------------------------------------------
+_declare("console.time_zone_set", "a person's time zone was set (from their browser or chosen)", "time_zone",
+         "previous", "source")  # fmt: skip

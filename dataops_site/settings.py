@@ -516,3 +516,14 @@ CELERY_BEAT_SCHEDULE["lineage-deliver"] = {"task": "lineage.deliver", "schedule"
 SHEETS_SERVICE_ACCOUNT_EMAIL = env.str("SHEETS_SERVICE_ACCOUNT_EMAIL", default="")
 # Where people open Looker (a dashboard page's "Open in Looker"); default: the API's host (LOOKERSDK_BASE_URL).
 LOOKER_UI_URL = env.str("LOOKER_UI_URL", default="")
+# --- console (issue 11): each role's home, time zones, links out ----------------------------------------------
+INSTALLED_APPS += ["console"]
+# Each person's zone (console.UserProfile, from the browser's default) is active for their requests.
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1,
+    "console.timezones.TimeZoneMiddleware",
+)
+FORMAT_MODULE_PATH = ["console.formats"]  # times shown with their zone's name
+# LOOKER_UI_URL (above) serves the home's "open in Looker" links too.
+CONSOLE_LIVE_REFRESH_S = env.int("CONSOLE_LIVE_REFRESH_S", default=5)  # a live run's page reloads this often
+AUDIT_LIST_COUNT_CAP = env.int("AUDIT_LIST_COUNT_CAP", default=10_000)  # filtered audit lists count at most this

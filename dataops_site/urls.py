@@ -24,3 +24,12 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("health/", health, name="health"),
 ]
+
+# --- console (issue 11): "View site" leads home, one's time zone, the styled 403 page ---------------------------
+from console.views import site_root, time_zone_set  # noqa: E402
+
+urlpatterns += [
+    path("", site_root, name="site-root"),
+    path("console/timezone/", time_zone_set, name="console-timezone"),
+]
+handler403 = "console.views.permission_denied"

@@ -7,6 +7,7 @@ import json
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
+from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -15,9 +16,11 @@ from django.utils.html import format_html, format_html_join
 
 from approvals.services import ApprovalError
 from connectors.errors import ConnectorError
+from console.links import RelatedLinksMixin
 
 from .approvals import dag_change_request, destructive_dags
 from .models import JobRun
+from .outcome import job_run_counters_short, job_run_outcome, job_runs_outcomes
 from .registry import JobSpec, job_get, jobs_all
 from .selectors import job_run_summary_text
 from .services import airflow_dag_pause_set, job_run_airflow_sync, job_run_airflow_trigger
@@ -34,8 +37,19 @@ def job_trigger_form_class(spec: JobSpec) -> type[forms.Form]:
     return params_form_class(spec)
 
 
+class JobRunChangeList(ChangeList):
+    """Reads what each run on the page came to (a sales run's report...) in one query for the whole page."""
+
+    def get_results(self, request):
+        super().get_results(request)
+        self.result_list = list(self.result_list)
+        outcomes = job_runs_outcomes(self.result_list)
+        for run in self.result_list:
+            run.outcome = outcomes[run.pk]
+
+
 @admin.register(JobRun)
-class JobRunAdmin(admin.ModelAdmin):
+class JobRunAdmin(RelatedLinksMixin, admin.ModelAdmin):
     list_display = (
         "id",
         "job",
@@ -58,9 +72,11 @@ class JobRunAdmin(admin.ModelAdmin):
         "actor",
         "principal_label",
         "approval_link",
+        "related_panel",
         "params",
         "dry_run",
         "status",
+        "outcome_live",
         "created_at",
         "started_at",
         "finished_at",
@@ -93,16 +109,31 @@ class JobRunAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
 
-    @admin.display(description="status", ordering="status")
+    def get_changelist(self, request, **kwargs):
+        return JobRunChangeList
+
+    @property
+    def media(self):
+        # The run page reloads itself while the run is live (console/live_refresh.js; no inline script).
+        return super().media + forms.Media(js=["console/live_refresh.js"], css={"all": ["console/console.css"]})
+
+    @admin.display(description="outcome", ordering="status")
     def status_badge(self, obj: JobRun) -> str:
-        colour = {
-            "succeeded": "#2e7d32",
-            "failed": "#c62828",
-            "failed_to_trigger": "#c62828",
-            "running": "#1565c0",
-            "triggered": "#1565c0",
-        }.get(obj.status, "#555")
-        return format_html('<strong style="color:{}">{}</strong>', colour, obj.get_status_display())
+        """What the run came to (awaiting review, blocked by the gate, published, partially failed...)."""
+        outcome = getattr(obj, "outcome", None) or job_runs_outcomes([obj])[obj.pk]
+        return format_html('<span class="run-outcome" data-colour="{}">{}</span>', outcome.colour, outcome.label)
+
+    @admin.display(description="outcome")
+    def outcome_live(self, obj: JobRun) -> str:
+        """The outcome; while the run is live the page marks itself to reload every few seconds."""
+        outcome = job_runs_outcomes([obj])[obj.pk] if obj.pk else job_run_outcome(obj)
+        badge = format_html('<span class="run-outcome" data-colour="{}">{}</span>', outcome.colour, outcome.label)
+        if outcome.live:
+            return format_html(
+                '{} <small data-live-refresh="{}">(live: this page refreshes every {} s)</small>',
+                badge, settings.CONSOLE_LIVE_REFRESH_S, settings.CONSOLE_LIVE_REFRESH_S,
+            )  # fmt: skip
+        return badge
 
     @admin.display(description="carries out")
     def approval_link(self, obj: JobRun) -> str:
@@ -117,8 +148,7 @@ class JobRunAdmin(admin.ModelAdmin):
 
     @admin.display(description="counters")
     def counters_short(self, obj: JobRun) -> str:
-        keys = ("planned", "deleted", "failed_backup", "failed_soft_delete", "looker_requests")
-        return ", ".join(f"{k}={obj.counters[k]}" for k in keys if k in obj.counters)
+        return job_run_counters_short(obj) or "-"
 
     @admin.display(description="counters")
     def counters_pretty(self, obj: JobRun) -> str:
@@ -206,6 +236,8 @@ class JobRunAdmin(admin.ModelAdmin):
 
     @admin.display(description="per-dashboard outcomes")
     def outcomes_link(self, obj: JobRun) -> str:
+        if obj.job != "looker_cleanup":
+            return "-"  # only the cleanup acts per dashboard
         url = reverse("admin:cleanup_cleanupaction_changelist") + f"?job_run__id__exact={obj.pk}"
         return format_html('<a href="{}">{} actions</a>', url, obj.cleanup_actions.count())
 

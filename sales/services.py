@@ -677,6 +677,7 @@ def sales_report_run(*, job_run: JobRun, params: dict[str, Any], dry_run: bool) 
         report.save(update_fields=["quality_run", "status"])
     counters.update(quality_score=quality.score, gate=quality.gate, rows_quarantined=quality.rows_quarantined)
     all_checks = list(quality.checks.order_by("pk"))
+    counters.update(checks=len(all_checks), checks_failed=sum(1 for c in all_checks if c.status == "fail"))
     checks = checks_text(all_checks)
     total_cost = validation_cost + query_run.estimated_cost_usd
     summary = "\n".join(

@@ -132,6 +132,11 @@ def admin_url_probes() -> dict[str, list[Probe]]:
         "sales_salesreport_override": [
             Probe(method="POST", needs=[("sales.run_salesquery",)], kwargs=_obj("sales.salesreport"), ok=(302,))
         ],
+        # Issue 11: the audit trail's export (CSV, JSON Lines) of the list's filter: whoever reads the trail.
+        "audit_auditevent_export": [
+            Probe(needs=[("audit.view_auditevent",)], kwargs=lambda objects: {"fmt": "csv"}, label="csv"),
+            Probe(needs=[("audit.view_auditevent",)], kwargs=lambda objects: {"fmt": "jsonl"}, label="jsonl"),
+        ],
         # One's own API token (its key shown once to its owner): every staff user, whatever their role.
         "authtoken_tokenproxy_mine": [
             Probe(needs=[]),
@@ -225,6 +230,12 @@ def api_probes() -> dict[str, list[Probe]]:
         "api-quarantinedrow-export": [Probe(needs=[("quality.view_quarantinedrow",)], ok=(400,))],
         "api-security-classification": [Probe(needs=[("security.view_classification",)])],
         "security-classification": [Probe(needs=[("security.view_classification",)], auth="session")],
+        # Issue 11: "View site" (the site's root) leads to one's home; one's own time zone (any staff user).
+        "site-root": [Probe(public=True, ok=(302,))],
+        "console-timezone": [
+            Probe(method="POST", needs=[], data={"time_zone": "Europe/Paris", "source": "chosen"}, ok=(302,),
+                  auth="session"),
+        ],  # fmt: skip
         "api-schema": [Probe(public=True)],
         "api-docs": [Probe(public=True)],
         "health": [Probe(public=True)],

@@ -1,0 +1,18 @@
+// Sends the browser's time zone once, when the person has none saved yet (no inline script: CSP-ready).
+(function () {
+  "use strict";
+  document.addEventListener("DOMContentLoaded", function () {
+    var home = document.getElementById("console-home");
+    if (!home || home.dataset.timeZoneSet === "1" || !window.Intl || !window.fetch) { return; }
+    var zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+    var token = document.querySelector("#home-time-zone input[name=csrfmiddlewaretoken]");
+    if (!zone || !token) { return; }
+    var body = new URLSearchParams({ time_zone: zone, source: "browser" });
+    fetch(home.dataset.timeZoneUrl, {
+      method: "POST", body: body, credentials: "same-origin",
+      headers: { "X-CSRFToken": token.value, "X-Requested-With": "fetch" }
+    }).then(function (response) {
+      if (response.ok) { window.location.reload(); }
+    });
+  });
+})();
