@@ -1,6 +1,3 @@
-from django.urls import include, path
+"""``/api/``: the REST API (``api/urls.py`` mounts every app's endpoints under ``/api/v1/``)."""
 
-urlpatterns = [
-    path("", include("orchestration.api")),
-    path("", include("cleanup.api")),
-]
+from api.urls import urlpatterns  # noqa: F401

@@ -412,3 +412,25 @@ from monitoring.logs import logging_config  # noqa: E402 - imports nothing of Dj
 LOGGING = logging_config(
     fmt=env.str("DJANGO_LOG_FORMAT", default="plain"), level=env.str("DJANGO_LOG_LEVEL", default="INFO")
 )
+
+# --- REST API v1 (issue 10) --------------------------------------------------------------------------------
+# Strict filters and ordering (a bad value is a 400 naming the parameter), errors documented on every operation,
+# Swagger UI and Redoc from the project's static files (drf-spectacular-sidecar), the schema kept to /api/v1/.
+INSTALLED_APPS += ["drf_spectacular_sidecar"]
+REST_FRAMEWORK["DEFAULT_FILTER_BACKENDS"] = [
+    "api.common.StrictFilterBackend",
+    "rest_framework.filters.SearchFilter",
+    "api.common.StrictOrderingFilter",
+]
+REST_FRAMEWORK["DEFAULT_SCHEMA_CLASS"] = "api.schema.AutoSchema"
+SPECTACULAR_SETTINGS.update(
+    {
+        "SWAGGER_UI_DIST": "SIDECAR",
+        "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+        "REDOC_DIST": "SIDECAR",
+        "PREPROCESSING_HOOKS": ["api.schema.only_v1"],
+        "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+        "COMPONENT_SPLIT_REQUEST": True,
+        "DESCRIPTION": "Everything the admin does, for scripts: authenticate with `Authorization: Token <key>`.",
+    }
+)

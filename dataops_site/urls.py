@@ -1,6 +1,5 @@
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from monitoring.admin import operations_view
 from monitoring.views import feedback, metrics
@@ -17,7 +16,5 @@ urlpatterns = [
     path("metrics", metrics, name="metrics"),
     path("feedback/<str:label>/<str:object_id>/", feedback, name="monitoring-feedback"),
     path("api/", include("dataops_site.api_urls")),
-    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("health/", health, name="health"),
 ]

@@ -185,3 +185,29 @@ def api_probes() -> dict[str, list[Probe]]:
         "api-docs": [Probe(public=True)],
         "health": [Probe(public=True)],
     }
+
+
+# --- issue 10: the REST API v1 ----------------------------------------------------------------------------------
+# Every endpoint of /api/v1/ keeps its name (api-...); the unversioned aliases of the first API (api-legacy-...)
+# answer exactly as the endpoint they alias. The schema and the docs need a login.
+_api_probes_before_v1 = api_probes
+
+
+def _api_v1_probes() -> dict[str, list[Probe]]:
+    return {
+        "api-root": [Probe()],
+        "api-v1-root": [Probe()],
+        "api-schema": [Probe()],
+        # Browsers: not logged in -> the admin's login page.
+        "api-docs": [Probe(auth="session")],
+        "api-redoc": [Probe(auth="session")],
+    }
+
+
+def api_probes() -> dict[str, list[Probe]]:  # noqa: F811 - extends the declarations above
+    probes = {**_api_probes_before_v1(), **_api_v1_probes()}
+    from api.urls import legacy_patterns
+
+    for pattern in legacy_patterns():
+        probes[pattern.name] = probes["api-" + pattern.name.removeprefix("api-legacy-")]
+    return probes
