@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
+from drf_spectacular.plumbing import build_bearer_security_scheme_object
 from rest_framework import serializers
 
 
@@ -51,3 +53,13 @@ class AutoSchema(SpectacularAutoSchema):
 def only_v1(endpoints):
     """Keep the schema to ``/api/v1/``: the unversioned aliases (``/api/job-runs/`` ...) are the same views."""
     return [e for e in endpoints if e[0].startswith("/api/v1/")]
+
+
+class ScopedTokenScheme(OpenApiAuthenticationExtension):
+    """``Authorization: Token <key>`` (django-rest-knox keys with a read or read-write scope)."""
+
+    target_class = "accounts.authentication.ScopedTokenAuthentication"
+    name = "tokenAuth"
+
+    def get_security_definition(self, auto_schema):
+        return build_bearer_security_scheme_object(header_name="Authorization", token_prefix="Token")

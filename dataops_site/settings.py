@@ -434,3 +434,23 @@ SPECTACULAR_SETTINGS.update(
         "DESCRIPTION": "Everything the admin does, for scripts: authenticate with `Authorization: Token <key>`.",
     }
 )
+# API tokens (django-rest-knox): hashed at rest, several per user, each with an expiry (days, at most the max).
+INSTALLED_APPS += ["knox"]
+REST_FRAMEWORK["DEFAULT_AUTHENTICATION_CLASSES"] = [
+    "accounts.authentication.ScopedTokenAuthentication",
+    "rest_framework.authentication.SessionAuthentication",
+]
+API_TOKEN_DEFAULT_DAYS = env.int("API_TOKEN_DEFAULT_DAYS", default=90)
+API_TOKEN_MAX_DAYS = env.int("API_TOKEN_MAX_DAYS", default=365)
+REST_KNOX = {"AUTH_HEADER_PREFIX": "Token", "TOKEN_TTL": None, "AUTO_REFRESH": False}
+KNOX_TOKEN_MODEL = "knox.AuthToken"
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
+    "JobRunStatusEnum": "orchestration.models.JobRun.Status",
+    "ApprovalStatusEnum": "approvals.models.ApprovalRequest.Status",
+    "ApprovalExecutionEnum": "approvals.models.ApprovalRequest.Execution",
+    "QuarantinedRowStatusEnum": "quality.models.QuarantinedRow.Status",
+    "ReviewItemStatusEnum": "quality.models.ReviewItem.Status",
+    "QueryRunStatusEnum": "sales.models.QueryRun.Status",
+    "SalesReportStatusEnum": "sales.models.SalesReport.Status",
+    "SyncOutcomeEnum": "sheetsync.models.SyncOutcome",
+}

@@ -211,3 +211,19 @@ def api_probes() -> dict[str, list[Probe]]:  # noqa: F811 - extends the declarat
     for pattern in legacy_patterns():
         probes[pattern.name] = probes["api-" + pattern.name.removeprefix("api-legacy-")]
     return probes
+
+
+# One's own API tokens (issue 10: django-rest-knox, several per user, the key shown once to its owner): every staff
+# user, whatever their role; the old single-token page is gone.
+_admin_url_probes_before_v1 = admin_url_probes
+
+
+def admin_url_probes() -> dict[str, list[Probe]]:  # noqa: F811 - extends the declarations above
+    probes = _admin_url_probes_before_v1()
+    probes.pop("authtoken_tokenproxy_mine", None)
+    probes["accounts_apitoken_mine"] = [
+        Probe(needs=[]),
+        Probe(method="POST", needs=[], data={"op": "create", "name": "walk", "scope": "read", "days": "7"},
+              label="create a read token"),
+    ]  # fmt: skip
+    return probes

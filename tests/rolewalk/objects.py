@@ -33,11 +33,10 @@ def _special(model: type[models.Model]) -> models.Model | None:
         from django.contrib.auth.models import Group
 
         return Group.objects.create(name=f"walk group {next(_counter)}")  # not a role: roles are read-only
-    if label == "authtoken.tokenproxy":
-        from rest_framework.authtoken.models import Token, TokenProxy
+    if label == "accounts.apitoken":
+        from accounts.services import api_token_create
 
-        token = Token.objects.create(user=build(admin_user_model()))
-        return TokenProxy.objects.get(key=token.key)
+        return api_token_create(user=build(admin_user_model()), actor=None, name=f"walk {next(_counter)}")[0]
     if label == "audit.auditevent":
         from audit.services import audit_log
 
