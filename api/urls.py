@@ -20,7 +20,7 @@ from rest_framework.reverse import reverse as api_reverse
 from rest_framework.views import APIView
 
 # The apps' API modules, in the order the root lists them.
-API_MODULES = ["orchestration.api", "cleanup.api"]
+API_MODULES = ["orchestration.api", "cleanup.api", "api.resources"]
 # The first API's paths, kept as aliases.
 LEGACY_MODULES = ["orchestration.api", "cleanup.api"]
 
@@ -46,7 +46,11 @@ def legacy_patterns() -> list[URLPattern]:
 
 def resource_names() -> dict[str, str]:
     """The list endpoints (no path parameter) by resource name: what the root lists."""
-    return {str(p.pattern).rstrip("/"): p.name for p in v1_patterns() if "<" not in str(p.pattern) and p.name}
+    return {
+        str(p.pattern).rstrip("/"): p.name
+        for p in v1_patterns()
+        if p.name and "<" not in str(p.pattern) and str(p.pattern).count("/") == 1
+    }
 
 
 class ApiRoot(APIView):

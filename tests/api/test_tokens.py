@@ -23,7 +23,10 @@ def test_a_read_token_reads_and_is_refused_writes_with_a_message(client, role_us
     refused = client.post("/api/v1/job-runs/", {"job": "nope"}, content_type="application/json", **_auth(key))
     assert refused.status_code == 403 and "read-only" in refused.json()["detail"]
     write = api_token_for(admin, scope="write")  # a second token of the same user
-    assert client.post("/api/v1/job-runs/", {"job": "nope"}, content_type="application/json", **_auth(write)).status_code == 400
+    assert (
+        client.post("/api/v1/job-runs/", {"job": "nope"}, content_type="application/json", **_auth(write)).status_code
+        == 400
+    )
     assert ApiToken.objects.filter(user=admin, revoked_at__isnull=True).count() == 2
 
 

@@ -17,7 +17,12 @@ _counter = itertools.count(1)
 OVERRIDES: dict[str, dict[str, Any]] = {
     "monitoring.incident": {"job": "audit_anchor"},
     # A request a Platform Admin decides (its decide form is walked against auth.change_user).
-    "approvals.approvalrequest": {"approver_permission": "auth.change_user", "approver_role": "Platform Admin"},
+    # A registered action (the API's approve/reject look its handler up).
+    "approvals.approvalrequest": {
+        "approver_permission": "auth.change_user",
+        "approver_role": "Platform Admin",
+        "action": "accounts.roles_grant",
+    },
 }
 
 
