@@ -19,7 +19,7 @@ from django.contrib.auth.forms import AdminPasswordChangeForm, UserChangeForm
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
@@ -308,7 +308,16 @@ class ApiTokenAdmin(admin.ModelAdmin):
             own = ApiToken.objects.filter(user=user)
             try:
                 if op == "create":
+                    from api.throttles import token_create_wait
+
                     form = ApiTokenCreateForm(request.POST)
+                    wait = token_create_wait(request) if form.is_valid() else None
+                    if wait is not None:
+                        response = HttpResponse(
+                            f"Too many API tokens created: try again in {int(wait) + 1} seconds.", status=429
+                        )
+                        response["Retry-After"] = str(int(wait) + 1)
+                        return response
                     if form.is_valid():
                         d = form.cleaned_data
                         token, key, approval = api_token_request(

@@ -443,7 +443,7 @@ REST_FRAMEWORK["DEFAULT_AUTHENTICATION_CLASSES"] = [
 API_TOKEN_DEFAULT_DAYS = env.int("API_TOKEN_DEFAULT_DAYS", default=90)
 API_TOKEN_MAX_DAYS = env.int("API_TOKEN_MAX_DAYS", default=365)
 REST_KNOX = {"AUTH_HEADER_PREFIX": "Token", "TOKEN_TTL": None, "AUTO_REFRESH": False}
-KNOX_TOKEN_MODEL = "knox.AuthToken"
+KNOX_TOKEN_MODEL = "knox.AuthToken"  # noqa: S105 - a model name
 SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
     "JobRunStatusEnum": "orchestration.models.JobRun.Status",
     "ApprovalStatusEnum": "approvals.models.ApprovalRequest.Status",
@@ -454,3 +454,22 @@ SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
     "SalesReportStatusEnum": "sales.models.SalesReport.Status",
     "SyncOutcomeEnum": "sheetsync.models.SyncOutcome",
 }
+# Throttles (429 with Retry-After): API writes per user, anonymous API requests per address, API tokens created
+# per user. Failed logins: django-axes locks a username+address out after AXES_FAILURE_LIMIT failures for
+# AXES_COOLOFF_MINUTES (Platform Admins see and clear lockouts in the admin: Axes -> Access attempts).
+REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] = [
+    "api.throttles.WriteRateThrottle",
+    "rest_framework.throttling.AnonRateThrottle",
+]
+REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {
+    "writes": env.str("API_THROTTLE_WRITES", default="300/min"),
+    "anon": env.str("API_THROTTLE_ANON", default="120/min"),
+    "token_create": env.str("API_THROTTLE_TOKEN_CREATE", default="20/hour"),
+}
+INSTALLED_APPS += ["axes"]
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+MIDDLEWARE += ["axes.middleware.AxesMiddleware"]
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = __import__("datetime").timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True

@@ -294,3 +294,6 @@ _api_probes_before_resources = api_probes
 
 def api_probes() -> dict[str, list[Probe]]:  # noqa: F811 - extends the declarations above
     return {**_api_probes_before_resources(), **_api_v1_resource_probes()}
+
+# django-axes' lockouts (issue 10): its one action has no permission of its own, so whoever sees the list runs it.
+ACTION_NEEDS[("axes.accessattempt", "cleanup_expired_attempts")] = [("axes.view_accessattempt",)]

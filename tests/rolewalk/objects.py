@@ -22,6 +22,7 @@ OVERRIDES: dict[str, dict[str, Any]] = {
         "approver_permission": "auth.change_user",
         "approver_role": "Platform Admin",
         "action": "accounts.roles_grant",
+        "inputs": {"user_id": 1, "username": "walk", "grant": ["Analyst"]},
     },
 }
 
