@@ -32,7 +32,7 @@ from audit.selectors import audit_chain_state
 from orchestration.api import JobRunOutput
 from quality.models import CheckResult, QualityRun, QuarantinedRow, ReviewItem
 from sales.models import QueryRun, SalesQuery, SalesReport
-from sheetsync.models import SyncEvent, SyncTarget
+from sheetsync.models import SyncEvent, SyncOutcome, SyncTarget
 
 from .common import DjangoModelPermission, NewestFirstCursor, StrictFilterSet
 from .schema import ApiError
@@ -131,8 +131,8 @@ class ApprovalReject(generics.GenericAPIView):
 
 
 class ReviewItemOutput(serializers.ModelSerializer):
-    requested_by = serializers.StringRelatedField()
-    decided_by = serializers.StringRelatedField()
+    requested_by = serializers.StringRelatedField(allow_null=True)
+    decided_by = serializers.StringRelatedField(allow_null=True)
 
     class Meta:
         model = ReviewItem
@@ -260,7 +260,9 @@ class QuarantinedRowList(generics.ListAPIView):
 
 
 class ReprocessInput(serializers.Serializer):
-    ids = serializers.ListField(child=serializers.IntegerField(min_value=1), min_length=1, max_length=1000)
+    ids = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=2**63 - 1), min_length=1, max_length=1000
+    )
 
 
 class ReprocessOutput(serializers.Serializer):
@@ -310,7 +312,8 @@ TARGET_STATUS = ["enabled", "broken", "broken_reason", "last_outcome", "last_che
 
 
 class SyncTargetOutput(serializers.ModelSerializer):
-    owner = serializers.StringRelatedField()
+    owner = serializers.StringRelatedField(allow_null=True)
+    last_outcome = serializers.ChoiceField(choices=SyncOutcome.choices, allow_blank=True, read_only=True)
 
     class Meta:
         model = SyncTarget
@@ -614,7 +617,7 @@ class AuditChainStatus(APIView):
 
 
 class SalesQueryOutput(serializers.ModelSerializer):
-    updated_by = serializers.StringRelatedField()
+    updated_by = serializers.StringRelatedField(allow_null=True)
 
     class Meta:
         model = SalesQuery
@@ -633,7 +636,7 @@ class SalesQueryList(generics.ListAPIView):
 
 class QueryRunOutput(serializers.ModelSerializer):
     query = serializers.SlugRelatedField(slug_field="name", read_only=True)
-    actor = serializers.StringRelatedField()
+    actor = serializers.StringRelatedField(allow_null=True)
 
     class Meta:
         model = QueryRun

@@ -63,3 +63,13 @@ class ScopedTokenScheme(OpenApiAuthenticationExtension):
 
     def get_security_definition(self, auto_schema):
         return build_bearer_security_scheme_object(header_name="Authorization", token_prefix="Token")  # noqa: S106 - a header scheme
+
+
+def path_ids_not_negative(result, generator, request, public):
+    """A path's ``<int:...>`` matches digits only: say so (a negative id is no URL of this API at all)."""
+    for operations in result.get("paths", {}).values():
+        for operation in operations.values():
+            for parameter in operation.get("parameters", []):
+                if parameter.get("in") == "path" and parameter.get("schema", {}).get("type") == "integer":
+                    parameter["schema"]["minimum"] = 0
+    return result

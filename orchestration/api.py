@@ -23,8 +23,8 @@ class DjangoViewPermission(permissions.BasePermission):
 
 
 class JobRunOutput(serializers.ModelSerializer):
-    actor = serializers.StringRelatedField()
-    duration_s = serializers.FloatField(read_only=True)
+    actor = serializers.StringRelatedField(allow_null=True)
+    duration_s = serializers.FloatField(read_only=True, allow_null=True)
 
     class Meta:
         model = JobRun
