@@ -11,6 +11,7 @@ Platform Admin approves; the key is shown once, to its owner only); Platform Adm
 
 from __future__ import annotations
 
+from axes.admin import AccessAttemptAdmin
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
@@ -58,6 +59,9 @@ admin.site.unregister(Group)
 # are ``ApiToken`` (below), made and revoked through the audited services.
 admin.site.unregister(TokenProxy)
 admin.site.unregister(KnoxAuthToken)
+# django-axes' lockouts: Platform Admins see them and clear one by deleting it; expired attempts are cleaned by axes
+# itself at each login, so its bulk "clean up" action (which checks no permission of its own) is not offered.
+AccessAttemptAdmin.actions = ["delete_selected"]
 
 
 class AuditedPasswordChangeForm(AdminPasswordChangeForm):

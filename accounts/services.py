@@ -492,9 +492,10 @@ def api_token_request(
     if scope == ApiToken.Scope.WRITE:
         if ApiToken.objects.filter(user=user, name=(name or "").strip(), revoked_at__isnull=True).exists():
             raise TokenExists(f"{user.get_username()} already has a token named {name!r}: revoke it or pick a name")
-        return None, "", api_token_write_request(
+        approval = api_token_write_request(
             user=user, scope=scope, actor=actor, reason=reason, name=(name or "").strip(), days=_token_days(days)
         )
+        return None, "", approval
     token, key = api_token_create(user=user, actor=actor, name=name, scope=scope, days=days)
     return token, key, None
 

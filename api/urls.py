@@ -20,7 +20,7 @@ from rest_framework.reverse import reverse as api_reverse
 from rest_framework.views import APIView
 
 # The apps' API modules, in the order the root lists them.
-API_MODULES = ["orchestration.api", "cleanup.api", "api.resources"]
+API_MODULES = ["orchestration.api", "cleanup.api", "api.resources", "api.people"]
 # The first API's paths, kept as aliases.
 LEGACY_MODULES = ["orchestration.api", "cleanup.api"]
 

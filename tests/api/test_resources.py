@@ -34,6 +34,7 @@ LISTS = {
     "api-salesquery-list": SalesQuery,
     "api-queryrun-list": QueryRun,
     "api-salesreport-list": SalesReport,
+    "api-user-list": None,  # users: measured below with their roles
 }
 
 
@@ -49,7 +50,9 @@ def test_every_list_endpoint_is_measured_here():
 
 @pytest.mark.parametrize("name", sorted(LISTS))
 def test_list_query_count_does_not_grow_with_rows(client, admin_user, name, django_assert_max_num_queries):
-    auth, model, url = _auth(admin_user), LISTS[name], reverse(name)
+    from django.contrib.auth import get_user_model
+
+    auth, model, url = _auth(admin_user), LISTS[name] or get_user_model(), reverse(name)
     build(model)
     client.get(url, **auth)  # warm: first-use lookups (content types, the chain head) are not per row
     with CaptureQueriesContext(connection) as one:
@@ -150,3 +153,29 @@ def test_audit_trail_filters_pages_and_exports(client, role_user):
     assert client.get(export + "?format=xml", **auditor).status_code == 400
     chain = client.get(reverse("api-auditevent-chain"), **auditor).json()
     assert chain["ok"] is True and chain["head_seq"] >= 5
+
+
+def test_roles_through_the_api_wait_for_approval_above_viewer(client, role_user, django_user_model):
+    admin = _auth(role_user("Platform Admin", "pat"), "write")
+    target = django_user_model.objects.create_user("newbie", "n@example.com", "x", is_staff=True)
+    url = reverse("api-user-roles", kwargs={"pk": target.pk})
+    assert client.post(url, {"roles": ["Viewer"]}, content_type="application/json",
+                       **_auth(role_user("Viewer"), "write")).status_code == 403  # fmt: skip
+    bad = client.post(url, {"roles": ["Wizard"]}, content_type="application/json", **admin)
+    assert bad.status_code == 400 and "roles" in bad.json()
+    viewer = client.post(url, {"roles": ["Viewer"]}, content_type="application/json", **admin)
+    assert viewer.status_code == 200 and viewer.json()["roles"] == ["Viewer"]
+    asked = client.post(url, {"roles": ["Viewer", "Analyst"], "reason": "reports"}, content_type="application/json",
+                        **admin)  # fmt: skip
+    assert asked.status_code == 202 and asked.json()["pending"] == ["Analyst"] and asked.json()["approval"]
+    assert not target.groups.filter(name="Analyst").exists()
+    users = client.get(reverse("api-user-list") + "?username=newbie", **admin).json()["results"]
+    assert users[0]["roles"] == ["Viewer"]
+
+
+def test_only_a_failed_trigger_is_retried(client, role_user):
+    run = JobRun.objects.create(job="audit_anchor", trigger="api", status="succeeded")
+    url = reverse("api-jobrun-retry", kwargs={"pk": run.pk})
+    assert client.post(url, **_auth(role_user("Viewer"), "write")).status_code == 403
+    refused = client.post(url, **_auth(role_user("Platform Admin"), "write"))
+    assert refused.status_code == 409 and "only a failed trigger" in refused.json()["detail"]

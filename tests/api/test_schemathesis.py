@@ -44,7 +44,7 @@ def _live_schema() -> dict:
 def test_every_operation_answers_as_documented(db, role_user):
     schema = schemathesis.openapi.from_dict(_live_schema())
     schema.app = get_wsgi_application()
-    for model in LISTS.values():  # rows to list and to look up (ids 1..3 are what the generator tries first)
+    for model in filter(None, LISTS.values()):  # rows to list and look up (ids 1..3 are tried first)
         for _ in range(3):
             build(model)
     users = {"Platform Admin": role_user("Platform Admin", "st-admin"), "Viewer": role_user("Viewer", "st-viewer")}

@@ -295,5 +295,23 @@ _api_probes_before_resources = api_probes
 def api_probes() -> dict[str, list[Probe]]:  # noqa: F811 - extends the declarations above
     return {**_api_probes_before_resources(), **_api_v1_resource_probes()}
 
-# django-axes' lockouts (issue 10): its one action has no permission of its own, so whoever sees the list runs it.
-ACTION_NEEDS[("axes.accessattempt", "cleanup_expired_attempts")] = [("axes.view_accessattempt",)]
+
+# Users and roles (Platform Admins) and retrying a failed trigger (issue 10).
+_api_probes_before_people = api_probes
+
+
+def api_probes() -> dict[str, list[Probe]]:  # noqa: F811 - extends the declarations above
+    return {
+        **_api_probes_before_people(),
+        "api-user-list": [Probe(needs=[("auth.view_user",)])],
+        # Viewer only (applies at once): 200 for who may change users.
+        "api-user-roles": [
+            Probe(method="POST", needs=[("auth.view_user",), ("auth.change_user",)], kwargs=_obj("auth.user"),
+                  data={"roles": ["Viewer"]}, ok=(200,))
+        ],
+        # The walk's run is not a failed trigger: allowed -> 409 saying so.
+        "api-jobrun-retry": [
+            Probe(method="POST", needs=[("orchestration.view_jobrun",), ("orchestration.trigger_jobrun",)],
+                  kwargs=_obj("orchestration.jobrun"), ok=(202, 409))
+        ],
+    }  # fmt: skip
