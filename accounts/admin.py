@@ -11,7 +11,8 @@ Platform Admin approves; the key is shown once, to its owner only); Platform Adm
 
 from __future__ import annotations
 
-from axes.admin import AccessAttemptAdmin
+from axes.admin import AccessAttemptAdmin, AccessFailureLogAdmin, AccessLogAdmin
+from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
@@ -44,6 +45,7 @@ from .services import (
     group_delete,
     group_save,
     groups_above_viewer,
+    login_lockouts_clear,
     user_create,
     user_delete,
     user_password_set,
@@ -59,9 +61,44 @@ admin.site.unregister(Group)
 # are ``ApiToken`` (below), made and revoked through the audited services.
 admin.site.unregister(TokenProxy)
 admin.site.unregister(KnoxAuthToken)
-# django-axes' lockouts: Platform Admins see them and clear one by deleting it; expired attempts are cleaned by axes
-# itself at each login, so its bulk "clean up" action (which checks no permission of its own) is not offered.
-AccessAttemptAdmin.actions = ["delete_selected"]
+
+
+# django-axes' lockouts: Platform Admins see them and clear one by deleting it (audited); expired attempts are
+# cleaned by axes itself at each login, so its bulk "clean up" action (which checks no permission) is not offered.
+# The access logs are read-only.
+class LockoutAdmin(AccessAttemptAdmin):
+    actions = ["delete_selected"]
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def delete_model(self, request: HttpRequest, obj) -> None:
+        login_lockouts_clear(attempts=[obj], actor=request.user)
+
+    def delete_queryset(self, request: HttpRequest, queryset) -> None:
+        login_lockouts_clear(attempts=list(queryset.order_by("pk")), actor=request.user)
+
+
+class ReadOnlyAccessLogAdmin(AccessLogAdmin):
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class ReadOnlyAccessFailureLogAdmin(AccessFailureLogAdmin):
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+for _model, _admin in ((AccessAttempt, LockoutAdmin), (AccessLog, ReadOnlyAccessLogAdmin),
+                       (AccessFailureLog, ReadOnlyAccessFailureLogAdmin)):  # fmt: skip
+    admin.site.unregister(_model)
+    admin.site.register(_model, _admin)
 
 
 class AuditedPasswordChangeForm(AdminPasswordChangeForm):

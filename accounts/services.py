@@ -396,15 +396,13 @@ def _token_days(days: int | None) -> int:
     return days
 
 
-def _token_audit(action: str, token: ApiToken, actor: Any, **data: Any) -> None:
-    audit_log(
-        action=action,
-        object_type="accounts.apitoken",
-        object_id=str(token.pk),
-        object_repr=str(token),
-        actor=actor,
-        data={"user": token.user.get_username(), "name": token.name, "fingerprint": token_fingerprint(token), **data},
-    )
+def _token_facts(token: ApiToken) -> dict[str, Any]:
+    """What every token audit event carries (never the key)."""
+    return {"object_type": "accounts.apitoken", "object_id": str(token.pk), "object_repr": str(token)}
+
+
+def _token_data(token: ApiToken) -> dict[str, Any]:
+    return {"user": token.user.get_username(), "name": token.name, "fingerprint": token_fingerprint(token)}
 
 
 def _token_issue(token: ApiToken) -> str:
@@ -462,14 +460,17 @@ def api_token_create(
             issued_by=actor,
         )
         key = _token_issue(token) if issue else ""
-        _token_audit(
-            "accounts.api_token_created",
-            token,
-            actor,
-            scope=scope,
-            lifetime_days=days,
-            issued=issue,
-            **({"approval": approval.pk} if approval is not None else {}),
+        audit_log(
+            action="accounts.api_token_created",
+            actor=actor,
+            **_token_facts(token),
+            data={
+                **_token_data(token),
+                "scope": scope,
+                "lifetime_days": days,
+                "issued": issue,
+                **({"approval": approval.pk} if approval is not None else {}),
+            },
         )
         if not issue:
             transaction.on_commit(lambda: _mail_token_owner(user.pk))
@@ -512,7 +513,7 @@ def api_token_collect(*, token: ApiToken, actor: Any) -> str:
         if token.revoked_at is not None or token.issued_at is not None:
             raise ValueError("this token's key was shown already (or the token was revoked): it is never shown again")
         key = _token_issue(token)
-        _token_audit("accounts.api_token_key_shown", token, actor)
+        audit_log(action="accounts.api_token_key_shown", actor=actor, **_token_facts(token), data=_token_data(token))
     return key
 
 
@@ -528,7 +529,7 @@ def api_token_revoke(*, token: ApiToken, actor: Any) -> None:
         token.revoked_at = timezone.now()
         token.revoked_by = actor
         token.save(update_fields=["knox_token", "revoked_at", "revoked_by"])
-        _token_audit("accounts.api_token_revoked", token, actor)
+        audit_log(action="accounts.api_token_revoked", actor=actor, **_token_facts(token), data=_token_data(token))
 
 
 def api_token_mark_used(*, token_id: int) -> None:
@@ -553,6 +554,26 @@ def _mail_token_owner(user_id: int) -> None:
         )
     except Exception as exc:  # noqa: BLE001 - the token page shows it whatever the mail does
         logger.warning("token mail to %s could not be sent: %s", user.get_username(), exc)
+
+
+# --- failed-login lockouts (django-axes) ----------------------------------------------------------------------
+
+
+def login_lockouts_clear(*, attempts: Sequence[Any], actor: Any) -> int:
+    """Clear failed-login records (a lockout ends with its record), audited one by one; returns how many."""
+    with transaction.atomic():
+        for attempt in attempts:
+            audit_log(
+                action="accounts.login_lockout_cleared",
+                object_type="axes.accessattempt",
+                object_id=str(attempt.pk),
+                object_repr=f"failed logins of {attempt.username}",
+                actor=actor,
+                data={"username": attempt.username, "ip_address": attempt.ip_address,
+                      "failures": attempt.failures_since_start},
+            )  # fmt: skip
+            attempt.delete()
+    return len(attempts)
 
 
 # --- demo -----------------------------------------------------------------------------------------------------

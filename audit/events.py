@@ -77,6 +77,13 @@ _declare(
 _declare("accounts.api_token_key_shown", "a token's owner was shown its key (once)", "user", "fingerprint", "name")
 _declare("accounts.api_token_revoked", "an API token was revoked", "user", "fingerprint", "name")
 
+# issue 10: failed-login lockouts (django-axes) cleared by a Platform Admin.
+_declare(
+    "accounts.login_lockout_cleared",
+    "a failed-login record (and so its lockout) was cleared",
+    "username", "ip_address", "failures",
+)  # fmt: skip
+
 # --- audit -------------------------------------------------------------------------------------------------------
 _declare(
     "audit.anchored",

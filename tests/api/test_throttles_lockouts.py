@@ -57,6 +57,10 @@ def test_failed_logins_lock_the_account_out_and_platform_admins_see_it(client, r
     assert listing.status_code == 200 and "ann" in listing.content.decode()
     attempt = AccessAttempt.objects.get(username="ann")
     assert client.post(f"/admin/axes/accessattempt/{attempt.pk}/delete/", {"post": "yes"}).status_code == 302
+    from audit.models import AuditEvent
+
+    cleared = AuditEvent.objects.get(action="accounts.login_lockout_cleared")
+    assert cleared.actor == admin and cleared.data["username"] == "ann" and cleared.data["failures"] >= 3
     client.logout()
     assert client.post(login, {"username": "ann", "password": "right-pass"}).status_code == 302  # unlocked
     client.force_login(role_user("Viewer"))
