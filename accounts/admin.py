@@ -4,13 +4,15 @@ service in ``accounts/services.py``.
 A Platform Admin manages accounts and roles but can make nobody (themselves included) a superuser, sets no
 per-user permissions and cannot reach superuser accounts. Granting a role above Viewer opens an approval request
 that a second Platform Admin decides (the page says so; nothing is granted until then); revocations and Viewer
-apply at once. Role groups are defined by ``accounts/roles.py``: the admin shows them read-only. API tokens are
-issued and revoked by superusers only: read scope at once, write scope once a second Platform Admin approves.
-The key is shown once, to the token's owner, on their *API token* page.
+apply at once. Role groups are defined by ``accounts/roles.py``: the admin shows them read-only. Every staff user
+creates and revokes their own API tokens on *API tokens → mine* (read scope at once, write scope once a second
+Platform Admin approves; the key is shown once, to its owner only); Platform Admins see and revoke everyone's.
 """
 
 from __future__ import annotations
 
+from axes.admin import AccessAttemptAdmin, AccessFailureLogAdmin, AccessLogAdmin
+from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
@@ -19,31 +21,31 @@ from django.contrib.auth.forms import AdminPasswordChangeForm, UserChangeForm
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
-from rest_framework.authtoken.admin import TokenAdmin
+from knox import admin as _knox_admin  # noqa: F401 - registers knox's admin, unregistered below
+from knox.models import AuthToken as KnoxAuthToken
 from rest_framework.authtoken.models import TokenProxy
 
 from approvals.selectors import approvals_pending_about
 from approvals.services import ApprovalError
 from audit.services import audit_context
 
-from .models import ApiTokenScope
+from .models import ApiToken
 from .roles import ROLE_PERMISSIONS
-from .selectors import api_token_record
 from .services import (
     ROLES_GRANT_ACTION,
     TOKEN_WRITE_ACTION,
     TokenExists,
-    api_token_key_reveal,
+    api_token_collect,
     api_token_request,
     api_token_revoke,
     group_delete,
     group_save,
     groups_above_viewer,
-    token_fingerprint,
+    login_lockouts_clear,
     user_create,
     user_delete,
     user_password_set,
@@ -55,10 +57,48 @@ from .services import (
 User = get_user_model()
 admin.site.unregister(User)
 admin.site.unregister(Group)
+# Neither DRF's clear-text tokens (no longer accepted) nor knox's raw digests are managed directly: API tokens
+# are ``ApiToken`` (below), made and revoked through the audited services.
 admin.site.unregister(TokenProxy)
-# DRF's token prints as its key, which the admin puts in page titles and breadcrumbs: name it by its user instead
-# (TokenProxy exists for the admin only; Token itself is left as DRF made it).
-TokenProxy.__str__ = lambda self: f"API token of {self.user} (sha256:{token_fingerprint(self.key)})"
+admin.site.unregister(KnoxAuthToken)
+
+
+# django-axes' lockouts: Platform Admins see them and clear one by deleting it (audited); expired attempts are
+# cleaned by axes itself at each login, so its bulk "clean up" action (which checks no permission) is not offered.
+# The access logs are read-only.
+class LockoutAdmin(AccessAttemptAdmin):
+    actions = ["delete_selected"]
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def delete_model(self, request: HttpRequest, obj) -> None:
+        login_lockouts_clear(attempts=[obj], actor=request.user)
+
+    def delete_queryset(self, request: HttpRequest, queryset) -> None:
+        login_lockouts_clear(attempts=list(queryset.order_by("pk")), actor=request.user)
+
+
+class ReadOnlyAccessLogAdmin(AccessLogAdmin):
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class ReadOnlyAccessFailureLogAdmin(AccessFailureLogAdmin):
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+for _model, _admin in ((AccessAttempt, LockoutAdmin), (AccessLog, ReadOnlyAccessLogAdmin),
+                       (AccessFailureLog, ReadOnlyAccessFailureLogAdmin)):  # fmt: skip
+    admin.site.unregister(_model)
+    admin.site.register(_model, _admin)
 
 
 class AuditedPasswordChangeForm(AdminPasswordChangeForm):
@@ -229,137 +269,137 @@ class RoleGroupAdmin(GroupAdmin):
             group_delete(group=group, actor=request.user)
 
 
-class ApiTokenAddForm(forms.ModelForm):
-    """Issue a token: its user, its scope, and (for write scope) why: the approver reads it."""
+class ApiTokenCreateForm(forms.Form):
+    """A new token of one's own: its name, scope, lifetime, and (for write scope) why: the approver reads it."""
 
-    scope = forms.ChoiceField(choices=ApiTokenScope.Scope.choices, initial=ApiTokenScope.Scope.READ)
+    name = forms.CharField(max_length=100, help_text="What it is for, e.g. 'nightly export'.")
+    scope = forms.ChoiceField(choices=ApiToken.Scope.choices, initial=ApiToken.Scope.READ)
+    days = forms.IntegerField(min_value=1, help_text="Days until it expires.")
     reason = forms.CharField(
         required=False,
         widget=forms.Textarea(attrs={"rows": 2, "cols": 60}),
-        help_text="Required for write scope: a second Platform Admin approves it before the token exists.",
+        help_text="Required for write scope: a second Platform Admin approves it before its key is made.",
     )
 
-    class Meta:
-        model = TokenProxy
-        fields = ("user",)
+    def __init__(self, *args, **kwargs):
+        from django.conf import settings
+
+        super().__init__(*args, **kwargs)
+        from django.core.validators import MaxValueValidator
+
+        self.fields["days"].initial = settings.API_TOKEN_DEFAULT_DAYS
+        self.fields["days"].validators.append(MaxValueValidator(settings.API_TOKEN_MAX_DAYS))
 
     def clean(self):
         cleaned = super().clean()
-        if cleaned.get("scope") == ApiTokenScope.Scope.WRITE and not (cleaned.get("reason") or "").strip():
+        if cleaned.get("scope") == ApiToken.Scope.WRITE and not (cleaned.get("reason") or "").strip():
             self.add_error("reason", "A write-scope token needs a reason.")
         return cleaned
 
 
-@admin.register(TokenProxy)
-class ApiTokenAdmin(TokenAdmin):
-    """API tokens: issued and revoked through audited services; pages show a fingerprint, never the key (DRF's
-    TokenAdmin, which this extends, already keeps the key out of URLs by addressing tokens by their user). The key
-    is shown once, to the token's owner, on *API token → mine* (``mine_view``), which every staff user can open."""
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """API tokens, read-only: Platform Admins (``accounts.view_apitoken``) see everyone's and revoke them (delete
+    revokes: the record stays). Each staff user creates, collects and revokes their own on *mine*
+    (``mine_view``); the key is shown once, there, to its owner, and stored only as knox's digest."""
 
-    list_display = ("fingerprint", "user", "scope", "created")
+    list_display = ("name", "user", "scope", "status", "token_key", "expires_at", "last_used_at", "created_at")
     list_select_related = ("user",)
-    list_filter = ("created",)
-    fields = ("user",)
-    autocomplete_fields = ("user",)
-    search_fields = ("user__username",)
-    ordering = ("user__username",)
+    list_filter = ("scope", "created_at")
+    search_fields = ("user__username", "name")
+    ordering = ("-created_at",)
+    readonly_fields = (
+        "user", "name", "scope", "status", "token_key", "lifetime_days", "approval_id", "issued_by", "created_at",
+        "issued_at", "expires_at", "last_used_at", "revoked_at", "revoked_by",
+    )  # fmt: skip
+    fields = readonly_fields
+    actions = ["delete_selected"]
 
-    @admin.display(description="token")
-    def fingerprint(self, obj: TokenProxy) -> str:
-        return f"sha256:{token_fingerprint(obj.key)}"
-
-    @admin.display(description="scope")
-    def scope(self, obj: TokenProxy) -> str:
-        record = api_token_record(user=obj.user)
-        return record.get_scope_display() if record else "read only (issued before scopes)"
-
-    def get_form(self, request, obj=None, change=False, **kwargs):
-        if obj is None:
-            kwargs["form"] = ApiTokenAddForm
-        return super().get_form(request, obj, change=change, **kwargs)
+    def has_add_permission(self, request) -> bool:
+        return False  # one's own tokens are created on "mine": only the owner sees a key
 
     def has_change_permission(self, request, obj=None) -> bool:
-        return False  # a token is issued or revoked, never edited
+        return False
 
-    def get_readonly_fields(self, request, obj=None):
-        return ("user", "scope", "created") if obj is not None else ()
-
-    def get_fields(self, request, obj=None):
-        return ("user", "scope", "created") if obj is not None else ("user", "scope", "reason")
-
-    def get_urls(self):
-        mine = path("mine/", self.admin_site.admin_view(self.mine_view), name="authtoken_tokenproxy_mine")
-        return [mine, *super().get_urls()]
-
-    def save_model(self, request: HttpRequest, obj: TokenProxy, form, change: bool) -> None:
-        try:
-            token, approval = api_token_request(
-                user=obj.user,
-                scope=form.cleaned_data["scope"],
-                actor=request.user,
-                reason=form.cleaned_data.get("reason") or "",
-            )
-        except (TokenExists, ApprovalError) as exc:
-            raise PermissionDenied(str(exc)) from exc
-        owner = obj.user.get_username()
-        if approval is not None:
-            request._token_approval = approval  # nothing was created: no "added" log entry (log_addition)
-            url = reverse("admin:approvals_approvalrequest_change", args=[approval.pk])
-            self.message_user(
-                request,
-                format_html('Write-scope API token for {}: <a href="{}">approval #{}</a> is requested and waits for '
-                            "a second Platform Admin; no token exists until then. {} sees its key once on their API "
-                            "token page after the approval.", owner, url, approval.pk, owner),
-                messages.WARNING,
-            )  # fmt: skip
-            return
-        obj.key, obj.created = token.key, token.created
-        mine = reverse("admin:authtoken_tokenproxy_mine")
-        if obj.user.pk == request.user.pk:
-            text = format_html('Your read-scope API token is issued: <a href="{}">see its key once</a>.', mine)
-        else:
-            text = format_html(
-                "Read-scope API token issued to {} (sha256:{}); they see its key once on their API token page ({}).",
-                owner, token_fingerprint(token.key), mine,
-            )  # fmt: skip
-        self.message_user(request, text, messages.SUCCESS)
-
-    def log_addition(self, request, obj, message):
-        if getattr(request, "_token_approval", None) is not None:
-            return None  # only requested: the approval request is the record
-        return super().log_addition(request, obj, message)
-
-    def response_add(self, request, obj, post_url_continue=None):
-        return HttpResponseRedirect(reverse("admin:authtoken_tokenproxy_changelist"))  # never a URL with the key
-
-    def delete_model(self, request: HttpRequest, obj: TokenProxy) -> None:
+    def delete_model(self, request: HttpRequest, obj: ApiToken) -> None:
         api_token_revoke(token=obj, actor=request.user)
 
-    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[TokenProxy]) -> None:
-        for token in queryset.select_related("user").order_by("created"):
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[ApiToken]) -> None:
+        for token in queryset.order_by("pk"):
             api_token_revoke(token=token, actor=request.user)
 
+    def get_urls(self):
+        mine = path("mine/", self.admin_site.admin_view(self.mine_view), name="accounts_apitoken_mine")
+        return [mine, *super().get_urls()]
+
+    def _key_page(self, request, token: ApiToken, key: str):
+        context = {**self.admin_site.each_context(request), "title": "Your new API token", "opts": self.model._meta,
+                   "token": token, "key": key}  # fmt: skip
+        # admin_view's never_cache marks it no-store: the key does not sit in a cache.
+        return TemplateResponse(request, "admin/accounts/apitoken/key_once.html", context)
+
     def mine_view(self, request):
-        """The signed-in person's own API token: its fingerprint and scope, a write token waiting for approval,
-        and its key, shown once (POST "show"), the first time they ask after it was issued."""
+        """The signed-in person's own API tokens: create one (read at once, write once approved), collect an
+        approved write token's key, revoke one. A key is shown once, on the page answering the POST that made it."""
         user = request.user
-        key = ""
+        here = reverse("admin:accounts_apitoken_mine")
+        form = ApiTokenCreateForm()
         if request.method == "POST":
+            op = request.POST.get("op", "")
+            own = ApiToken.objects.filter(user=user)
             try:
-                key = api_token_key_reveal(user=user)
-            except ValueError as exc:
+                if op == "create":
+                    from api.throttles import token_create_wait
+
+                    form = ApiTokenCreateForm(request.POST)
+                    wait = token_create_wait(request) if form.is_valid() else None
+                    if wait is not None:
+                        response = HttpResponse(
+                            f"Too many API tokens created: try again in {int(wait) + 1} seconds.", status=429
+                        )
+                        response["Retry-After"] = str(int(wait) + 1)
+                        return response
+                    if form.is_valid():
+                        d = form.cleaned_data
+                        token, key, approval = api_token_request(
+                            user=user, actor=user, name=d["name"], scope=d["scope"], days=d["days"],
+                            reason=d.get("reason") or "",
+                        )  # fmt: skip
+                        if approval is not None:
+                            url = reverse("admin:approvals_approvalrequest_change", args=[approval.pk])
+                            self.message_user(
+                                request,
+                                format_html('Write-scope token "{}": <a href="{}">approval #{}</a> waits for a second '
+                                            "Platform Admin; collect its key here once approved.",
+                                            d["name"], url, approval.pk),
+                                messages.WARNING,
+                            )  # fmt: skip
+                            return HttpResponseRedirect(here)
+                        return self._key_page(request, token, key)
+                elif op == "collect":
+                    token = own.filter(pk=request.POST.get("token")).first()
+                    if token is None:
+                        raise ValueError("no such token of yours")
+                    return self._key_page(request, token, api_token_collect(token=token, actor=user))
+                elif op == "revoke":
+                    token = own.filter(pk=request.POST.get("token")).first()
+                    if token is None:
+                        raise ValueError("no such token of yours")
+                    api_token_revoke(token=token, actor=user)
+                    self.message_user(request, f'Token "{token.name}" revoked.', messages.SUCCESS)
+                    return HttpResponseRedirect(here)
+                else:
+                    raise ValueError("choose create, collect or revoke")
+            except (TokenExists, ApprovalError, ValueError, PermissionError) as exc:
                 self.message_user(request, str(exc), messages.ERROR)
-                return HttpResponseRedirect(reverse("admin:authtoken_tokenproxy_mine"))
-        token = TokenProxy.objects.filter(user=user).first()
+                if op != "create":
+                    return HttpResponseRedirect(here)
         context = {
             **self.admin_site.each_context(request),
-            "title": "Your API token",
+            "title": "Your API tokens",
             "opts": self.model._meta,
-            "token": token,
-            "fingerprint": token_fingerprint(token.key) if token else "",
-            "record": api_token_record(user=user),
+            "tokens": ApiToken.objects.filter(user=user).order_by("-created_at"),
             "pending": approvals_pending_about(user=user, actions=[TOKEN_WRITE_ACTION]),
-            "key": key,
+            "form": form,
         }
-        # admin_view's never_cache marks it no-store: the key does not sit in a cache.
-        return TemplateResponse(request, "admin/authtoken/tokenproxy/mine.html", context)
+        return TemplateResponse(request, "admin/accounts/apitoken/mine.html", context)

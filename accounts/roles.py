@@ -98,8 +98,11 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "auth.view_group",
     ],  # fmt: skip
     # Runs the platform: every permission of the project's apps, and accounts (users and their roles).
-    # Not API tokens: a token impersonates its user, so only superusers issue them.
-    PLATFORM_ADMIN: [f"{app}.*" for app in PROJECT_APPS] + ["auth.*_user", "auth.view_group"],
+    # API tokens: they see and revoke everyone's (issue 10); each user creates their own (the key is theirs only).
+    PLATFORM_ADMIN: [f"{app}.*" for app in PROJECT_APPS]
+    + ["auth.*_user", "auth.view_group", "accounts.view_apitoken", "accounts.delete_apitoken"]
+    # Failed-login lockouts (django-axes): see them, and clear one by deleting the attempt.
+    + ["axes.view_accessattempt", "axes.delete_accessattempt", "axes.view_accessfailurelog", "axes.view_accesslog"],
 }
 
 # What each role is for, in words: the README's table says exactly this.
@@ -120,8 +123,8 @@ ROLE_DESCRIPTIONS: dict[str, str] = {
     PLATFORM_ADMIN: "every permission of the project's apps (audit events stay read-only), users and their roles "
     "(a grant above Viewer waits for a second Platform Admin; not superusers, not per-user permissions), Airflow "
     "DAGs, the operations page, SLAs and escalation ladders; approves costly sales queries, role grants, write-scope "
-    "API tokens and changes to destructive DAGs (never their own, nor a grant or token for themselves); API tokens "
-    "are issued by superusers only",
+    "API tokens and changes to destructive DAGs (never their own, nor a grant or token for themselves); sees and "
+    "revokes everyone's API tokens (each user creates their own) and clears failed-login lockouts",
 }
 # Roles above Viewer: granting one gives the power to change things (a guarded action, see user_roles_set).
 PRIVILEGED_ROLES = tuple(r for r in (ANALYST, DATA_STEWARD, CONTENT_ADMIN, AUDITOR, PLATFORM_ADMIN))

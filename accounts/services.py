@@ -5,8 +5,8 @@ flags, password, groups or permissions, or issues a token. ``user_roles_set`` is
 memberships change, and it refuses to grant a role above Viewer (``groups_above_viewer``) without the approved
 request that asked for it; ``user_roles_request`` is what a person asking for a change calls (revocations and
 Viewer apply at once, the rest opens an approval). Likewise ``api_token_create`` refuses a write-scope token
-without its approval, and ``api_token_request`` is the entry point. One API token per user (DRF's token is one
-per user): a second is refused until the first is revoked.
+without its approval, and ``api_token_request`` is the entry point. A user holds several named tokens
+(django-rest-knox: hashed at rest, each with an expiry); the key is shown once, to its owner only.
 """
 
 from __future__ import annotations
@@ -15,30 +15,30 @@ import logging
 import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 from django.core.mail import send_mail
-from django.db import transaction
+from django.db import models, transaction
 from django.urls import reverse
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
+from knox.models import AuthToken
 
 from audit.services import audit_log
 from privacy.pseudonym import EMAIL, audit_profile_changes, pseudonymise
 
-from .models import ApiTokenScope
+from .models import ApiToken
 from .roles import PRIVILEGED_ROLES, ROLE_PERMISSIONS, VIEWER
-from .selectors import token_key_sha256
 
 logger = logging.getLogger(__name__)
 
 # The approvals app's action names for the two guarded account changes (registered in approvals/actions.py).
 ROLES_GRANT_ACTION = "accounts.roles_grant"
 TOKEN_WRITE_ACTION = "accounts.api_token_write"  # noqa: S105 - an action name, not a secret
-TOKEN_SCOPES = tuple(ApiTokenScope.Scope.values)
+TOKEN_SCOPES = tuple(ApiToken.Scope.values)
 
 
 class ApprovalRequired(PermissionError):
@@ -46,7 +46,7 @@ class ApprovalRequired(PermissionError):
 
 
 class TokenExists(ValueError):
-    """The user already has an API token (one per user): revoke it first."""
+    """The user already has a live API token of that name: revoke it or pick another name."""
 
 PROFILE_FIELDS = ("username", "first_name", "last_name", "email", "last_login", "date_joined")
 FLAG_FIELDS = ("is_staff", "is_superuser")
@@ -385,133 +385,197 @@ def group_delete(*, group: Group, actor: Any) -> None:
 # --- API tokens -----------------------------------------------------------------------------------------------
 
 
-def token_fingerprint(key: str) -> str:
-    """What the audit trail and the admin show of a token: enough to tell tokens apart, useless to log in."""
-    return token_key_sha256(key)[:12]
+def token_fingerprint(token: ApiToken) -> str:
+    """What the audit trail and the admin show of a token: its number and the key's first characters (knox keeps
+    those in clear to find the token; they are useless to log in)."""
+    return f"#{token.pk} {token.token_key[:8]}".strip()
 
 
-def api_token_create(*, user: Any, actor: Any, scope: str = "read", approval: Any = None) -> Token:
-    """Issue the user's API token, audited with its fingerprint and scope; its owner is shown the key once
-    (``api_token_key_reveal``), nobody else.
+def _token_days(days: int | None) -> int:
+    days = settings.API_TOKEN_DEFAULT_DAYS if days is None else days
+    if not 1 <= days <= settings.API_TOKEN_MAX_DAYS:
+        raise ValueError(f"a token lives 1 to {settings.API_TOKEN_MAX_DAYS} days, not {days}")
+    return days
 
-    One token per user: ``TokenExists`` while they hold one. A write-scope token needs ``approval``, the approved
-    ``accounts.api_token_write`` request for this user (``ApprovalRequired`` otherwise). When someone else issues
-    it, the owner is mailed where to collect the key.
+
+def _token_facts(token: ApiToken) -> dict[str, Any]:
+    """What every token audit event carries (never the key)."""
+    return {"object_type": "accounts.apitoken", "object_id": str(token.pk), "object_repr": str(token)}
+
+
+def _token_data(token: ApiToken) -> dict[str, Any]:
+    return {"user": token.user.get_username(), "name": token.name, "fingerprint": token_fingerprint(token)}
+
+
+def _token_issue(token: ApiToken) -> str:
+    """Make the knox token (only its digest is stored) and return the key: the one time it exists in clear."""
+    knox_token, key = AuthToken.objects.create(user=token.user, expiry=timedelta(days=token.lifetime_days))
+    token.knox_token = knox_token
+    token.token_key = knox_token.token_key
+    token.issued_at = knox_token.created
+    token.expires_at = knox_token.expiry
+    token.save(update_fields=["knox_token", "token_key", "issued_at", "expires_at"])
+    return key
+
+
+def api_token_create(
+    *,
+    user: Any,
+    actor: Any,
+    name: str,
+    scope: str = "read",
+    days: int | None = None,
+    approval: Any = None,
+    issue: bool = True,
+) -> tuple[ApiToken, str]:
+    """Create a named API token for ``user``, audited; with ``issue`` its key is made and returned (once: only its
+    digest is stored). Without ``issue`` (an approved write scope) the owner collects the key later
+    (``api_token_collect``), so nobody else ever sees it.
+
+    A write-scope token needs ``approval``, the approved ``accounts.api_token_write`` request for this user
+    (``ApprovalRequired`` otherwise). Raises ``TokenExists`` when the user has a live token of that name,
+    ``ValueError`` for a bad scope, name or lifetime, ``PermissionError`` when someone else would see the key.
     """
+    name = (name or "").strip()
+    if not name:
+        raise ValueError("a token needs a name (what it is for)")
     if scope not in TOKEN_SCOPES:
         raise ValueError(f"unknown token scope {scope!r}; scopes: {', '.join(TOKEN_SCOPES)}")
-    if scope == ApiTokenScope.Scope.WRITE and not (
+    days = _token_days(days)
+    if scope == ApiToken.Scope.WRITE and not (
         _approved(approval, action=TOKEN_WRITE_ACTION, user=user) and approval.inputs.get("scope") == scope
     ):
         raise ApprovalRequired(f"a write-scope API token for {user.get_username()} needs a second Platform Admin's "
                                "approval: ask for it and it is issued once approved")  # fmt: skip
+    if issue and actor is not None and actor.pk != user.pk:
+        raise PermissionError("only a token's owner is shown its key: they create their own tokens")
     with transaction.atomic():
         _locked(user)
-        if Token.objects.filter(user=user).exists():
-            raise TokenExists(f"{user.get_username()} already has an API token: revoke it first")
-        token = Token.objects.create(user=user)
-        ApiTokenScope.objects.create(
+        if ApiToken.objects.filter(user=user, name=name, revoked_at__isnull=True).exists():
+            raise TokenExists(f"{user.get_username()} already has a token named {name!r}: revoke it or pick a name")
+        token = ApiToken.objects.create(
             user=user,
-            key_sha256=token_key_sha256(token.key),
+            name=name,
             scope=scope,
+            lifetime_days=days,
             approval_id=approval.pk if approval is not None else None,
             issued_by=actor,
         )
+        key = _token_issue(token) if issue else ""
         audit_log(
             action="accounts.api_token_created",
-            object_type="authtoken.token",
-            object_id=token_fingerprint(token.key),
-            object_repr=f"API token of {user.get_username()}",
             actor=actor,
+            **_token_facts(token),
             data={
-                "user": user.get_username(),
-                "fingerprint": token_fingerprint(token.key),
+                **_token_data(token),
                 "scope": scope,
+                "lifetime_days": days,
+                "issued": issue,
                 **({"approval": approval.pk} if approval is not None else {}),
             },
         )
-        if actor is None or actor.pk != user.pk:
+        if not issue:
             transaction.on_commit(lambda: _mail_token_owner(user.pk))
-    return token
+    return token, key
 
 
-def api_token_request(*, user: Any, scope: str, actor: Any, reason: str = "") -> tuple[Token | None, Any]:
-    """A person asks for an API token for ``user``: read scope is issued at once; write scope opens an approval
-    request for a second Platform Admin (``user`` and ``actor`` never approve it) and is issued when approved.
+def api_token_request(
+    *, user: Any, actor: Any, name: str, scope: str, days: int | None = None, reason: str = ""
+) -> tuple[ApiToken | None, str, Any]:
+    """A person asks for a token of their own: read scope is issued at once (the key returned, shown once);
+    write scope opens an approval request for a second Platform Admin and is collected once approved.
 
-    Returns ``(token, None)`` or ``(None, approval)``. Raises ``TokenExists``, or ``ApprovalError`` (no reason).
+    Returns ``(token, key, None)`` or ``(None, "", approval)``. Raises ``TokenExists``, ``ValueError``,
+    ``PermissionError`` (a token for someone else), or ``ApprovalError`` (write scope without a reason).
     """
     from approvals.actions import api_token_write_request
 
-    if Token.objects.filter(user=user).exists():
-        raise TokenExists(f"{user.get_username()} already has an API token: revoke it first")
-    if scope == ApiTokenScope.Scope.WRITE:
-        return None, api_token_write_request(user=user, scope=scope, actor=actor, reason=reason)
-    return api_token_create(user=user, actor=actor, scope=scope), None
+    if actor is not None and actor.pk != user.pk:
+        raise PermissionError("only a token's owner is shown its key: they create their own tokens")
+    if scope == ApiToken.Scope.WRITE:
+        if ApiToken.objects.filter(user=user, name=(name or "").strip(), revoked_at__isnull=True).exists():
+            raise TokenExists(f"{user.get_username()} already has a token named {name!r}: revoke it or pick a name")
+        approval = api_token_write_request(
+            user=user, scope=scope, actor=actor, reason=reason, name=(name or "").strip(), days=_token_days(days)
+        )
+        return None, "", approval
+    token, key = api_token_create(user=user, actor=actor, name=name, scope=scope, days=days)
+    return token, key, None
 
 
-def api_token_key_reveal(*, user: Any) -> str:
-    """Show the owner their API token's key, once (audited): afterwards only its fingerprint is ever shown.
+def api_token_collect(*, token: ApiToken, actor: Any) -> str:
+    """The owner collects an approved write-scope token: its key is made and shown once (audited).
 
-    Raises ``ValueError`` when there is no token, or its key was shown already (revoke it and ask for a new one).
+    Raises ``PermissionError`` for anyone but the owner, ``ValueError`` when there is nothing to collect.
     """
+    if actor.pk != token.user_id:
+        raise PermissionError("only the token's owner collects its key")
     with transaction.atomic():
-        _locked(user)
-        token = Token.objects.filter(user=user).first()
-        record = (
-            ApiTokenScope.objects.select_for_update().filter(key_sha256=token_key_sha256(token.key)).first()
-            if token
-            else None
-        )
-        if token is None or record is None:
-            raise ValueError("you have no API token waiting to be shown")
-        if record.key_shown_at is not None:
-            raise ValueError(
-                f"the key was shown on {record.key_shown_at:%Y-%m-%d %H:%M} UTC and is never shown again: "
-                "if it is lost, have it revoked and ask for a new token"
-            )
-        record.key_shown_at = timezone.now()
-        record.save(update_fields=["key_shown_at"])
-        audit_log(
-            action="accounts.api_token_key_shown",
-            object_type="authtoken.token",
-            object_id=token_fingerprint(token.key),
-            object_repr=f"API token of {user.get_username()}",
-            actor=user,
-            data={"user": user.get_username(), "fingerprint": token_fingerprint(token.key)},
-        )
-    return token.key
+        token = ApiToken.objects.select_for_update().select_related("user").get(pk=token.pk)
+        if token.revoked_at is not None or token.issued_at is not None:
+            raise ValueError("this token's key was shown already (or the token was revoked): it is never shown again")
+        key = _token_issue(token)
+        audit_log(action="accounts.api_token_key_shown", actor=actor, **_token_facts(token), data=_token_data(token))
+    return key
 
 
-def api_token_revoke(*, token: Token, actor: Any) -> None:
-    """Delete an API token (its user can no longer call the API with it), audited."""
+def api_token_revoke(*, token: ApiToken, actor: Any) -> None:
+    """Revoke an API token (its key stops working at once; the record stays), audited. Revoking twice is a no-op."""
     with transaction.atomic():
-        audit_log(
-            action="accounts.api_token_revoked",
-            object_type="authtoken.token",
-            object_id=token_fingerprint(token.key),
-            object_repr=f"API token of {token.user.get_username()}",
-            actor=actor,
-            data={"user": token.user.get_username(), "fingerprint": token_fingerprint(token.key)},
-        )
-        ApiTokenScope.objects.filter(key_sha256=token_key_sha256(token.key)).delete()
-        Token.objects.filter(key=token.key).delete()  # by key: TokenProxy.pk is its user id
+        token = ApiToken.objects.select_for_update().select_related("user").get(pk=token.pk)
+        if token.revoked_at is not None:
+            return
+        if token.knox_token_id:
+            AuthToken.objects.filter(pk=token.knox_token_id).delete()
+        token.knox_token = None
+        token.revoked_at = timezone.now()
+        token.revoked_by = actor
+        token.save(update_fields=["knox_token", "revoked_at", "revoked_by"])
+        audit_log(action="accounts.api_token_revoked", actor=actor, **_token_facts(token), data=_token_data(token))
+
+
+def api_token_mark_used(*, token_id: int) -> None:
+    """Record that a token was just used (at most once a minute per token: reads should not all write)."""
+    now = timezone.now()
+    ApiToken.objects.filter(pk=token_id).filter(
+        models.Q(last_used_at__isnull=True) | models.Q(last_used_at__lt=now - timedelta(minutes=1))
+    ).update(last_used_at=now)
 
 
 def _mail_token_owner(user_id: int) -> None:
     user = get_user_model().objects.filter(pk=user_id).first()
     if user is None or not user.email:
         return
-    url = settings.SITE_URL.rstrip("/") + reverse("admin:authtoken_tokenproxy_mine")
+    url = settings.SITE_URL.rstrip("/") + reverse("admin:accounts_apitoken_mine")
     try:
         send_mail(
             "Your API token is ready",
-            f"An API token was issued to you. Its key is shown to you once, here: {url}\n",
+            f"Your write-scope API token was approved. Collect its key (shown to you once) here: {url}\n",
             settings.DEFAULT_FROM_EMAIL,
             [user.email],
         )
     except Exception as exc:  # noqa: BLE001 - the token page shows it whatever the mail does
         logger.warning("token mail to %s could not be sent: %s", user.get_username(), exc)
+
+
+# --- failed-login lockouts (django-axes) ----------------------------------------------------------------------
+
+
+def login_lockouts_clear(*, attempts: Sequence[Any], actor: Any) -> int:
+    """Clear failed-login records (a lockout ends with its record), audited one by one; returns how many."""
+    with transaction.atomic():
+        for attempt in attempts:
+            audit_log(
+                action="accounts.login_lockout_cleared",
+                object_type="axes.accessattempt",
+                object_id=str(attempt.pk),
+                object_repr=f"failed logins of {attempt.username}",
+                actor=actor,
+                data={"username": attempt.username, "ip_address": attempt.ip_address,
+                      "failures": attempt.failures_since_start},
+            )  # fmt: skip
+            attempt.delete()
+    return len(attempts)
 
 
 # --- demo -----------------------------------------------------------------------------------------------------

@@ -66,17 +66,28 @@ def roles_grant_request(*, user: Any, roles: list[str], actor: Any, reason: str)
     )
 
 
-def api_token_write_request(*, user: Any, actor: Any, reason: str, scope: str = "write") -> Any:
-    """Ask a second Platform Admin to issue ``user`` an API token with write scope."""
-    from rest_framework.authtoken.models import Token
+def api_token_write_request(
+    *, user: Any, actor: Any, reason: str, scope: str = "write", name: str = "write token", days: int | None = None
+) -> Any:
+    """Ask a second Platform Admin to approve a write-scope API token ``name`` for ``user`` (its owner collects
+    the key once approved)."""
+    from django.conf import settings
+
+    from accounts.models import ApiToken
 
     from .services import ApprovalError, approval_request_create
 
     if scope != "write":
         raise ApprovalError("only a write-scope token is asked for; a read-scope token is issued at once")
-    if Token.objects.filter(user=user).exists():
-        raise ApprovalError(f"{user.get_username()} already has an API token: revoke it first")
-    inputs = {"user_id": user.pk, "username": user.get_username(), "scope": scope}
+    if ApiToken.objects.filter(user=user, name=name, revoked_at__isnull=True).exists():
+        raise ApprovalError(f"{user.get_username()} already has a token named {name!r}: revoke it or pick a name")
+    inputs = {
+        "user_id": user.pk,
+        "username": user.get_username(),
+        "scope": scope,
+        "name": name,
+        "days": days or settings.API_TOKEN_DEFAULT_DAYS,
+    }
     existing = _pending_same(TOKEN_WRITE_ACTION, inputs)
     if existing is not None:
         return existing
@@ -86,7 +97,7 @@ def api_token_write_request(*, user: Any, actor: Any, reason: str, scope: str = 
         reason=reason,
         requested_by=actor,
         shapers=[user],
-        title=f"Issue {user.get_username()} an API token with write scope",
+        title=f"Issue {user.get_username()} an API token with write scope ({name})",
         obj=user,
     )
 
@@ -122,20 +133,29 @@ def roles_grant_execute(*, request: Any) -> str:
 
 
 def api_token_write_execute(*, request: Any) -> str:
-    """Issue the approved write-scope token (once: a re-run after a crash finds the token this approval issued)."""
-    from accounts.models import ApiTokenScope
+    """Create the approved write-scope token, waiting for its owner to collect the key (once: a re-run after a
+    crash finds the token this approval created)."""
+    from accounts.models import ApiToken
     from accounts.services import TokenExists, api_token_create
 
     user = _user(request)
-    if ApiTokenScope.objects.filter(user=user, approval_id=request.pk).exists():
-        return f"write-scope token already issued to {user.get_username()}"
+    if ApiToken.objects.filter(user=user, approval_id=request.pk).exists():
+        return f"write-scope token already created for {user.get_username()}"
     try:
-        api_token_create(user=user, actor=_last_approver(request), scope=request.inputs["scope"], approval=request)
+        api_token_create(
+            user=user,
+            actor=_last_approver(request),
+            name=request.inputs.get("name") or "write token",
+            scope=request.inputs["scope"],
+            days=request.inputs.get("days"),
+            approval=request,
+            issue=False,
+        )
     except TokenExists as exc:
         raise ApprovalExecutionFailed(f"{exc}, then ask again") from exc
     return (
-        f"write-scope token issued to {user.get_username()}; they see its key once on their API token page "
-        f"({reverse('admin:authtoken_tokenproxy_mine')})"
+        f"write-scope token created for {user.get_username()}; they collect its key (shown once) on their API "
+        f"tokens page ({reverse('admin:accounts_apitoken_mine')})"
     )
 
 

@@ -475,7 +475,12 @@ def destination_release(*, writer: str, actor: Any = None, keep: Iterable[tuple[
 
 def approvers_of(request: ApprovalRequest) -> list[Any]:
     """Active users holding the approver permission, minus the requester and the shapers."""
-    users = get_user_model().objects.with_perm(request.approver_permission, is_active=True, include_superusers=False)
+    users = get_user_model().objects.with_perm(
+        request.approver_permission,
+        is_active=True,
+        include_superusers=False,
+        backend="django.contrib.auth.backends.ModelBackend",  # the permission backend (django-axes' only guards)
+    )
     excluded = {request.requested_by_id, *request.shapers.values_list("pk", flat=True)}
     return [u for u in users.order_by("pk") if u.pk not in excluded]
 

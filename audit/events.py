@@ -72,10 +72,17 @@ _declare(
     "accounts.api_token_created",
     "an API token was issued (its fingerprint, never the key); scope read or write (approval: the approved request "
     "a write scope needs)",
-    "user", "fingerprint", "scope", "approval",
+    "user", "fingerprint", "scope", "approval", "name", "lifetime_days", "issued",
 )  # fmt: skip
-_declare("accounts.api_token_key_shown", "a token's owner was shown its key (once)", "user", "fingerprint")
-_declare("accounts.api_token_revoked", "an API token was deleted", "user", "fingerprint")
+_declare("accounts.api_token_key_shown", "a token's owner was shown its key (once)", "user", "fingerprint", "name")
+_declare("accounts.api_token_revoked", "an API token was revoked", "user", "fingerprint", "name")
+
+# issue 10: failed-login lockouts (django-axes) cleared by a Platform Admin.
+_declare(
+    "accounts.login_lockout_cleared",
+    "a failed-login record (and so its lockout) was cleared",
+    "username", "ip_address", "failures",
+)  # fmt: skip
 
 # --- audit -------------------------------------------------------------------------------------------------------
 _declare(

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from django.urls import path
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, permissions, serializers, status
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from api.schema import ApiError
 from orchestration.api import DjangoViewPermission
 
 from .models import DashboardRestore, LookerDashboard
@@ -75,7 +76,13 @@ class DashboardRestoreView(APIView):
 
     permission_classes = [permissions.IsAuthenticated]
 
-    @extend_schema(request=None, responses={202: RestoreOutput, 409: None})  # issue 12: check --deploy is clean
+    @extend_schema(
+        request=None,
+        responses={
+            202: OpenApiResponse(RestoreOutput, description="the restore, queued"),
+            409: OpenApiResponse(ApiError, description="refused (not deleted, a restore under way, ...): why"),
+        },
+    )
     def post(self, request, looker_id: str):
         if not request.user.has_perm("cleanup.restore_lookerdashboard"):
             raise PermissionDenied("restoring dashboards needs the Content Admin role")

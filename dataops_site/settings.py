@@ -527,3 +527,66 @@ FORMAT_MODULE_PATH = ["console.formats"]  # times shown with their zone's name
 # LOOKER_UI_URL (above) serves the home's "open in Looker" links too.
 CONSOLE_LIVE_REFRESH_S = env.int("CONSOLE_LIVE_REFRESH_S", default=5)  # a live run's page reloads this often
 AUDIT_LIST_COUNT_CAP = env.int("AUDIT_LIST_COUNT_CAP", default=10_000)  # filtered audit lists count at most this
+# --- REST API v1 (issue 10) --------------------------------------------------------------------------------
+# Strict filters and ordering (a bad value is a 400 naming the parameter), errors documented on every operation,
+# Swagger UI and Redoc from the project's static files (drf-spectacular-sidecar), the schema kept to /api/v1/.
+REST_FRAMEWORK["DEFAULT_FILTER_BACKENDS"] = [
+    "api.common.StrictFilterBackend",
+    "rest_framework.filters.SearchFilter",
+    "api.common.StrictOrderingFilter",
+]
+REST_FRAMEWORK["DEFAULT_SCHEMA_CLASS"] = "api.schema.AutoSchema"
+SPECTACULAR_SETTINGS.update(
+    {
+        "SWAGGER_UI_DIST": "SIDECAR",
+        "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+        "REDOC_DIST": "SIDECAR",
+        "PREPROCESSING_HOOKS": ["api.schema.only_v1"],
+        "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+        "COMPONENT_SPLIT_REQUEST": True,
+        "DESCRIPTION": "Everything the admin does, for scripts: authenticate with `Authorization: Token <key>`.",
+    }
+)
+# API tokens (django-rest-knox): hashed at rest, several per user, each with an expiry (days, at most the max).
+INSTALLED_APPS += ["knox"]
+REST_FRAMEWORK["DEFAULT_AUTHENTICATION_CLASSES"] = [
+    "accounts.authentication.ScopedTokenAuthentication",
+    "rest_framework.authentication.SessionAuthentication",
+]
+API_TOKEN_DEFAULT_DAYS = env.int("API_TOKEN_DEFAULT_DAYS", default=90)
+API_TOKEN_MAX_DAYS = env.int("API_TOKEN_MAX_DAYS", default=365)
+REST_KNOX = {"AUTH_HEADER_PREFIX": "Token", "TOKEN_TTL": None, "AUTO_REFRESH": False}
+KNOX_TOKEN_MODEL = "knox.AuthToken"  # noqa: S105 - a model name
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
+    "JobRunStatusEnum": "orchestration.models.JobRun.Status",
+    "ApprovalStatusEnum": "approvals.models.ApprovalRequest.Status",
+    "ApprovalExecutionEnum": "approvals.models.ApprovalRequest.Execution",
+    "QuarantinedRowStatusEnum": "quality.models.QuarantinedRow.Status",
+    "ReviewItemStatusEnum": "quality.models.ReviewItem.Status",
+    "QueryRunStatusEnum": "sales.models.QueryRun.Status",
+    "SalesReportStatusEnum": "sales.models.SalesReport.Status",
+    "SyncOutcomeEnum": "sheetsync.models.SyncOutcome",
+}
+# Throttles (429 with Retry-After): API writes per user, anonymous API requests per address, API tokens created
+# per user. Failed logins: django-axes locks a username+address out after AXES_FAILURE_LIMIT failures for
+# AXES_COOLOFF_MINUTES (Platform Admins see and clear lockouts in the admin: Axes -> Access attempts).
+REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] = [
+    "api.throttles.WriteRateThrottle",
+    "rest_framework.throttling.AnonRateThrottle",
+]
+REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {
+    "writes": env.str("API_THROTTLE_WRITES", default="300/min"),
+    "anon": env.str("API_THROTTLE_ANON", default="120/min"),
+    "token_create": env.str("API_THROTTLE_TOKEN_CREATE", default="20/hour"),
+}
+INSTALLED_APPS += ["axes"]
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+MIDDLEWARE += ["axes.middleware.AxesMiddleware"]
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = __import__("datetime").timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"] = [
+    "drf_spectacular.hooks.postprocess_schema_enums",
+    "api.schema.path_ids_not_negative",
+]

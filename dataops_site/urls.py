@@ -1,6 +1,5 @@
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from monitoring.admin import operations_view
 from monitoring.views import feedback, metrics
@@ -19,9 +18,6 @@ urlpatterns = [
     path("metrics", metrics, name="metrics"),
     path("feedback/<str:label>/<str:object_id>/", feedback, name="monitoring-feedback"),
     path("api/", include("dataops_site.api_urls")),
-    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    # The split view serves Swagger UI's settings as a script file: no inline script (the CSP forbids them).
-    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("health/", health, name="health"),
 ]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.urls import path
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import generics, permissions, serializers, status
 from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.response import Response
@@ -23,8 +24,8 @@ class DjangoViewPermission(permissions.BasePermission):
 
 
 class JobRunOutput(serializers.ModelSerializer):
-    actor = serializers.StringRelatedField()
-    duration_s = serializers.FloatField(read_only=True)
+    actor = serializers.StringRelatedField(allow_null=True)
+    duration_s = serializers.FloatField(read_only=True, allow_null=True)
 
     class Meta:
         model = JobRun
@@ -63,6 +64,25 @@ class JobRunInput(serializers.Serializer):
     )
 
 
+class PlanConfirmation(serializers.Serializer):
+    """409 on a real cleanup: the plan to read, and the hash to send back to run exactly that plan."""
+
+    detail = serializers.CharField()
+    plan = serializers.CharField()
+    planned = serializers.IntegerField()
+    plan_sha256 = serializers.CharField()
+    needs_approval = serializers.BooleanField()
+
+
+@extend_schema_view(
+    post=extend_schema(
+        request=JobRunInput,
+        responses={
+            202: OpenApiResponse(JobRunOutput, description="queued: the run, to follow at its detail URL"),
+            409: OpenApiResponse(PlanConfirmation, description="a real cleanup: confirm the plan (send plan_sha256)"),
+        },
+    )
+)
 class JobRunListCreate(generics.ListCreateAPIView):
     """List job runs (filter by job, status, trigger) or trigger a job (POST, 202)."""
 

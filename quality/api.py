@@ -1,4 +1,4 @@
-"""REST API for quarantined rows: list, read (recorded) and CSV export, values masked by clearance (issue 12)."""
+"""REST API for quarantined rows: read (recorded) and CSV export, values masked by clearance (issue 12)."""
 
 from __future__ import annotations
 
@@ -26,15 +26,6 @@ class QuarantinedRowOutput(MaskedSerializerMixin, serializers.ModelSerializer):
     class Meta:
         model = QuarantinedRow
         fields = ["id", "quality_run", "dataset", "row_key", "reason_codes", "status", "data", "created_at"]
-
-
-class QuarantinedRowList(generics.ListAPIView):
-    """Quarantined rows (filter by quality_run, dataset, status); values above your clearance are masked."""
-
-    queryset = QuarantinedRow.objects.order_by("-pk")
-    serializer_class = QuarantinedRowOutput
-    permission_classes = [permissions.IsAuthenticated, QuarantineViewPermission]
-    filterset_fields = ["quality_run", "dataset", "status"]
 
 
 class QuarantinedRowDetail(AccessRecordedRetrieveMixin, generics.RetrieveAPIView):
@@ -85,8 +76,8 @@ def quarantine_csv(*, user, rows: list[QuarantinedRow], object_ref: str):
     )
 
 
+# The list (cursor pages, filters, masked the same way) is api.resources' ``quarantined-rows/``.
 urlpatterns = [
-    path("quality/quarantine/", QuarantinedRowList.as_view(), name="api-quarantinedrow-list"),
-    path("quality/quarantine/export.csv", QuarantinedRowExport.as_view(), name="api-quarantinedrow-export"),
-    path("quality/quarantine/<int:pk>/", QuarantinedRowDetail.as_view(), name="api-quarantinedrow-detail"),
+    path("quarantined-rows/export/", QuarantinedRowExport.as_view(), name="api-quarantinedrow-export"),
+    path("quarantined-rows/<int:pk>/", QuarantinedRowDetail.as_view(), name="api-quarantinedrow-detail"),
 ]

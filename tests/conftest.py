@@ -157,3 +157,12 @@ def role_user(db):
         return user
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def _fresh_throttles() -> Iterator[None]:
+    """API throttle counters live in the cache keyed by user id; ids repeat across tests, counters must not."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield

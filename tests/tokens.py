@@ -9,15 +9,16 @@ from typing import Any
 from django.utils import timezone
 
 
-def api_token_for(user: Any, *, scope: str = "write") -> str:
-    """Issue ``user`` an API token of ``scope`` and return its key."""
+def api_token_for(user: Any, *, scope: str = "write", name: str = "", days: int | None = None) -> str:
+    """Issue ``user`` an API token of ``scope`` (django-rest-knox, named ``name``) and return its key."""
+    from accounts.models import ApiToken
     from accounts.services import TOKEN_WRITE_ACTION, api_token_create
     from approvals.models import ApprovalRequest
     from approvals.services import inputs_sha256
 
     approval = None
     if scope == "write":
-        inputs = {"user_id": user.pk, "username": user.get_username(), "scope": "write"}
+        inputs = {"user_id": user.pk, "username": user.get_username(), "scope": "write", "name": name or "tests"}
         approval = ApprovalRequest.objects.create(
             action=TOKEN_WRITE_ACTION,
             title=f"test token for {user.get_username()}",
@@ -31,4 +32,5 @@ def api_token_for(user: Any, *, scope: str = "write") -> str:
             decided_at=timezone.now(),
             expires_at=timezone.now() + timedelta(hours=1),
         )
-    return api_token_create(user=user, actor=None, scope=scope, approval=approval).key
+    name = name or f"tests {scope} {ApiToken.objects.filter(user=user).count() + 1}"
+    return api_token_create(user=user, actor=None, name=name, scope=scope, days=days, approval=approval)[1]

@@ -10,7 +10,6 @@ import pytest
 from django.contrib import admin
 from django.contrib.auth.models import Group, Permission
 from django.test import RequestFactory
-from rest_framework.authtoken.models import Token
 
 from audit.models import AuditEvent
 from audit.selectors import audit_chain_verify
@@ -216,47 +215,51 @@ def test_role_groups_are_read_only_and_other_groups_are_audited(
     assert deleted == [{"name": "Night shift", "members": ["viewer"], "permissions": ["cleanup.run_cleanup"]}]
 
 
-def test_api_tokens_are_issued_and_revoked_audited_and_the_key_stays_out_of_pages(
-    client, admin_client, admin_user, role_user
-):
-    """The key is shown once, to its owner (not to the superuser who issued it), then only its fingerprint."""
+def test_api_tokens_are_created_by_their_owner_shown_once_hashed_and_revoked_audited(client, role_user):
+    """The key is shown once, to its owner, and stored only as knox's digest; Platform Admins see and revoke."""
+    from knox.models import AuthToken
+
+    from accounts.models import ApiToken
+
     analyst = role_user("Analyst")
-    response = admin_client.post("/admin/authtoken/tokenproxy/add/", {"user": analyst.pk, "scope": "read"}, follow=True)
-    token = Token.objects.get(user=analyst)
-    body = response.content.decode()
-    assert token.key not in body and "they see its key once on their API token page" in body
-    listing = admin_client.get("/admin/authtoken/tokenproxy/").content.decode()
-    assert token.key not in listing and "sha256:" in listing and "Read only" in listing
-    detail = admin_client.get(f"/admin/authtoken/tokenproxy/{analyst.pk}/change/").content.decode()
-    assert token.key not in detail
-    again = admin_client.post("/admin/authtoken/tokenproxy/add/", {"user": analyst.pk, "scope": "read"})
-    assert again.status_code == 200 and "already exists" in again.content.decode()  # one token per user
-    assert Token.objects.filter(user=analyst).count() == 1
-    # The owner: the key once, on their own page, after asking for it; never again.
     client.force_login(analyst)
-    mine = "/admin/authtoken/tokenproxy/mine/"
+    mine = "/admin/accounts/apitoken/mine/"
     page = client.get(mine)
-    assert page.status_code == 200 and token.key not in page.content.decode() and b"Show my key (once)" in page.content
-    shown = client.post(mine)
-    assert token.key in shown.content.decode() and "no-store" in shown["Cache-Control"]
-    twice = client.post(mine, follow=True).content.decode()
-    assert token.key not in twice and "never shown again" in twice
-    assert token.key not in client.get(mine).content.decode()
-    assert admin_client.post(f"/admin/authtoken/tokenproxy/{analyst.pk}/delete/", {"post": "yes"}).status_code == 302
-    assert not Token.objects.filter(user=analyst).exists()
-    events = _events(object_type="authtoken.token")
+    assert page.status_code == 200 and b"You have no API token yet" in page.content
+    shown = client.post(mine, {"op": "create", "name": "reports", "scope": "read", "days": "30"})
+    key = shown.content.decode().split('id="api-token-key">')[1].split("<")[0]
+    assert len(key) == 64 and "no-store" in shown["Cache-Control"]
+    token = ApiToken.objects.get(user=analyst)
+    stored = AuthToken.objects.get(pk=token.knox_token_id)
+    assert key not in stored.digest and key.startswith(stored.token_key)  # hashed at rest
+    assert 29 <= (token.expires_at - token.issued_at).days <= 30
+    listing = client.get(mine).content.decode()
+    assert key not in listing and "reports" in listing and "active" in listing
+    assert client.post(mine, {"op": "create", "name": "x", "scope": "read", "days": "9999"}).status_code == 200
+    assert not ApiToken.objects.filter(name="x").exists()  # past API_TOKEN_MAX_DAYS
+    # A Platform Admin sees everyone's tokens (never a key) and revokes them.
+    platform = role_user("Platform Admin")
+    client.force_login(platform)
+    assert key not in client.get("/admin/accounts/apitoken/").content.decode()
+    assert key not in client.get(f"/admin/accounts/apitoken/{token.pk}/change/").content.decode()
+    assert client.get("/admin/accounts/apitoken/add/").status_code == 403  # keys are their owners' only
+    assert client.post(f"/admin/accounts/apitoken/{token.pk}/delete/", {"post": "yes"}).status_code == 302
+    token.refresh_from_db()
+    assert token.revoked_by == platform and token.status == "revoked" and not AuthToken.objects.exists()
+    client.logout()
+    assert client.get("/api/", HTTP_AUTHORIZATION=f"Token {key}").status_code == 401
+    events = _events(object_type="accounts.apitoken")
     assert [(a, actor) for a, actor, _ in events] == [
-        ("accounts.api_token_created", admin_user.pk),
-        ("accounts.api_token_key_shown", analyst.pk),
-        ("accounts.api_token_revoked", admin_user.pk),
+        ("accounts.api_token_created", analyst.pk),
+        ("accounts.api_token_revoked", platform.pk),
     ]
-    assert events[0][2]["user"] == "analyst" and events[0][2]["scope"] == "read" and token.key not in str(events)
+    assert events[0][2]["user"] == analyst.username and events[0][2]["scope"] == "read" and key not in str(events)
 
 
-def test_platform_admins_do_not_issue_tokens(client, role_user):
-    client.force_login(role_user("Platform Admin"))
-    assert client.get("/admin/authtoken/tokenproxy/add/").status_code == 403
-    assert client.post("/admin/authtoken/tokenproxy/add/", {"user": 1, "scope": "read"}).status_code == 403
+def test_a_viewer_sees_only_their_own_tokens(client, role_user):
+    client.force_login(role_user("Viewer"))
+    assert client.get("/admin/accounts/apitoken/").status_code == 403
+    assert client.get("/admin/accounts/apitoken/mine/").status_code == 200
 
 
 def test_deleting_a_user_is_audited(client, role_user, django_user_model):

@@ -12,12 +12,11 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 
-from accounts.models import ApiTokenScope
+from accounts.models import ApiToken
 from accounts.services import (
     ApprovalRequired,
-    TokenExists,
+    api_token_collect,
     api_token_create,
     api_token_request,
     user_roles_request,
@@ -85,7 +84,7 @@ def test_the_services_refuse_a_grant_or_write_token_without_its_approval(role_us
     with pytest.raises(ApprovalRequired, match="Content Admin"):
         user_roles_set(user=analyst, roles=["Analyst", "Content Admin"], actor=admin)
     with pytest.raises(ApprovalRequired):
-        api_token_create(user=analyst, actor=admin, scope="write")
+        api_token_create(user=analyst, actor=None, name="etl", scope="write")
     # An approval of something else does not stand in: another user's grant, or another action.
     other = roles_grant_request(user=admin, roles=["Content Admin"], actor=analyst, reason="x")
     ApprovalRequest.objects.filter(pk=other.pk).update(status="approved", decided_at=timezone.now())
@@ -93,9 +92,9 @@ def test_the_services_refuse_a_grant_or_write_token_without_its_approval(role_us
     with pytest.raises(ApprovalRequired):
         user_roles_set(user=analyst, roles=["Content Admin"], actor=admin, approval=other)
     with pytest.raises(ApprovalRequired):
-        api_token_create(user=admin, actor=analyst, scope="write", approval=other)
+        api_token_create(user=admin, actor=None, name="etl", scope="write", approval=other)
     assert list(analyst.groups.values_list("name", flat=True)) == ["Analyst"]
-    assert not Token.objects.exists()
+    assert not ApiToken.objects.exists()
     # What needs no approval applies: revoking, and Viewer.
     change = user_roles_set(user=analyst, roles=["Viewer"], actor=admin)
     assert change.granted == ("Viewer",) and change.revoked == ("Analyst",)
@@ -167,68 +166,68 @@ def test_the_user_admin_says_a_grant_waits_and_applies_the_rest(client, role_use
 
 
 def test_a_write_token_waits_for_a_second_platform_admin_and_only_its_owner_sees_the_key(
-    client, admin_client, admin_user, role_user, django_capture_on_commit_callbacks, mailoutbox
+    client, role_user, django_capture_on_commit_callbacks, mailoutbox
 ):
     admin, analyst = role_user("Platform Admin", username="pat"), role_user("Analyst", username="ann")
-    request = api_token_write_request(user=analyst, scope="write", actor=admin, reason="ETL client")
-    assert not Token.objects.filter(user=analyst).exists()
-    request = _approve(request.pk, role_user("Platform Admin", username="paula"), django_capture_on_commit_callbacks)
-    assert request.execution == "done", request.execution_outcome
-    token = Token.objects.get(user=analyst)
-    assert ApiTokenScope.objects.get(user=analyst).scope == "write" and token.key not in request.execution_outcome
-    [to_owner] = [m for m in mailoutbox if m.to == [analyst.email]]
-    assert to_owner.subject == "Your API token is ready" and "/admin/authtoken/tokenproxy/mine/" in to_owner.body
+    # The owner asks on their own tokens page; a write scope needs a reason and then waits.
     client.force_login(analyst)
-    shown = client.post("/admin/authtoken/tokenproxy/mine/").content.decode()
-    assert token.key in shown
-    auth = {"HTTP_AUTHORIZATION": f"Token {token.key}"}
+    mine = "/admin/accounts/apitoken/mine/"
+    page = client.post(mine, {"op": "create", "name": "etl", "scope": "write", "days": "30", "reason": ""})
+    assert "needs a reason" in page.content.decode() and not ApprovalRequest.objects.exists()
+    page = client.post(
+        mine, {"op": "create", "name": "etl", "scope": "write", "days": "30", "reason": "ETL client"}, follow=True
+    ).content.decode()
+    assert "waits for a second Platform Admin" in page and not ApiToken.objects.filter(user=analyst).exists()
+    request = ApprovalRequest.objects.get(inputs__user_id=analyst.pk)
+    assert request.inputs["name"] == "etl" and request.inputs["days"] == 30
+    with pytest.raises(ApprovalError):  # the owner never approves their own token
+        approval_approve(request_id=request.pk, actor=analyst)
+    request = _approve(request.pk, admin, django_capture_on_commit_callbacks)
+    assert request.execution == "done", request.execution_outcome
+    token = ApiToken.objects.get(user=analyst)
+    assert token.scope == "write" and token.issued_at is None and token.knox_token is None  # no key exists yet
+    [to_owner] = [m for m in mailoutbox if m.to == [analyst.email] and m.subject == "Your API token is ready"]
+    assert mine in to_owner.body
+    # Nobody but the owner collects the key; the owner does, once.
+    with pytest.raises(PermissionError):
+        api_token_collect(token=token, actor=admin)
+    shown = client.post(mine, {"op": "collect", "token": token.pk})
+    key = shown.content.decode().split('id="api-token-key">')[1].split("<")[0]
+    assert len(key) == 64 and "no-store" in shown["Cache-Control"]
+    again = client.post(mine, {"op": "collect", "token": token.pk}, follow=True).content.decode()
+    assert key not in again and "never shown again" in again
+    auth = {"HTTP_AUTHORIZATION": f"Token {key}"}
     written = client.post("/api/job-runs/", {"job": "nope"}, content_type="application/json", **auth)
     assert written.status_code == 400  # past the scope check: a write token writes (the job is unknown)
-    # Through the admin: a superuser asks; nothing exists until the approval, then the owner sees the key.
-    auditor = role_user("Platform Admin", username="pam")  # an approver herself: still never of her own token
-    page = admin_client.post(
-        "/admin/authtoken/tokenproxy/add/", {"user": auditor.pk, "scope": "write", "reason": ""}
-    ).content.decode()
-    assert "needs a reason" in page and not ApprovalRequest.objects.filter(inputs__user_id=auditor.pk).exists()
-    page = admin_client.post(
-        "/admin/authtoken/tokenproxy/add/", {"user": auditor.pk, "scope": "write", "reason": "exports"}, follow=True
-    ).content.decode()
-    assert "waits for a second Platform Admin; no token exists until then" in page
-    assert not Token.objects.filter(user=auditor).exists()
-    pending = ApprovalRequest.objects.get(inputs__user_id=auditor.pk)
-    client.force_login(auditor)
-    assert f"#{pending.pk}" in client.get("/admin/authtoken/tokenproxy/mine/").content.decode()
-    with pytest.raises(ApprovalError, match="you changed"):  # the owner never approves their own token
-        approval_approve(request_id=pending.pk, actor=auditor)
-    pending = _approve(pending.pk, admin, django_capture_on_commit_callbacks)
-    assert pending.execution == "done" and Token.objects.filter(user=auditor).exists()
     created = AuditEvent.objects.filter(action="accounts.api_token_created").order_by("seq").last()
-    assert created.actor_id == admin.pk and created.data["scope"] == "write" and created.data["approval"] == pending.pk
+    assert created.actor_id == admin.pk and created.data["scope"] == "write" and created.data["approval"] == request.pk
+    assert AuditEvent.objects.filter(action="accounts.api_token_key_shown", actor=analyst).count() == 1
 
 
-def test_one_token_per_user_everywhere(role_user, django_capture_on_commit_callbacks):
-    """The one rule: a user holds at most one API token; a second is refused until the first is revoked, when
-    it is asked for and when an approved one would be issued. A crash re-run of its own approval is not a second."""
+def test_token_names_are_unique_per_user_and_an_approval_issues_once(role_user, django_capture_on_commit_callbacks):
+    """Several tokens per user, one live token per name; a crash re-run of an approval creates nothing new."""
     admin, analyst = role_user("Platform Admin", username="pat"), role_user("Analyst", username="ann")
-    token, approval = api_token_request(user=analyst, scope="read", actor=admin)
-    assert token is not None and approval is None
-    with pytest.raises(TokenExists):
-        api_token_request(user=analyst, scope="read", actor=admin)
-    with pytest.raises(ApprovalError, match="already has an API token"):
-        api_token_write_request(user=analyst, actor=admin, reason="more")
-    # A token issued while the write request waited: the approved request fails, saying what to do.
+    token, key, approval = api_token_request(user=analyst, actor=analyst, name="a", scope="read")
+    assert token is not None and key and approval is None
+    assert api_token_request(user=analyst, actor=analyst, name="b", scope="read")[0] is not None
+    with pytest.raises(ValueError, match="already has a token named"):
+        api_token_request(user=analyst, actor=analyst, name="a", scope="read")
+    with pytest.raises(ApprovalError, match="already has a token named"):
+        api_token_write_request(user=analyst, actor=analyst, reason="more", name="a")
+    with pytest.raises(PermissionError):  # a Platform Admin never makes (and sees) someone else's key
+        api_token_request(user=analyst, actor=admin, name="c", scope="read")
+    # A token of that name made while the write request waited: the approved request fails, saying what to do.
     viewer = role_user("Viewer", username="vic")
-    request = api_token_write_request(user=viewer, actor=admin, reason="ETL")
-    api_token_create(user=viewer, actor=admin, scope="read")
-    request = _approve(request.pk, role_user("Platform Admin", username="paula"), django_capture_on_commit_callbacks)
-    assert request.execution == "failed" and "revoke it first, then ask again" in request.execution_outcome
-    assert ApiTokenScope.objects.get(user=viewer).scope == "read"
-    # Idempotent: the approval that issued a token, run again after a crash, reports it instead of failing.
+    request = api_token_write_request(user=viewer, actor=viewer, reason="ETL", name="etl")
+    api_token_create(user=viewer, actor=viewer, name="etl", scope="read")
+    request = _approve(request.pk, admin, django_capture_on_commit_callbacks)
+    assert request.execution == "failed" and "revoke it or pick a name, then ask again" in request.execution_outcome
+    # Idempotent: the approval that created a token, run again after a crash, reports it instead of failing.
     auditor = role_user("Auditor", username="aud")
-    request = api_token_write_request(user=auditor, actor=admin, reason="ETL")
-    request = _approve(request.pk, role_user("Platform Admin", username="paula"), django_capture_on_commit_callbacks)
+    request = api_token_write_request(user=auditor, actor=auditor, reason="ETL", name="etl")
+    request = _approve(request.pk, admin, django_capture_on_commit_callbacks)
     assert request.execution == "done"
     ApprovalRequest.objects.filter(pk=request.pk).update(execution="running", execution_started_at=None)
     again = approval_execute(request_id=request.pk, stuck_before=timezone.now())
-    assert again.execution == "done" and "already issued" in again.execution_outcome
-    assert Token.objects.filter(user=auditor).count() == 1
+    assert again.execution == "done" and "already created" in again.execution_outcome
+    assert ApiToken.objects.filter(user=auditor).count() == 1

@@ -12,7 +12,6 @@ import jsonschema
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from rest_framework.authtoken.models import Token
 
 from audit.models import AuditEvent
 from orchestration.models import JobRun
@@ -160,8 +159,8 @@ def test_a_crash_stores_a_short_message_and_logs_the_traceback(monkeypatch, capl
     logged = "\n".join(r.getMessage() + (r.exc_text or "") for r in caplog.records)
     assert ref in logged and any(r.exc_info for r in caplog.records)
     # What a Viewer reads through the API is that short message.
-    token = Token.objects.create(user=role_user("Viewer"))
-    body = client.get(f"/api/job-runs/{run.pk}/", HTTP_AUTHORIZATION=f"Token {token.key}").json()
+    token = api_token_for(role_user("Viewer"), scope="read")
+    body = client.get(f"/api/job-runs/{run.pk}/", HTTP_AUTHORIZATION=f"Token {token}").json()
     assert body["error"] == run.error
     failed = AuditEvent.objects.get(action="job.failed", job_run_id=run.pk)
     assert "s3cret" not in str(failed.data)

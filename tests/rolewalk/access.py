@@ -242,3 +242,133 @@ def api_probes() -> dict[str, list[Probe]]:
         # Issue 13: the lineage graph; allowed without its namespace/name -> 400 (refused: 403, anonymous: 401).
         "api-lineage-graph": [Probe(needs=[("lineage.view_lineagedataset",)], ok=(400,))],
     }
+
+
+# --- issue 10: the REST API v1 ----------------------------------------------------------------------------------
+# Every endpoint of /api/v1/ keeps its name (api-...); the unversioned aliases of the first API (api-legacy-...)
+# answer exactly as the endpoint they alias. The schema and the docs need a login.
+_api_probes_before_v1 = api_probes
+
+
+def _api_v1_probes() -> dict[str, list[Probe]]:
+    return {
+        "api-root": [Probe()],
+        "api-v1-root": [Probe()],
+        "api-schema": [Probe()],
+        # Browsers: not logged in -> the admin's login page.
+        "api-docs": [Probe(auth="session")],
+        "api-redoc": [Probe(auth="session")],
+    }
+
+
+def api_probes() -> dict[str, list[Probe]]:  # noqa: F811 - extends the declarations above
+    probes = {**_api_probes_before_v1(), **_api_v1_probes()}
+    from api.urls import legacy_patterns
+
+    for pattern in legacy_patterns():
+        probes[pattern.name] = probes["api-" + pattern.name.removeprefix("api-legacy-")]
+    return probes
+
+
+# One's own API tokens (issue 10: django-rest-knox, several per user, the key shown once to its owner): every staff
+# user, whatever their role; the old single-token page is gone.
+_admin_url_probes_before_v1 = admin_url_probes
+
+
+def admin_url_probes() -> dict[str, list[Probe]]:  # noqa: F811 - extends the declarations above
+    probes = _admin_url_probes_before_v1()
+    probes.pop("authtoken_tokenproxy_mine", None)
+    probes["accounts_apitoken_mine"] = [
+        Probe(needs=[]),
+        Probe(method="POST", needs=[], data={"op": "create", "name": "walk", "scope": "read", "days": "7"},
+              label="create a read token"),
+    ]  # fmt: skip
+    return probes
+
+
+# The resources of /api/v1/ beyond job runs and dashboards (issue 10): the admin's permission codenames.
+def _api_v1_resource_probes() -> dict[str, list[Probe]]:
+    def view(perm: str, detail: str = "") -> list[Probe]:
+        return [Probe(needs=[(perm,)], kwargs=_obj(detail) if detail else (lambda objects: {}))]
+
+    def act(perms: list[str], label: str, ok: tuple[int, ...] = (200,), data: dict | None = None,
+            method: str = "POST", kwargs=None) -> Probe:
+        return Probe(method=method, needs=[(p,) for p in perms], kwargs=kwargs or _obj(label), ok=ok, data=data or {})
+
+    approval, review = "approvals.approvalrequest", "quality.reviewitem"
+    target = "sheetsync.synctarget"
+    v_approval, v_review = "approvals.view_approvalrequest", "quality.view_reviewitem"
+    v_target = "sheetsync.view_synctarget"
+    return {
+        "api-approval-list": view(v_approval),
+        "api-approval-detail": view(v_approval, approval),
+        # Allowed: approved or rejected (200), or refused by the four-eyes rule / its state (409).
+        "api-approval-approve": [act([v_approval, "auth.change_user"], approval, ok=(200, 409))],
+        "api-approval-reject": [act([v_approval, "auth.change_user"], approval, ok=(200, 409), data={"reason": "x"})],
+        "api-reviewitem-list": view(v_review),
+        "api-reviewitem-detail": view(v_review, review),
+        # The walk's review has no approval request: allowed -> 400 saying so (decided: 200; refused by state: 409).
+        "api-reviewitem-approve": [act([v_review, "quality.decide_reviewitem"], review, ok=(200, 400, 409))],
+        "api-reviewitem-reject": [
+            act([v_review, "quality.decide_reviewitem"], review, ok=(200, 400, 409), data={"reason": "x"})
+        ],
+        "api-qualityrun-list": view("quality.view_qualityrun"),
+        "api-qualityrun-detail": view("quality.view_qualityrun", "quality.qualityrun"),
+        "api-quarantinedrow-list": view("quality.view_quarantinedrow"),
+        # The walk's row belongs to no declared suite: allowed -> 400 naming it.
+        "api-quarantinedrow-reprocess": [
+            Probe(method="POST", needs=[("quality.view_quarantinedrow",), ("quality.reprocess_quarantinedrow",)],
+                  data={"ids": [1]}, ok=(200, 400))
+        ],
+        # Creating from an empty body: allowed -> 400 naming the missing fields.
+        "api-synctarget-list": [
+            *view(v_target),
+            Probe(method="POST", needs=[(v_target,), ("sheetsync.add_synctarget",)], ok=(201, 400), label="create"),
+        ],
+        "api-synctarget-detail": [
+            *view(v_target, target),
+            act([v_target, "sheetsync.change_synctarget"], target, ok=(200, 400), data={"description": "walk"},
+                method="PATCH"),
+        ],
+        "api-synctarget-pause": [act([v_target, "sheetsync.pause_synctarget"], target)],
+        "api-synctarget-resume": [act([v_target, "sheetsync.pause_synctarget"], target)],
+        "api-synctarget-repair": [act([v_target, "sheetsync.pause_synctarget"], target)],
+        "api-synctarget-sync-now": [act([v_target, "sheetsync.sync_synctarget"], target, ok=(202,))],
+        "api-syncevent-list": view("sheetsync.view_syncevent"),
+        "api-auditevent-list": view("audit.view_auditevent"),
+        # Without ?format=csv|jsonl: allowed -> 400 naming the parameter.
+        "api-auditevent-export": [Probe(needs=[("audit.view_auditevent",)], ok=(400,))],
+        "api-auditevent-chain": view("audit.view_auditevent"),
+        "api-salesquery-list": view("sales.view_salesquery"),
+        "api-queryrun-list": view("sales.view_queryrun"),
+        "api-salesreport-list": view("sales.view_salesreport"),
+        "api-salesreport-detail": view("sales.view_salesreport", "sales.salesreport"),
+    }  # fmt: skip
+
+
+_api_probes_before_resources = api_probes
+
+
+def api_probes() -> dict[str, list[Probe]]:  # noqa: F811 - extends the declarations above
+    return {**_api_probes_before_resources(), **_api_v1_resource_probes()}
+
+
+# Users and roles (Platform Admins) and retrying a failed trigger (issue 10).
+_api_probes_before_people = api_probes
+
+
+def api_probes() -> dict[str, list[Probe]]:  # noqa: F811 - extends the declarations above
+    return {
+        **_api_probes_before_people(),
+        "api-user-list": [Probe(needs=[("auth.view_user",)])],
+        # Viewer only (applies at once): 200 for who may change users.
+        "api-user-roles": [
+            Probe(method="POST", needs=[("auth.view_user",), ("auth.change_user",)], kwargs=_obj("auth.user"),
+                  data={"roles": ["Viewer"]}, ok=(200,))
+        ],
+        # The walk's run is not a failed trigger: allowed -> 409 saying so.
+        "api-jobrun-retry": [
+            Probe(method="POST", needs=[("orchestration.view_jobrun",), ("orchestration.trigger_jobrun",)],
+                  kwargs=_obj("orchestration.jobrun"), ok=(202, 409))
+        ],
+    }  # fmt: skip

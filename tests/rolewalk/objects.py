@@ -17,7 +17,13 @@ _counter = itertools.count(1)
 OVERRIDES: dict[str, dict[str, Any]] = {
     "monitoring.incident": {"job": "audit_anchor"},
     # A request a Platform Admin decides (its decide form is walked against auth.change_user).
-    "approvals.approvalrequest": {"approver_permission": "auth.change_user", "approver_role": "Platform Admin"},
+    # A registered action (the API's approve/reject look its handler up).
+    "approvals.approvalrequest": {
+        "approver_permission": "auth.change_user",
+        "approver_role": "Platform Admin",
+        "action": "accounts.roles_grant",
+        "inputs": {"user_id": 1, "username": "walk", "grant": ["Analyst"]},
+    },
 }
 
 
@@ -33,11 +39,10 @@ def _special(model: type[models.Model]) -> models.Model | None:
         from django.contrib.auth.models import Group
 
         return Group.objects.create(name=f"walk group {next(_counter)}")  # not a role: roles are read-only
-    if label == "authtoken.tokenproxy":
-        from rest_framework.authtoken.models import Token, TokenProxy
+    if label == "accounts.apitoken":
+        from accounts.services import api_token_create
 
-        token = Token.objects.create(user=build(admin_user_model()))
-        return TokenProxy.objects.get(key=token.key)
+        return api_token_create(user=build(admin_user_model()), actor=None, name=f"walk {next(_counter)}")[0]
     if label == "audit.auditevent":
         from audit.services import audit_log
 

@@ -1,0 +1,138 @@
+"""``/api/v1/`` for Platform Admins: users with their roles, and asking for a user's roles (through
+``accounts.services.user_roles_request``: revocations and Viewer apply at once, a grant above Viewer waits for a
+second Platform Admin's approval); and retrying a job run whose trigger failed (the admin's action)."""
+
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.urls import path
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import generics, serializers, status
+from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.response import Response
+
+from accounts.roles import ROLE_PERMISSIONS
+from approvals.services import ApprovalError
+from orchestration.api import JobRunOutput
+from orchestration.models import JobRun
+
+from .resources import PERMS, Conflict, _conflict
+
+User = get_user_model()
+
+
+class UserOutput(serializers.ModelSerializer):
+    roles = serializers.SerializerMethodField()
+
+    class Meta:
+        model = User
+        fields = ["id", "username", "email", "first_name", "last_name", "is_active", "is_staff", "last_login",
+                  "date_joined", "roles"]  # fmt: skip
+
+    def get_roles(self, user) -> list[str]:
+        return sorted(g.name for g in user.groups.all())
+
+
+class UserList(generics.ListAPIView):
+    """Users (superusers are out of reach, as in the admin) and the roles they hold."""
+
+    serializer_class = UserOutput
+    permission_classes = PERMS
+    filterset_fields = ["is_active", "is_staff", "username"]
+    search_fields = ["username", "email"]
+
+    def get_queryset(self):
+        users = User.objects.prefetch_related("groups").order_by("username")
+        return users if self.request.user.is_superuser else users.filter(is_superuser=False)
+
+    queryset = User.objects.all()  # for the permission check (auth.view_user)
+
+
+class RolesInput(serializers.Serializer):
+    roles = serializers.ListField(child=serializers.CharField(), help_text="exactly the roles the user should hold")
+    reason = serializers.CharField(required=False, default="", help_text="needed when a role above Viewer is granted")
+
+
+class RolesOutput(serializers.Serializer):
+    roles = serializers.ListField(child=serializers.CharField(), help_text="what the user holds now")
+    granted = serializers.ListField(child=serializers.CharField())
+    revoked = serializers.ListField(child=serializers.CharField())
+    pending = serializers.ListField(child=serializers.CharField(), help_text="waiting for the approval")
+    approval = serializers.IntegerField(allow_null=True, help_text="the approval request for the pending roles")
+
+
+class UserRoles(generics.GenericAPIView):
+    """Ask for a user's roles: 200 when everything applied, 202 when a grant above Viewer waits for approval."""
+
+    queryset = User.objects.all()
+    permission_classes = PERMS
+    required_perms = {"POST": ("auth.change_user",)}
+    serializer_class = RolesInput
+
+    @extend_schema(
+        request=RolesInput,
+        responses={200: RolesOutput, 202: OpenApiResponse(RolesOutput, description="a grant waits for approval")},
+    )
+    def post(self, request, pk: int):
+        from accounts.services import user_roles_request
+
+        user = self.get_object()
+        if user.is_superuser and not request.user.is_superuser:
+            raise PermissionDenied("superusers are out of a Platform Admin's reach")
+        data = RolesInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        names = sorted(set(data.validated_data["roles"]))
+        known = set(Group.objects.filter(name__in=names).values_list("name", flat=True))
+        if set(names) - known:
+            raise ValidationError({"roles": f"unknown: {', '.join(sorted(set(names) - known))}; roles: "
+                                            f"{', '.join(ROLE_PERMISSIONS)}"})  # fmt: skip
+        try:
+            outcome = user_roles_request(user=user, roles=names, actor=request.user,
+                                         reason=data.validated_data["reason"])  # fmt: skip
+        except ApprovalError as exc:
+            raise ValidationError({"reason": str(exc)}) from exc
+        body = RolesOutput(
+            {
+                "roles": list(outcome.applied.roles),
+                "granted": list(outcome.applied.granted),
+                "revoked": list(outcome.applied.revoked),
+                "pending": list(outcome.pending),
+                "approval": outcome.approval.pk if outcome.approval else None,
+            }  # fmt: skip
+        ).data
+        return Response(body, status=status.HTTP_202_ACCEPTED if outcome.approval else status.HTTP_200_OK)
+
+
+class JobRunRetry(generics.GenericAPIView):
+    """Trigger again a run whose trigger failed (Airflow unreachable at the time): 202 with the run, 409 when it is
+    not a failed trigger."""
+
+    queryset = JobRun.objects.select_related("actor")
+    permission_classes = PERMS
+    required_perms = {"POST": ("orchestration.trigger_jobrun",)}
+    serializer_class = JobRunOutput
+
+    @extend_schema(
+        request=None,
+        responses={202: JobRunOutput, 409: OpenApiResponse(Conflict, description="not a failed trigger")},
+    )
+    def post(self, request, pk: int):
+        from orchestration.registry import job_get
+        from orchestration.services import job_run_airflow_trigger
+
+        run = self.get_object()
+        if run.status != JobRun.Status.FAILED_TO_TRIGGER:
+            return _conflict(f"run #{run.pk} is {run.status}: only a failed trigger is retried")
+        spec = job_get(run.job)
+        if not request.user.has_perm(spec.permission):
+            raise PermissionDenied(f"you may not run {spec.name}")
+        result = job_run_airflow_trigger(job_run_id=run.pk)
+        return Response(JobRunOutput(result).data, status=status.HTTP_202_ACCEPTED)
+
+
+urlpatterns = [
+    path("users/", UserList.as_view(), name="api-user-list"),
+    path("users/<int:pk>/roles/", UserRoles.as_view(), name="api-user-roles"),
+    path("job-runs/<int:pk>/retry/", JobRunRetry.as_view(), name="api-jobrun-retry"),
+]
