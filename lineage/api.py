@@ -76,4 +76,4 @@ class LineageGraphView(APIView):
         return Response(GraphOutput(graph.as_dict()).data)
 
 
-urlpatterns = [path("lineage/graph", LineageGraphView.as_view(), name="api-lineage-graph")]
+urlpatterns = [path("lineage/graph/", LineageGraphView.as_view(), name="api-lineage-graph")]

@@ -16,7 +16,7 @@ from tests.cleanup.test_restore import restore_via_admin
 from tests.sales.test_sales_job import OCTOBER
 
 pytestmark = pytest.mark.django_db
-API = "/api/v1/lineage/graph"
+API = "/api/v1/lineage/graph/"
 
 
 @pytest.fixture
