@@ -5,11 +5,14 @@ from __future__ import annotations
 from datetime import date
 
 from django.urls import path
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import permissions, serializers
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
+
+from api.schema import ApiError
 
 from .selectors import MAX_DEPTH, lineage_dataset_find, lineage_graph
 
@@ -61,7 +64,11 @@ class LineageGraphView(APIView):
             OpenApiParameter("date", date, required=False, description="only runs with an event on this day"),
             OpenApiParameter("depth", int, required=False),
         ],
-        responses=GraphOutput,
+        responses={
+            200: GraphOutput,
+            400: OpenApiResponse(OpenApiTypes.OBJECT, description="a parameter missing or invalid: each named"),
+            404: OpenApiResponse(ApiError, description="no lineage recorded for that dataset"),
+        },
     )
     def get(self, request):
         query = GraphQuery(data=request.query_params)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from django.urls import path
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, permissions, serializers
 
 from security.api import AccessRecordedRetrieveMixin, MaskedSerializerMixin, csv_export_response
@@ -47,11 +49,18 @@ class QuarantinedRowExport(generics.GenericAPIView):
     serializer_class = QuarantinedRowOutput
     permission_classes = [permissions.IsAuthenticated, QuarantineViewPermission]
 
+    @extend_schema(
+        parameters=[OpenApiParameter("quality_run", int, required=True, description="the quality run to export", many=False)],
+        responses={
+            (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="one row per quarantined line, masked"),
+            400: OpenApiResponse(OpenApiTypes.OBJECT, description="quality_run missing or not a number"),
+        },
+    )
     def get(self, request):
         from rest_framework.exceptions import ValidationError
 
         run = request.query_params.get("quality_run", "")
-        if not run.isdigit():
+        if not run.isdigit() or int(run) > 2**63 - 1:
             raise ValidationError({"quality_run": "give the id of the quality run to export"})
         rows = list(QuarantinedRow.objects.filter(quality_run_id=int(run)).order_by("pk")[:EXPORT_MAX_ROWS])
         return quarantine_csv(user=request.user, rows=rows, object_ref=f"run:{run}")
