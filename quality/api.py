@@ -20,7 +20,7 @@ class QuarantineViewPermission(permissions.BasePermission):
         return request.user.has_perm("quality.view_quarantinedrow")
 
 
-class QuarantinedRowOutput(MaskedSerializerMixin, serializers.ModelSerializer):
+class QuarantinedRowDetailOutput(MaskedSerializerMixin, serializers.ModelSerializer):
     masked_rows = {"data": "dataset"}
     classified_model = CLASSIFIED
     data = serializers.JSONField()
@@ -35,7 +35,7 @@ class QuarantinedRowDetail(AccessRecordedRetrieveMixin, generics.RetrieveAPIView
 
     classified_model = CLASSIFIED
     queryset = QuarantinedRow.objects.all()
-    serializer_class = QuarantinedRowOutput
+    serializer_class = QuarantinedRowDetailOutput
     permission_classes = [permissions.IsAuthenticated, QuarantineViewPermission]
 
 
@@ -46,11 +46,11 @@ class QuarantinedRowExport(generics.GenericAPIView):
     """CSV of a quality run's quarantined rows (``?quality_run=<id>``), masked by clearance; recorded."""
 
     queryset = QuarantinedRow.objects.all()
-    serializer_class = QuarantinedRowOutput
+    serializer_class = QuarantinedRowDetailOutput
     permission_classes = [permissions.IsAuthenticated, QuarantineViewPermission]
 
     @extend_schema(
-        parameters=[OpenApiParameter("quality_run", int, required=True, description="the quality run to export", many=False)],
+        parameters=[OpenApiParameter("quality_run", int, required=True, description="the quality run to export")],
         responses={
             (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="one row per quarantined line, masked"),
             400: OpenApiResponse(OpenApiTypes.OBJECT, description="quality_run missing or not a number"),
