@@ -30,7 +30,8 @@ def test_an_analyst_is_stopped_by_a_bad_range_before_any_run(
             page.goto(f"{live_server.url}/admin/orchestration/jobrun/trigger/sales_report/")
             page.fill("#id_start", "2026-10-01")
             page.fill("#id_end", "2026-10-31")
-            page.wait_for_function("document.getElementById('estimate-text').textContent.includes('bills at least')")
+            # A locator, not wait_for_function: the CSP forbids evaluating strings as JavaScript.
+            page.locator("#estimate-text", has_text="bills at least").wait_for()
             estimate = page.inner_text("#estimate-text")
             assert "BigQuery bills every query at least 10.00 MiB" in estimate, estimate
             assert "Data in BigQuery:" in page.inner_text("#data-available")
