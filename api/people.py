@@ -49,6 +49,18 @@ class UserList(generics.ListAPIView):
     queryset = User.objects.all()  # for the permission check (auth.view_user)
 
 
+class UserDetail(generics.RetrieveAPIView):
+    """One user and their roles (a superuser is out of reach, as in the admin: 404)."""
+
+    serializer_class = UserOutput
+    permission_classes = PERMS
+    queryset = User.objects.all()
+
+    def get_queryset(self):
+        users = User.objects.prefetch_related("groups")
+        return users if self.request.user.is_superuser else users.filter(is_superuser=False)
+
+
 class RolesInput(serializers.Serializer):
     roles = serializers.ListField(child=serializers.CharField(), help_text="exactly the roles the user should hold")
     reason = serializers.CharField(required=False, default="", help_text="needed when a role above Viewer is granted")
@@ -133,6 +145,7 @@ class JobRunRetry(generics.GenericAPIView):
 
 urlpatterns = [
     path("users/", UserList.as_view(), name="api-user-list"),
+    path("users/<int:pk>/", UserDetail.as_view(), name="api-user-detail"),
     path("users/<int:pk>/roles/", UserRoles.as_view(), name="api-user-roles"),
     path("job-runs/<int:pk>/retry/", JobRunRetry.as_view(), name="api-jobrun-retry"),
 ]

@@ -411,40 +411,20 @@ class _TargetAction(generics.GenericAPIView):
     serializer_class = CountOutput
 
 
-class SyncTargetPause(_TargetAction):
-    """Leave the target out of every cycle until resumed."""
+class SyncTargetStateAction(_TargetAction):
+    """Pause, resume or repair one target through ``sheetsync.services.sync_targets_<service>`` (the admin's
+    actions): pause leaves it out of every cycle until resumed; resume puts it back; repair clears the broken flag
+    and the failure streak after the cause was fixed (the next cycle re-reads the range)."""
 
     required_perms = {"POST": ("sheetsync.pause_synctarget",)}
+    service = ""  # pause, resume or repair
 
     @extend_schema(request=None, responses={200: CountOutput})
     def post(self, request, pk: int):
-        from sheetsync.services import sync_targets_pause
+        from django.utils.module_loading import import_string
 
-        return Response({"changed": sync_targets_pause(targets=[self.get_object()], actor=request.user)})
-
-
-class SyncTargetResume(_TargetAction):
-    """Put a paused target back into the cycles."""
-
-    required_perms = {"POST": ("sheetsync.pause_synctarget",)}
-
-    @extend_schema(request=None, responses={200: CountOutput})
-    def post(self, request, pk: int):
-        from sheetsync.services import sync_targets_resume
-
-        return Response({"changed": sync_targets_resume(targets=[self.get_object()], actor=request.user)})
-
-
-class SyncTargetRepair(_TargetAction):
-    """Clear the broken flag and failure streak after the cause was fixed: the next cycle re-reads the range."""
-
-    required_perms = {"POST": ("sheetsync.pause_synctarget",)}
-
-    @extend_schema(request=None, responses={200: CountOutput})
-    def post(self, request, pk: int):
-        from sheetsync.services import sync_targets_repair
-
-        return Response({"changed": sync_targets_repair(targets=[self.get_object()], actor=request.user)})
+        service = import_string(f"sheetsync.services.sync_targets_{self.service}")
+        return Response({"changed": service(targets=[self.get_object()], actor=request.user)})
 
 
 class SyncTargetSyncNow(_TargetAction):
@@ -709,9 +689,10 @@ urlpatterns = [
     path("quarantined-rows/reprocess/", QuarantinedRowReprocess.as_view(), name="api-quarantinedrow-reprocess"),
     path("sync-targets/", SyncTargetListCreate.as_view(), name="api-synctarget-list"),
     path("sync-targets/<int:pk>/", SyncTargetDetail.as_view(), name="api-synctarget-detail"),
-    path("sync-targets/<int:pk>/pause/", SyncTargetPause.as_view(), name="api-synctarget-pause"),
-    path("sync-targets/<int:pk>/resume/", SyncTargetResume.as_view(), name="api-synctarget-resume"),
-    path("sync-targets/<int:pk>/repair/", SyncTargetRepair.as_view(), name="api-synctarget-repair"),
+    *[
+        path(f"sync-targets/<int:pk>/{name}/", SyncTargetStateAction.as_view(service=name), name=f"api-synctarget-{name}")
+        for name in ("pause", "resume", "repair")
+    ],
     path("sync-targets/<int:pk>/sync-now/", SyncTargetSyncNow.as_view(), name="api-synctarget-sync-now"),
     path("sync-events/", SyncEventList.as_view(), name="api-syncevent-list"),
     path("audit-events/", AuditEventList.as_view(), name="api-auditevent-list"),

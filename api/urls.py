@@ -28,6 +28,8 @@ API_MODULES = [
     "quality.api",  # issue 12: a quarantined row (read recorded) and the masked CSV export
     "security.api",  # issue 12: the data classification
     "lineage.api",  # issue 13: the lineage graph
+    "api.dashboards",  # a dashboard's detail, backups, pin/unpin; the cleanup plan's preview and run
+    "api.sales",  # a sales query's cost estimate; a report's charts' data, publish state and override request
 ]
 # The first API's paths, kept as aliases.
 LEGACY_MODULES = ["orchestration.api", "cleanup.api"]

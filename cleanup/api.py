@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+from django.db.models import Exists, OuterRef
 from django.urls import path
+from django.utils import timezone
+from django_filters import rest_framework as filters
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, permissions, serializers, status
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from api.common import StrictBooleanFilter, StrictFilterSet
 from api.schema import ApiError
 from orchestration.api import DjangoViewPermission
 
-from .models import DashboardRestore, LookerDashboard
+from .models import DashboardPin, DashboardRestore, LookerDashboard
 from .services import cleanup_restore_request
 
 
@@ -60,13 +66,34 @@ class RestoreOutput(serializers.ModelSerializer):
         ]
 
 
+class DashboardFilter(StrictFilterSet):
+    """The admin's list filters: deleted, folder, owner, LookML, missing in Looker, pinned, inactive for N days."""
+
+    pinned = StrictBooleanFilter(method="filter_pinned", help_text="held by a pin that has not expired")
+    inactive_days = filters.NumberFilter(
+        method="filter_inactive", min_value=0, max_value=36500, help_text="no activity for at least this many days"
+    )
+
+    class Meta:
+        model = LookerDashboard
+        fields = ["deleted", "folder_id", "folder_name", "owner_email", "is_lookml", "missing_in_looker",
+                  "has_active_schedule"]  # fmt: skip
+
+    def filter_pinned(self, queryset, name, value):
+        active = DashboardPin.objects.filter(dashboard=OuterRef("pk"), expires_at__gt=timezone.now())
+        return queryset.filter(Exists(active)) if value else queryset.exclude(Exists(active))
+
+    def filter_inactive(self, queryset, name, value):
+        return queryset.filter(last_activity_at__lt=timezone.now() - timedelta(days=int(value)))
+
+
 class DashboardList(generics.ListAPIView):
     """The mirrored Looker inventory: filter by deleted, folder, owner; search by title, id, owner."""
 
     queryset = LookerDashboard.objects.all().order_by("looker_id")
     serializer_class = DashboardOutput
     permission_classes = [permissions.IsAuthenticated, DjangoViewPermission]
-    filterset_fields = ["deleted", "folder_id", "folder_name", "owner_email", "is_lookml", "missing_in_looker"]
+    filterset_class = DashboardFilter
     search_fields = ["title", "looker_id", "owner_email", "owner_name"]
     ordering_fields = ["looker_id", "last_activity_at", "title"]
 

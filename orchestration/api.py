@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.urls import path
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field, extend_schema_view
 from rest_framework import generics, permissions, serializers, status
 from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.response import Response
@@ -23,9 +23,19 @@ class DjangoViewPermission(permissions.BasePermission):
         return request.user.has_perm(f"{model._meta.app_label}.view_{model._meta.model_name}")
 
 
+class RunOutcomeOutput(serializers.Serializer):
+    """What the run came to (orchestration.outcome): e.g. awaiting_review, blocked_by_gate, published,
+    partially_failed, awaiting_approval, succeeded, failed; with the admin's label."""
+
+    key = serializers.CharField()
+    label = serializers.CharField()
+    live = serializers.BooleanField(help_text="still queued or running")
+
+
 class JobRunOutput(serializers.ModelSerializer):
     actor = serializers.StringRelatedField(allow_null=True)
     duration_s = serializers.FloatField(read_only=True, allow_null=True)
+    outcome = serializers.SerializerMethodField(help_text="what the run came to, as the admin's run list says it")
 
     class Meta:
         model = JobRun
@@ -50,7 +60,16 @@ class JobRunOutput(serializers.ModelSerializer):
             "dag_run_id",
             "airflow_state",
             "airflow_tasks",
+            "outcome",
         ]
+
+    @extend_schema_field(RunOutcomeOutput)
+    def get_outcome(self, run: JobRun) -> dict:
+        from .outcome import job_runs_outcomes
+
+        known = self.context.get("outcomes") or {}
+        outcome = known[run.pk] if run.pk in known else job_runs_outcomes([run])[run.pk]
+        return {"key": outcome.key, "label": outcome.label, "live": outcome.live}
 
 
 class JobRunInput(serializers.Serializer):
@@ -71,7 +90,9 @@ class PlanConfirmation(serializers.Serializer):
     plan = serializers.CharField()
     planned = serializers.IntegerField()
     plan_sha256 = serializers.CharField()
-    needs_approval = serializers.BooleanField()
+    needs_approval = serializers.ListField(
+        child=serializers.CharField(), help_text="why a second Content Admin must approve the run first ([] if not)"
+    )
 
 
 @extend_schema_view(
@@ -95,6 +116,15 @@ class JobRunListCreate(generics.ListCreateAPIView):
 
     def get_serializer_class(self):
         return JobRunInput if self.request.method == "POST" else JobRunOutput
+
+    def list(self, request, *args, **kwargs):
+        """The page's outcomes in a bounded number of queries (orchestration.outcome), not one per run."""
+        from .outcome import job_runs_outcomes
+
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        outcomes = job_runs_outcomes(page)
+        data = JobRunOutput(page, many=True, context={**self.get_serializer_context(), "outcomes": outcomes}).data
+        return self.get_paginated_response(data)
 
     def create(self, request, *args, **kwargs):
         data = JobRunInput(data=request.data)

@@ -21,6 +21,24 @@ def region_colour(region: str) -> str:
     return PALETTE[int(hashlib.sha256(region.upper().encode()).hexdigest(), 16) % len(PALETTE)]
 
 
+def revenue_by_day_series(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """The data of the "by day" chart (and of the API's charts endpoint): region -> day -> revenue."""
+    series: dict[str, dict[str, float]] = defaultdict(dict)
+    for r in rows:
+        if r.get("day") and isinstance(r.get("revenue"), int | float):  # not a suppressed group
+            series[str(r.get("region") or "(none)")][str(r["day"])] = float(r["revenue"])
+    return dict(series)
+
+
+def revenue_by_region_totals(rows: list[dict[str, Any]]) -> dict[str, float]:
+    """The data of the "by region" chart (and of the API's charts endpoint): region -> total revenue."""
+    totals: dict[str, float] = defaultdict(float)
+    for r in rows:
+        if isinstance(r.get("revenue"), int | float):  # not a suppressed group
+            totals[str(r.get("region") or "(none)")] += float(r["revenue"])
+    return dict(totals)
+
+
 def _svg_open(width: int, height: int, label: str) -> str:
     """A chart that scales to its container (down to a 375 px phone) and keeps its proportions."""
     return (
@@ -32,10 +50,7 @@ def _svg_open(width: int, height: int, label: str) -> str:
 
 def revenue_by_day_svg(rows: list[dict[str, Any]], *, width: int = 900, height: int = 320) -> str:
     """One line per region over the days of the report."""
-    series: dict[str, dict[str, float]] = defaultdict(dict)
-    for r in rows:
-        if r.get("day") and isinstance(r.get("revenue"), int | float):  # not a suppressed group
-            series[str(r.get("region") or "(none)")][str(r["day"])] = float(r["revenue"])
+    series = revenue_by_day_series(rows)
     days = sorted({d for s in series.values() for d in s})
     if not days:
         return "<p>No rows.</p>"
@@ -72,10 +87,7 @@ def revenue_by_day_svg(rows: list[dict[str, Any]], *, width: int = 900, height: 
 
 def revenue_by_region_svg(rows: list[dict[str, Any]], *, width: int = 900) -> str:
     """Total revenue per region over the report, as horizontal bars."""
-    totals: dict[str, float] = defaultdict(float)
-    for r in rows:
-        if isinstance(r.get("revenue"), int | float):  # not a suppressed group
-            totals[str(r.get("region") or "(none)")] += float(r["revenue"])
+    totals = revenue_by_region_totals(rows)
     if not totals:
         return "<p>No rows.</p>"
     top = max(totals.values()) or 1.0
