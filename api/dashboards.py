@@ -210,16 +210,24 @@ class PlanPreviewOutput(serializers.Serializer):
     )
 
 
-def _cleanup_preview(request, raw_params):
-    """The admin trigger page's checks and preview: (spec, params, preview); raises 403/400, or returns a 409."""
+def _cleanup_spec(request):
+    """The cleanup job, if ``request.user`` may run it (the admin trigger page's rule); else 403."""
     from orchestration.admin import job_trigger_allowed
-    from orchestration.approvals import job_confirmation
-    from orchestration.params import api_params_validate
-    from orchestration.registry import JobError, JobFailed, job_get
+    from orchestration.registry import job_get
 
     spec = job_get(CLEANUP_JOB)
     if not job_trigger_allowed(request.user, spec):
         raise PermissionDenied(f"you may not run {spec.name}")
+    return spec
+
+
+def _cleanup_preview(request, raw_params):
+    """The admin trigger page's checks and preview: (spec, params, preview); raises 403/400, or returns a 409."""
+    from orchestration.approvals import job_confirmation
+    from orchestration.params import api_params_validate
+    from orchestration.registry import JobError, JobFailed
+
+    spec = _cleanup_spec(request)
     params, problems = api_params_validate(spec, raw_params)
     if problems:
         raise ValidationError({"params": problems})
@@ -260,6 +268,7 @@ class CleanupPlanPreview(generics.GenericAPIView):
 
     @extend_schema(request=CleanupParamsInput, responses={200: PlanPreviewOutput, 409: UPSTREAM})
     def post(self, request):
+        _cleanup_spec(request)  # who may not run it learns nothing more (403 before the body is read)
         data = CleanupParamsInput(data=request.data)
         data.is_valid(raise_exception=True)
         _, _, preview = _cleanup_preview(request, data.validated_data["params"])
@@ -287,6 +296,7 @@ class CleanupRun(generics.GenericAPIView):
         from orchestration.registry import JobError
         from orchestration.services import job_run_request
 
+        _cleanup_spec(request)
         data = CleanupRunInput(data=request.data)
         data.is_valid(raise_exception=True)
         spec, params, preview = _cleanup_preview(request, data.validated_data["params"])

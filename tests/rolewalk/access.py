@@ -372,3 +372,53 @@ def api_probes() -> dict[str, list[Probe]]:  # noqa: F811 - extends the declarat
                   kwargs=_obj("orchestration.jobrun"), ok=(202, 409))
         ],
     }  # fmt: skip
+
+
+# Issue 10, the rest of the admin through /api/v1/: a dashboard's detail, backups, pin/unpin; the cleanup plan's
+# preview and run; a sales query's estimate; a report's charts' data, publish state and override; a user's detail.
+_api_probes_before_parity = api_probes
+
+
+def _api_parity_probes() -> dict[str, list[Probe]]:
+    dashboard = lambda objects: {"looker_id": objects["cleanup.lookerdashboard"].looker_id}  # noqa: E731
+    v_dash, v_report = "cleanup.view_lookerdashboard", "sales.view_salesreport"
+    run_cleanup = [("orchestration.view_jobrun",), ("orchestration.trigger_jobrun",), ("cleanup.run_cleanup",)]
+    return {
+        "api-dashboard-detail": [Probe(needs=[(v_dash,)], kwargs=dashboard)],
+        "api-dashboard-backups": [Probe(needs=[("cleanup.view_dashboardbackup",)], kwargs=dashboard)],
+        "api-dashboardbackup-detail": [
+            Probe(needs=[("cleanup.view_dashboardbackup",)], kwargs=_obj("cleanup.dashboardbackup"))
+        ],
+        # Pin (201), then unpin (200; 409 when no pin holds it, e.g. for a role that may unpin but not pin).
+        "api-dashboard-pin": [
+            Probe(method="POST", needs=[(v_dash,), ("cleanup.add_dashboardpin",)], kwargs=dashboard,
+                  data={"reason": "walk", "expires_at": "2099-01-01T00:00:00Z"}, ok=(201,), label="pin"),
+            Probe(method="DELETE", needs=[(v_dash,), ("cleanup.delete_dashboardpin",)], kwargs=dashboard,
+                  ok=(200, 409), label="unpin"),
+        ],
+        # Out-of-bounds parameters: allowed -> 400 naming them (Looker is not called); refused -> 403 first.
+        "api-cleanup-preview": [
+            Probe(method="POST", needs=run_cleanup, data={"params": {"inactive_days": 0}}, ok=(400,))
+        ],
+        "api-cleanup-run": [
+            Probe(method="POST", needs=run_cleanup, data={"params": {"inactive_days": 0}, "plan_sha256": "x"},
+                  ok=(400,))
+        ],
+        # Without start and end: allowed -> 400 naming them (BigQuery is not called).
+        "api-salesquery-estimate": [
+            Probe(needs=[("sales.view_salesquery",), ("orchestration.trigger_jobrun",), ("sales.run_salesquery",)],
+                  kwargs=_obj("sales.salesquery"), ok=(400,))
+        ],
+        "api-salesreport-charts": [Probe(needs=[(v_report,)], kwargs=_obj("sales.salesreport"))],
+        "api-salesreport-publish-state": [Probe(needs=[(v_report,)], kwargs=_obj("sales.salesreport"))],
+        # The walk's report has no failed quality run: allowed -> 409 saying only such a report is overridden.
+        "api-salesreport-override": [
+            Probe(method="POST", needs=[(v_report,), ("sales.run_salesquery",)], kwargs=_obj("sales.salesreport"),
+                  data={"reason": "walk"}, ok=(409,))
+        ],
+        "api-user-detail": [Probe(needs=[("auth.view_user",)], kwargs=_obj("auth.user"))],
+    }  # fmt: skip
+
+
+def api_probes() -> dict[str, list[Probe]]:  # noqa: F811 - extends the declarations above
+    return {**_api_probes_before_parity(), **_api_parity_probes()}
