@@ -690,9 +690,10 @@ urlpatterns = [
     path("sync-targets/", SyncTargetListCreate.as_view(), name="api-synctarget-list"),
     path("sync-targets/<int:pk>/", SyncTargetDetail.as_view(), name="api-synctarget-detail"),
     *[
-        path(f"sync-targets/<int:pk>/{name}/", SyncTargetStateAction.as_view(service=name), name=f"api-synctarget-{name}")
-        for name in ("pause", "resume", "repair")
-    ],
+        path(f"sync-targets/<int:pk>/{action}/", SyncTargetStateAction.as_view(service=action),
+             name=f"api-synctarget-{action}")
+        for action in ("pause", "resume", "repair")
+    ],  # fmt: skip
     path("sync-targets/<int:pk>/sync-now/", SyncTargetSyncNow.as_view(), name="api-synctarget-sync-now"),
     path("sync-events/", SyncEventList.as_view(), name="api-syncevent-list"),
     path("audit-events/", AuditEventList.as_view(), name="api-auditevent-list"),
