@@ -73,3 +73,76 @@ def path_ids_not_negative(result, generator, request, public):
                 if parameter.get("in") == "path" and parameter.get("schema", {}).get("type") == "integer":
                     parameter["schema"]["minimum"] = 0
     return result
+
+
+# --- OpenAPI links (what a response's ids lead to), so schemathesis' stateful tests chain calls ------------------
+
+_SUCCESS = ("200", "201", "202")
+# Links beyond "a collection leads to its members, a member to its actions": (source path, method, status) ->
+# [(target path, its path parameter, the runtime expression giving it)].
+EXTRA_LINKS: dict[tuple[str, str, str], list[tuple[str, str, str]]] = {
+    ("/api/v1/job-runs/", "post", "202"): [("/api/v1/job-runs/{id}/", "id", "$response.body#/id")],
+    ("/api/v1/cleanup/run/", "post", "202"): [("/api/v1/job-runs/{id}/", "id", "$response.body#/id")],
+    ("/api/v1/sync-targets/{id}/sync-now/", "post", "202"): [("/api/v1/job-runs/{id}/", "id", "$response.body#/id")],
+    ("/api/v1/job-runs/{id}/retry/", "post", "202"): [("/api/v1/job-runs/{id}/", "id", "$response.body#/id")],
+    ("/api/v1/dashboards/{looker_id}/backups/", "get", "200"): [
+        ("/api/v1/dashboard-backups/{id}/", "id", "$response.body#/results/0/id")
+    ],
+    ("/api/v1/reports/{id}/override/", "post", "202"): [("/api/v1/approvals/{id}/", "id", "$response.body#/id")],
+    ("/api/v1/users/{id}/roles/", "post", "202"): [("/api/v1/approvals/{id}/", "id", "$response.body#/approval")],
+}
+
+
+def _path_params(path: str) -> list[str]:
+    import re
+
+    return re.findall(r"{(\w+)}", path)
+
+
+def _is_page(response: dict) -> bool:
+    ref = response.get("content", {}).get("application/json", {}).get("schema", {}).get("$ref", "")
+    return ref.rsplit("/", 1)[-1].startswith("Paginated")
+
+
+def openapi_links(result, generator, request, public):
+    """Add OpenAPI ``links`` to every success response: a list's first row (or a created object) leads to the
+    operations on that member (``/x/`` -> ``/x/{id}/...``), a member to its actions (``/x/{id}/`` ->
+    ``/x/{id}/pause/``), plus ``EXTRA_LINKS`` (a queued run to its detail, a dashboard's backups to a backup, ...).
+    drf-spectacular has no link declaration of its own, so they are derived here from the paths."""
+    paths = result.get("paths", {})
+    operation_ids = {
+        (path, method): operation["operationId"] for path, ops in paths.items() for method, operation in ops.items()
+    }
+    for path, method in operation_ids:
+        operation = paths[path][method]
+        params = _path_params(path)
+        for status in _SUCCESS:
+            response = operation.get("responses", {}).get(status)
+            if response is None or "content" not in response:
+                continue
+            targets: list[tuple[str, str, str]] = list(EXTRA_LINKS.get((path, method, status), []))
+            if not params:
+                row = "/results/0" if _is_page(response) else ""
+                for other, _ in operation_ids:
+                    other_params = _path_params(other)
+                    member = other.startswith(path) and other[len(path) :].startswith("{")
+                    if member and len(other_params) == 1:
+                        name = other_params[0]
+                        targets.append((other, name, f"$response.body#{row}/{'id' if name == 'id' else name}"))
+            elif len(params) == 1:
+                for other, _ in operation_ids:
+                    if other != path and other.startswith(path) and _path_params(other) == params:
+                        targets.append((other, params[0], f"$request.path.{params[0]}"))
+            links = {}
+            for target, name, expression in targets:
+                for target_method in paths.get(target, {}):
+                    if (target, target_method) == (path, method):
+                        continue
+                    target_id = operation_ids[(target, target_method)]
+                    links[target_id] = {
+                        "operationId": target_id,
+                        "parameters": {name: expression},
+                    }
+            if links:
+                response["links"] = links
+    return result

@@ -10,7 +10,9 @@ from __future__ import annotations
 from importlib import import_module
 
 from django.contrib.auth.views import redirect_to_login
+from django.http import JsonResponse
 from django.urls import URLPattern, path, reverse
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import extend_schema, inline_serializer
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 from rest_framework import permissions, serializers
@@ -110,6 +112,13 @@ class RedocDocs(_LoginFirst, SpectacularRedocView):
     """Redoc, served from the project's static files (drf-spectacular-sidecar)."""
 
 
+@csrf_exempt
+def api_not_found(request, rest: str = ""):
+    """Any other URL under /api/: a JSON 404 as every endpoint answers it (not the site's HTML page), whatever the
+    method; API clients and the schema's documented 404 body expect JSON."""
+    return JsonResponse({"detail": "Not found."}, status=404)
+
+
 urlpatterns = [
     path("", ApiRoot.as_view(), name="api-root"),
     path("v1/", ApiRoot.as_view(), name="api-v1-root"),
@@ -118,4 +127,5 @@ urlpatterns = [
     path("docs/", SwaggerDocs.as_view(url_name="api-schema"), name="api-docs"),
     path("redoc/", RedocDocs.as_view(url_name="api-schema"), name="api-redoc"),
     *legacy_patterns(),
+    path("<path:rest>", api_not_found, name="api-not-found"),  # last: only what nothing above matched
 ]

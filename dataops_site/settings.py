@@ -589,4 +589,5 @@ AXES_RESET_ON_SUCCESS = True
 SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"] = [
     "drf_spectacular.hooks.postprocess_schema_enums",
     "api.schema.path_ids_not_negative",
+    "api.schema.openapi_links",  # links for schemathesis' stateful tests
 ]

@@ -81,10 +81,9 @@ def test_backups_are_listed_per_dashboard_and_read_verified(client, role_user):
 def test_cleanup_preview_then_run_exactly_the_plan_read(
     looker, client, role_user, settings, django_capture_on_commit_callbacks
 ):
+    from cleanup.models import ProtectedFolder
     from cleanup.services import cleanup_plan_preview
     from tests.looker_estate import EXPECTED_PLAN
-
-    from cleanup.models import ProtectedFolder
 
     ProtectedFolder.objects.create(folder_id="6", name="Protected", reason="certified")  # as tests/cleanup set up
     settings.CLEANUP_APPROVAL_THRESHOLD = 3  # the estate's plan is above it: a second Content Admin approves

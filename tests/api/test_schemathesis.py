@@ -84,4 +84,69 @@ def test_every_operation_answers_as_documented(db, role_user, wsgi_keeps_the_tes
     assert not failures, "\n\n".join(failures)
 
 
+@pytest.fixture
+def external_services_fail_fast(settings):
+    """Looker and BigQuery unreachable at once (port 9, one attempt): a preview or estimate answers its documented
+    409/400 in milliseconds instead of retrying, and no emulator is started."""
+    settings.LOOKER_BASE_URL = "http://127.0.0.1:9"
+    settings.LOOKER_MAX_ATTEMPTS = 1
+    settings.BIGQUERY_EMULATOR_AUTOSTART = False
+    settings.BIGQUERY_EMULATOR_HOST = "http://127.0.0.1:9"
+    settings.BIGQUERY_MAX_ATTEMPTS = 1
+
+
+# Stateful runs: STATEFUL_EXAMPLES scenarios of at most STATEFUL_STEPS calls each, derandomized (the same calls on
+# every run, so CI is repeatable).
+STATEFUL_EXAMPLES = 50
+STATEFUL_STEPS = 6
+
+
+@pytest.mark.parametrize("role", ["Platform Admin", "Viewer"])
+def test_stateful_links_answer_as_documented(
+    db, role_user, role, wsgi_keeps_the_test_connection, external_services_fail_fast
+):
+    """Follow the schema's OpenAPI links (a list's first row to its detail and actions, a queued run to its
+    detail, ...) through schemathesis' state machine: every answer as documented, and links actually followed."""
+    from hypothesis import HealthCheck, Phase
+    from hypothesis import settings as hypothesis_settings
+
+    raw = _live_schema()
+    links = sum(len(r.get("links", {})) for ops in raw["paths"].values() for op in ops.values()
+                for r in op["responses"].values())  # fmt: skip
+    assert links >= 40, links
+    schema = schemathesis.openapi.from_dict(raw)
+    schema.app = get_wsgi_application()
+    for model in filter(None, LISTS.values()):
+        for _ in range(2):
+            build(model)
+    auth = {"Authorization": f"Token {api_token_for(role_user(role, 'sf-' + role.split()[0].lower()))}"}
+    followed: list[str] = []
+
+    class Workflow(schema.as_state_machine()):
+        def get_call_kwargs(self, case):
+            return {"headers": auth}
+
+        def step(self, input):
+            if input.transition is not None and input.is_applied:
+                followed.append(input.transition.id)
+            return super().step(input)
+
+        def validate_response(self, response, case, additional_checks=None, **kwargs):
+            case.validate_response(response, checks=CHECKS, transport_kwargs=kwargs or None, recorder=self.recorder)
+
+    Workflow.run(
+        settings=hypothesis_settings(
+            max_examples=STATEFUL_EXAMPLES,
+            stateful_step_count=STATEFUL_STEPS,
+            derandomize=True,
+            database=None,
+            deadline=None,
+            phases=[Phase.explicit, Phase.generate],
+            suppress_health_check=list(HealthCheck),
+        )
+    )
+    print(f"stateful as {role}: {len(followed)} linked calls, {len(set(followed))} distinct links")
+    assert len(set(followed)) >= 3, followed
+
+
 pytestmark = pytest.mark.filterwarnings("ignore::hypothesis.errors.NonInteractiveExampleWarning")

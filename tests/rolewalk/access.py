@@ -422,3 +422,14 @@ def _api_parity_probes() -> dict[str, list[Probe]]:
 
 def api_probes() -> dict[str, list[Probe]]:  # noqa: F811 - extends the declarations above
     return {**_api_probes_before_parity(), **_api_parity_probes()}
+
+
+# Any other URL under /api/ answers a JSON 404, for everyone (issue 10: the schema's documented 404 body).
+_api_probes_before_not_found = api_probes
+
+
+def api_probes() -> dict[str, list[Probe]]:  # noqa: F811 - extends the declarations above
+    return {
+        **_api_probes_before_not_found(),
+        "api-not-found": [Probe(public=True, ok=(404,), kwargs=lambda objects: {"rest": "v1/no-such-thing/"})],
+    }
