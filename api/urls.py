@@ -127,5 +127,6 @@ urlpatterns = [
     path("docs/", SwaggerDocs.as_view(url_name="api-schema"), name="api-docs"),
     path("redoc/", RedocDocs.as_view(url_name="api-schema"), name="api-redoc"),
     *legacy_patterns(),
-    path("<path:rest>", api_not_found, name="api-not-found"),  # last: only what nothing above matched
+    # Last: only what nothing above matched; paths ending in "/" (without it, APPEND_SLASH redirects here first).
+    path("<path:rest>/", api_not_found, name="api-not-found"),
 ]

@@ -161,3 +161,12 @@ def test_user_detail_for_platform_admins_and_superusers_out_of_reach(client, rol
     assert client.get(reverse("api-user-detail", kwargs={"pk": root.pk}), **admin).status_code == 404
     assert client.get(reverse("api-user-detail", kwargs={"pk": someone.pk}),
                       **_auth(role_user("Viewer"), "read")).status_code == 403  # fmt: skip
+
+
+def test_any_other_api_url_is_a_json_404(client, role_user):
+    viewer = _auth(role_user("Viewer"), "read")
+    missing = client.get("/api/v1/approvals/null/approve/", **viewer)
+    assert missing.status_code == 404 and missing["Content-Type"] == "application/json"
+    assert missing.json() == {"detail": "Not found."}
+    assert client.post("/api/v1/no-such-thing/", **viewer).status_code == 404
+    assert client.get("/api/v1/job-runs", **viewer).status_code == 301  # APPEND_SLASH still leads to the list

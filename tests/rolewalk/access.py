@@ -431,5 +431,5 @@ _api_probes_before_not_found = api_probes
 def api_probes() -> dict[str, list[Probe]]:  # noqa: F811 - extends the declarations above
     return {
         **_api_probes_before_not_found(),
-        "api-not-found": [Probe(public=True, ok=(404,), kwargs=lambda objects: {"rest": "v1/no-such-thing/"})],
+        "api-not-found": [Probe(public=True, ok=(404,), kwargs=lambda objects: {"rest": "v1/no-such-thing"})],
     }
