@@ -1,5 +1,6 @@
 """``/api/v1/`` for the Looker cleanup beyond the inventory list and restore (``cleanup.api``): a dashboard's detail,
-its backups, pinning and unpinning it, and the cleanup plan's preview and confirmed run.
+its backups, pinning and unpinning it, the cleanup plan's preview and confirmed run, and (read-only, as the admin
+shows them) each run's cleanup actions and the restores.
 
 Each view calls what the admin calls: pins go through ``cleanup.services.dashboard_pin_save``/``_delete`` (audited
 as ``cleanup.dashboardpin_created``/``_deleted``), the preview is the trigger page's ``job_confirmation`` (the same
@@ -16,11 +17,12 @@ from rest_framework import generics, serializers, status
 from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.response import Response
 
-from cleanup.api import DashboardOutput
-from cleanup.models import DashboardBackup, DashboardPin, LookerDashboard
+from cleanup.api import DashboardOutput, RestoreOutput
+from cleanup.models import CleanupAction, DashboardBackup, DashboardPin, DashboardRestore, LookerDashboard
 from orchestration.api import JobRunOutput
 from orchestration.models import JobRun
 
+from .common import NewestFirstCursor
 from .resources import PERMS, Conflict, _conflict
 
 CLEANUP_JOB = "looker_cleanup"
@@ -316,7 +318,51 @@ class CleanupRun(generics.GenericAPIView):
         return Response(JobRunOutput(run).data, status=status.HTTP_202_ACCEPTED)
 
 
+# --- restores and cleanup actions (read-only, as in the admin) ---------------------------------------------------
+
+
+class CleanupActionOutput(serializers.ModelSerializer):
+    looker_id = serializers.CharField(source="dashboard.looker_id")
+    title = serializers.CharField(source="dashboard.title")
+
+    class Meta:
+        model = CleanupAction
+        fields = ["id", "job_run", "looker_id", "title", "kind", "status", "inactive_days", "backup", "error",
+                  "attempts", "deleted_at", "owner_notified_at", "updated_at"]  # fmt: skip
+
+
+class CleanupActionList(generics.ListAPIView):
+    """What each cleanup run did per dashboard (planned, backed up, soft-deleted, kept, failed), cursor pages."""
+
+    queryset = CleanupAction.objects.select_related("dashboard").order_by("-pk")
+    serializer_class = CleanupActionOutput
+    permission_classes = PERMS
+    filterset_fields = ["job_run", "status", "kind"]
+    pagination_class = NewestFirstCursor
+
+
+class DashboardRestoreList(generics.ListAPIView):
+    """Restores asked for and how they ended (undeleted, re-created from a backup, failed)."""
+
+    queryset = DashboardRestore.objects.select_related("dashboard").order_by("-pk")
+    serializer_class = RestoreOutput
+    permission_classes = PERMS
+    filterset_fields = ["status", "method"]
+    pagination_class = NewestFirstCursor
+
+
+class DashboardRestoreDetail(generics.RetrieveAPIView):
+    """One restore: follow it after ``POST dashboards/{looker_id}/restore/`` answered 202."""
+
+    queryset = DashboardRestore.objects.select_related("dashboard")
+    serializer_class = RestoreOutput
+    permission_classes = PERMS
+
+
 urlpatterns = [
+    path("cleanup-actions/", CleanupActionList.as_view(), name="api-cleanupaction-list"),
+    path("dashboard-restores/", DashboardRestoreList.as_view(), name="api-dashboardrestore-list"),
+    path("dashboard-restores/<int:pk>/", DashboardRestoreDetail.as_view(), name="api-dashboardrestore-detail"),
     path("dashboards/<str:looker_id>/", DashboardDetail.as_view(), name="api-dashboard-detail"),
     path("dashboards/<str:looker_id>/backups/", DashboardBackupList.as_view(), name="api-dashboard-backups"),
     path("dashboards/<str:looker_id>/pin/", DashboardPinView.as_view(), name="api-dashboard-pin"),

@@ -88,6 +88,9 @@ EXTRA_LINKS: dict[tuple[str, str, str], list[tuple[str, str, str]]] = {
     ("/api/v1/dashboards/{looker_id}/backups/", "get", "200"): [
         ("/api/v1/dashboard-backups/{id}/", "id", "$response.body#/results/0/id")
     ],
+    ("/api/v1/dashboards/{looker_id}/restore/", "post", "202"): [
+        ("/api/v1/dashboard-restores/{id}/", "id", "$response.body#/id")
+    ],
     ("/api/v1/reports/{id}/override/", "post", "202"): [("/api/v1/approvals/{id}/", "id", "$response.body#/id")],
     ("/api/v1/users/{id}/roles/", "post", "202"): [("/api/v1/approvals/{id}/", "id", "$response.body#/approval")],
 }

@@ -170,3 +170,16 @@ def test_any_other_api_url_is_a_json_404(client, role_user):
     assert missing.json() == {"detail": "Not found."}
     assert client.post("/api/v1/no-such-thing/", **viewer).status_code == 404
     assert client.get("/api/v1/job-runs", **viewer).status_code == 301  # APPEND_SLASH still leads to the list
+
+
+def test_restores_and_cleanup_actions_are_read_as_in_the_admin(client, role_user):
+    from cleanup.models import CleanupAction, DashboardRestore
+
+    restore, action = build(DashboardRestore), build(CleanupAction)
+    build(CleanupAction)  # another run's
+    viewer = _auth(role_user("Viewer"), "read")
+    shown = client.get(reverse("api-dashboardrestore-detail", kwargs={"pk": restore.pk}), **viewer).json()
+    assert shown["looker_id"] == restore.dashboard.looker_id and shown["status"] == restore.status
+    listed = client.get(reverse("api-cleanupaction-list") + f"?job_run={action.job_run_id}", **viewer).json()
+    assert [a["id"] for a in listed["results"]] == [action.pk]
+    assert listed["results"][0]["looker_id"] == action.dashboard.looker_id

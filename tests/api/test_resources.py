@@ -12,7 +12,7 @@ from django.urls import reverse
 from approvals.models import ApprovalRequest
 from audit.models import AuditEvent
 from audit.services import audit_log
-from cleanup.models import DashboardBackup, LookerDashboard
+from cleanup.models import CleanupAction, DashboardBackup, DashboardRestore, LookerDashboard
 from orchestration.models import JobRun
 from quality.models import QualityRun, QuarantinedRow, ReviewItem
 from sales.models import QueryRun, SalesQuery, SalesReport
@@ -35,6 +35,8 @@ LISTS = {
     "api-user-list": None,  # users
     "api-dashboard-list": LookerDashboard,
     "api-dashboard-backups": DashboardBackup,
+    "api-dashboardrestore-list": DashboardRestore,
+    "api-cleanupaction-list": CleanupAction,
 }
 # The query counts of every list (found from the URL patterns) are measured in test_query_counts.py.
 

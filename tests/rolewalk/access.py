@@ -417,6 +417,11 @@ def _api_parity_probes() -> dict[str, list[Probe]]:
                   data={"reason": "walk"}, ok=(409,))
         ],
         "api-user-detail": [Probe(needs=[("auth.view_user",)], kwargs=_obj("auth.user"))],
+        "api-cleanupaction-list": [Probe(needs=[("cleanup.view_cleanupaction",)])],
+        "api-dashboardrestore-list": [Probe(needs=[("cleanup.view_dashboardrestore",)])],
+        "api-dashboardrestore-detail": [
+            Probe(needs=[("cleanup.view_dashboardrestore",)], kwargs=_obj("cleanup.dashboardrestore"))
+        ],
     }  # fmt: skip
 
 
