@@ -89,6 +89,7 @@ class PlanConfirmation(serializers.Serializer):
     detail = serializers.CharField()
     plan = serializers.CharField()
     planned = serializers.IntegerField()
+    owners = serializers.IntegerField(required=False, help_text="distinct owners the run would mail")
     plan_sha256 = serializers.CharField()
     needs_approval = serializers.ListField(
         child=serializers.CharField(), help_text="why a second Content Admin must approve the run first ([] if not)"
@@ -153,8 +154,8 @@ class JobRunListCreate(generics.ListCreateAPIView):
             if data.validated_data["plan_sha256"] != preview.plan_sha256:
                 return Response(
                     {"detail": "confirm the plan: send it again with this plan_sha256", "plan": preview.text,
-                     "planned": preview.planned, "plan_sha256": preview.plan_sha256,
-                     "needs_approval": preview.needs_approval},
+                     "planned": preview.planned, "owners": getattr(preview, "owners", 0),
+                     "plan_sha256": preview.plan_sha256, "needs_approval": preview.needs_approval},
                     status=status.HTTP_409_CONFLICT,
                 )  # fmt: skip
         try:
