@@ -28,6 +28,8 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.functional import cached_property
 
+from dataops_site.admin_counts import planner_estimate
+
 from .events import EVENTS
 
 EXPORT_FIELDS = (
@@ -125,8 +127,13 @@ class AuditPaginator(Paginator):
     def count(self) -> int:
         if self.whole_chain and self.head_seq:
             return self.head_seq
-        cap = getattr(settings, "AUDIT_LIST_COUNT_CAP", 10_000)
-        return self.object_list[:cap].count()
+        # Unordered, so PostgreSQL stops at the cap instead of sorting every match first; past the cap the pages
+        # go as deep as the planner's estimate of the matches (a plan, not a scan).
+        cap = getattr(settings, "AUDIT_LIST_COUNT_CAP", 1_000)
+        counted = self.object_list.order_by()[:cap].count()
+        if counted < cap:
+            return counted
+        return max(counted, planner_estimate(self.object_list) or 0)
 
     def page(self, number):
         number = self.validate_number(number)
@@ -137,11 +144,25 @@ class AuditPaginator(Paginator):
         return self._get_page(rows, number, self)
 
 
+EXPORT_CHUNKS = (250, 2000)  # rows read by the first query (the first bytes come quickly), then by each next one
+
+
 def export_rows(queryset: QuerySet) -> Iterator[dict]:
-    """The events of ``queryset`` in chain order, read in chunks (never all in memory)."""
-    for event in queryset.order_by("seq").values(*EXPORT_FIELDS).iterator(chunk_size=2000):
-        event["created_at"] = event["created_at"].isoformat()
-        yield event
+    """The events of ``queryset`` in chain order, read in keyset chunks (``seq > last ORDER BY seq LIMIT n``).
+
+    Nothing counts first, no cursor stays open between chunks, and each chunk is a short walk of the seq index
+    (or of the actor's (actor_label, seq) index) from where the last one stopped, never a sort of every match.
+    """
+    queryset = queryset.order_by("seq").values(*EXPORT_FIELDS)
+    last, size = None, EXPORT_CHUNKS[0]
+    while True:
+        chunk = list((queryset if last is None else queryset.filter(seq__gt=last))[:size])
+        for event in chunk:
+            event["created_at"] = event["created_at"].isoformat()
+            yield event
+        if len(chunk) < size:
+            return
+        last, size = chunk[-1]["seq"], EXPORT_CHUNKS[1]
 
 
 def export_csv(queryset: QuerySet) -> Iterator[str]:
@@ -151,7 +172,7 @@ def export_csv(queryset: QuerySet) -> Iterator[str]:
     for event in export_rows(queryset):
         event["data"] = json.dumps(event["data"], sort_keys=True, separators=(",", ":"))
         writer.writerow([event[f] if event[f] is not None else "" for f in EXPORT_FIELDS])
-        if buffer.tell() > 64_000:
+        if buffer.tell() > 32_000:
             yield buffer.getvalue()
             buffer.seek(0)
             buffer.truncate()

@@ -42,6 +42,12 @@ class LookerDashboard(models.Model):
             ("restore_lookerdashboard", "Can restore soft-deleted Looker dashboards"),
             ("run_cleanup", "Can run the Looker cleanup job"),
         ]
+        indexes = [
+            # The admin list's order (the most inactive first) and its folder filter's skip scan (issue 11); the
+            # search's trigram indexes exist on PostgreSQL only (migration 0002).
+            models.Index(fields=["last_activity_at", "looker_id"], name="cleanup_dash_activity_order"),
+            models.Index(fields=["folder_name"], name="cleanup_dash_folder_name"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.title or '(untitled)'} [{self.looker_id}]"
