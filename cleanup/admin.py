@@ -7,6 +7,7 @@ import json
 from datetime import timedelta
 
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Exists, OuterRef
@@ -15,6 +16,8 @@ from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.safestring import mark_safe
+from django.utils.translation import gettext as _
 
 from dataops_site.admin_base import ReadOnlyAdmin
 from dataops_site.admin_counts import EstimatedCountPaginator, distinct_values
@@ -208,6 +211,16 @@ class LookerDashboardAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return ["deletion"] + [f.name for f in self.model._meta.fields] + ["pin_link"]
+
+    @admin.display(description=mark_safe('<input type="checkbox" id="action-toggle">'))
+    def action_checkbox(self, obj: LookerDashboard) -> str:
+        """The stock checkbox's HTML without a form widget rendered through a template per row (a fifth of the
+        list's render time at 50 rows)."""
+        label = _("Select this object for an action - {}").format(obj)
+        return format_html(
+            '<input type="checkbox" name="{}" value="{}" class="action-select" aria-label="{}">',
+            helpers.ACTION_CHECKBOX_NAME, obj.pk, label,
+        )  # fmt: skip
 
     def has_add_permission(self, request) -> bool:
         return False  # the inventory mirrors Looker; it is not edited here

@@ -43,9 +43,9 @@ class LookerDashboard(models.Model):
             ("run_cleanup", "Can run the Looker cleanup job"),
         ]
         indexes = [
-            # The admin list's order (the most inactive first) and its folder filter's skip scan (issue 11); the
-            # search's trigram indexes exist on PostgreSQL only (migration 0002).
-            models.Index(fields=["last_activity_at", "looker_id"], name="cleanup_dash_activity_order"),
+            # The admin list's folder filter reads folders by a skip scan of this index (issue 11). The list's
+            # order (last_activity_at, looker_id, covering id on PostgreSQL) and the search's trigram indexes
+            # are made by migration 0002 according to the database.
             models.Index(fields=["folder_name"], name="cleanup_dash_folder_name"),
         ]
 

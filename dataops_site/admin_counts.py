@@ -28,9 +28,28 @@ def table_estimate(model, using: str = "default") -> int | None:
 
 
 class EstimatedCountPaginator(Paginator):
-    """Counts an unfiltered list of a large PostgreSQL table from ``pg_class.reltuples``; counts exactly otherwise."""
+    """Counts an unfiltered list of a large PostgreSQL table from ``pg_class.reltuples``; counts exactly otherwise.
+
+    A page deeper than ``deferred_join_from`` rows reads its ids first (``SELECT id ... ORDER BY ... OFFSET n``,
+    which an index covering the order and the id answers without touching the table), then those rows by id:
+    the "deferred join", so the offset walks index entries, not whole rows.
+    """
 
     exact_below = 20_000
+    deferred_join_from = 1_000
+
+    def page(self, number):
+        queryset = self.object_list
+        number = self.validate_number(number)
+        bottom = (number - 1) * self.per_page
+        if not isinstance(queryset, QuerySet) or bottom < self.deferred_join_from or queryset.query.distinct:
+            return super().page(number)
+        top = bottom + self.per_page
+        if top + self.orphans >= self.count:
+            top = self.count
+        ids = list(queryset.values_list("pk", flat=True)[bottom:top])
+        rows = {row.pk: row for row in queryset.order_by().filter(pk__in=ids)}
+        return self._get_page([rows[pk] for pk in ids if pk in rows], number, self)
 
     @cached_property
     def count(self) -> int:
