@@ -9,7 +9,9 @@ each take seconds (issue 11). Here:
   ``until:2026-11-30`` (days in the person's zone), ``#123`` (a seq); a bare word matches an actor, an action
   prefix, an object type or an object id. Hashes are never matched.
 - the unfiltered list in its default order pages by ``seq`` ranges (seqs are contiguous: the chain has no holes),
-  counted from the chain head; any other list counts at most ``AUDIT_LIST_COUNT_CAP`` rows.
+  counted from the chain head; any other list counts at most ``AUDIT_LIST_COUNT_CAP`` rows (unordered, so the
+  count stops there), then pages as deep as PostgreSQL's estimate of the matches.
+- the export reads keyset chunks by seq (no count first, no cursor held open).
 """
 
 from __future__ import annotations
@@ -116,7 +118,7 @@ class ObjectTypeFilter(admin.SimpleListFilter):
 
 class AuditPaginator(Paginator):
     """Counts without COUNT(*) over the chain: the head's seq for the whole list (keyset pages by seq), else a count
-    capped at ``AUDIT_LIST_COUNT_CAP``."""
+    capped at ``AUDIT_LIST_COUNT_CAP`` and, past the cap, the planner's estimate."""
 
     def __init__(self, object_list, per_page, *, whole_chain: bool, head_seq: int, **kwargs):
         super().__init__(object_list, per_page, **kwargs)
