@@ -212,6 +212,15 @@ class LookerDashboardAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         return ["deletion"] + [f.name for f in self.model._meta.fields] + ["pin_link"]
 
+    def has_add_permission(self, request) -> bool:
+        return False  # the inventory mirrors Looker; it is not edited here
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
     @admin.display(description=mark_safe('<input type="checkbox" id="action-toggle">'))
     def action_checkbox(self, obj: LookerDashboard) -> str:
         """The stock checkbox's HTML without a form widget rendered through a template per row (a fifth of the
@@ -221,15 +230,6 @@ class LookerDashboardAdmin(admin.ModelAdmin):
             '<input type="checkbox" name="{}" value="{}" class="action-select" aria-label="{}">',
             helpers.ACTION_CHECKBOX_NAME, obj.pk, label,
         )  # fmt: skip
-
-    def has_add_permission(self, request) -> bool:
-        return False  # the inventory mirrors Looker; it is not edited here
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
 
     @admin.display(description="inactive for", ordering="last_activity_at")
     def inactive_for(self, obj: LookerDashboard) -> str:
