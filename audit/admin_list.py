@@ -9,7 +9,9 @@ each take seconds (issue 11). Here:
   ``until:2026-11-30`` (days in the person's zone), ``#123`` (a seq); a bare word matches an actor, an action
   prefix, an object type or an object id. Hashes are never matched.
 - the unfiltered list in its default order pages by ``seq`` ranges (seqs are contiguous: the chain has no holes),
-  counted from the chain head; any other list counts at most ``AUDIT_LIST_COUNT_CAP`` rows.
+  counted from the chain head; any other list counts at most ``AUDIT_LIST_COUNT_CAP`` rows (unordered, so the
+  count stops there), then pages as deep as PostgreSQL's estimate of the matches.
+- the export reads keyset chunks by seq (no count first, no cursor held open).
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from django.core.paginator import Paginator
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.functional import cached_property
+
+from dataops_site.admin_counts import planner_estimate
 
 from .events import EVENTS
 
@@ -114,7 +118,7 @@ class ObjectTypeFilter(admin.SimpleListFilter):
 
 class AuditPaginator(Paginator):
     """Counts without COUNT(*) over the chain: the head's seq for the whole list (keyset pages by seq), else a count
-    capped at ``AUDIT_LIST_COUNT_CAP``."""
+    capped at ``AUDIT_LIST_COUNT_CAP`` and, past the cap, the planner's estimate."""
 
     def __init__(self, object_list, per_page, *, whole_chain: bool, head_seq: int, **kwargs):
         super().__init__(object_list, per_page, **kwargs)
@@ -125,8 +129,13 @@ class AuditPaginator(Paginator):
     def count(self) -> int:
         if self.whole_chain and self.head_seq:
             return self.head_seq
-        cap = getattr(settings, "AUDIT_LIST_COUNT_CAP", 10_000)
-        return self.object_list[:cap].count()
+        # Unordered, so PostgreSQL stops at the cap instead of sorting every match first; past the cap the pages
+        # go as deep as the planner's estimate of the matches (a plan, not a scan).
+        cap = getattr(settings, "AUDIT_LIST_COUNT_CAP", 1_000)
+        counted = self.object_list.order_by()[:cap].count()
+        if counted < cap:
+            return counted
+        return max(counted, planner_estimate(self.object_list) or 0)
 
     def page(self, number):
         number = self.validate_number(number)
@@ -137,11 +146,25 @@ class AuditPaginator(Paginator):
         return self._get_page(rows, number, self)
 
 
+EXPORT_CHUNKS = (250, 2000)  # rows read by the first query (the first bytes come quickly), then by each next one
+
+
 def export_rows(queryset: QuerySet) -> Iterator[dict]:
-    """The events of ``queryset`` in chain order, read in chunks (never all in memory)."""
-    for event in queryset.order_by("seq").values(*EXPORT_FIELDS).iterator(chunk_size=2000):
-        event["created_at"] = event["created_at"].isoformat()
-        yield event
+    """The events of ``queryset`` in chain order, read in keyset chunks (``seq > last ORDER BY seq LIMIT n``).
+
+    Nothing counts first, no cursor stays open between chunks, and each chunk is a short walk of the seq index
+    (or of the actor's (actor_label, seq) index) from where the last one stopped, never a sort of every match.
+    """
+    queryset = queryset.order_by("seq").values(*EXPORT_FIELDS)
+    last, size = None, EXPORT_CHUNKS[0]
+    while True:
+        chunk = list((queryset if last is None else queryset.filter(seq__gt=last))[:size])
+        for event in chunk:
+            event["created_at"] = event["created_at"].isoformat()
+            yield event
+        if len(chunk) < size:
+            return
+        last, size = chunk[-1]["seq"], EXPORT_CHUNKS[1]
 
 
 def export_csv(queryset: QuerySet) -> Iterator[str]:
@@ -151,7 +174,7 @@ def export_csv(queryset: QuerySet) -> Iterator[str]:
     for event in export_rows(queryset):
         event["data"] = json.dumps(event["data"], sort_keys=True, separators=(",", ":"))
         writer.writerow([event[f] if event[f] is not None else "" for f in EXPORT_FIELDS])
-        if buffer.tell() > 64_000:
+        if buffer.tell() > 32_000:
             yield buffer.getvalue()
             buffer.seek(0)
             buffer.truncate()

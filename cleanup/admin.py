@@ -7,6 +7,8 @@ import json
 from datetime import timedelta
 
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Exists, OuterRef
 from django.http import FileResponse, Http404
@@ -14,8 +16,11 @@ from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.safestring import mark_safe
+from django.utils.translation import gettext as _
 
 from dataops_site.admin_base import ReadOnlyAdmin
+from dataops_site.admin_counts import EstimatedCountPaginator, distinct_values
 from dataops_site.lazy import lazy_function
 
 from .backups import BackupStoreError, backup_read_bytes, backup_read_verified
@@ -71,22 +76,31 @@ class PinnedFilter(admin.SimpleListFilter):
 
 
 class OwnerFilter(admin.SimpleListFilter):
-    """The owners with the most dashboards, plus "no owner email"; any owner works via ?owner=<email>."""
+    """The owners with the most dashboards, plus "no owner email"; any owner works via ?owner=<email>.
+
+    Counting every dashboard by owner reads the whole inventory (100 ms at 100,000 dashboards), so the top list is
+    cached for ``CACHE_S`` seconds: the inventory changes once per cleanup run.
+    """
 
     title = "owner"
     parameter_name = "owner"
     NONE = "(none)"
+    CACHE_S = 300
+    CACHE_KEY = "cleanup:dashboard-owner-filter:top20"
 
-    def lookups(self, request, model_admin):
-        top = (
+    @staticmethod
+    def top_owners() -> list[tuple[str, int]]:
+        rows = (
             LookerDashboard.objects.exclude(owner_email="")
             .values("owner_email")
             .annotate(n=Count("pk"))
             .order_by("-n", "owner_email")[:20]
         )
-        return [(row["owner_email"], f"{row['owner_email']} ({row['n']})") for row in top] + [
-            (self.NONE, "no owner email")
-        ]
+        return [(row["owner_email"], row["n"]) for row in rows]
+
+    def lookups(self, request, model_admin):
+        top = cache.get_or_set(self.CACHE_KEY, self.top_owners, self.CACHE_S)
+        return [(email, f"{email} ({n})") for email, n in top] + [(self.NONE, "no owner email")]
 
     def queryset(self, request, queryset):
         if not self.value():
@@ -112,6 +126,25 @@ class DeletionFilter(admin.SimpleListFilter):
         if self.value() == "no":
             return queryset.filter(deleted=False)
         return queryset
+
+
+class FolderFilter(admin.SimpleListFilter):
+    """The inventory's folders, read with an index skip scan (dataops_site.admin_counts.distinct_values), not a
+    DISTINCT over every dashboard; the first ``LIMIT`` folders by name are offered, any folder via ?folder_name=."""
+
+    title = "folder name"
+    parameter_name = "folder_name"
+    LIMIT = 300
+
+    def lookups(self, request, model_admin):
+        names = distinct_values(LookerDashboard.objects.all(), "folder_name", limit=self.LIMIT)
+        choices = [(name, name) for name in names if name]
+        if self.value() and self.value() not in names:
+            choices.append((self.value(), self.value()))
+        return choices
+
+    def queryset(self, request, queryset):
+        return queryset.filter(folder_name=self.value()) if self.value() is not None else queryset
 
 
 class PinInline(admin.TabularInline):
@@ -157,16 +190,21 @@ class LookerDashboardAdmin(admin.ModelAdmin):
         "deleted",
         DeletionFilter,
         InactivityFilter,
-        "folder_name",
+        FolderFilter,
         OwnerFilter,
         PinnedFilter,
         "is_lookml",
         "has_active_schedule",
         "missing_in_looker",
     )
+    # Substring search, served on PostgreSQL by trigram indexes on UPPER(column) (migration 0002), so a search
+    # reads the matching rows only, not the 100,000 dashboards.
     search_fields = ("looker_id", "title", "owner_email", "owner_name", "folder_name")
-    ordering = ("last_activity_at", "looker_id")  # the most inactive first
+    ordering = ("last_activity_at", "looker_id")  # the most inactive first (index cleanup_dash_activity_order)
     list_per_page = 50
+    # No second COUNT(*) for "N total", and the unfiltered list counts from the planner's statistics.
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator
     actions = ["restore_selected"]
     inlines = [PinInline, BackupInline]
     change_form_template = "admin/cleanup/lookerdashboard/change_form.html"
@@ -182,6 +220,16 @@ class LookerDashboardAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False
+
+    @admin.display(description=mark_safe('<input type="checkbox" id="action-toggle">'))
+    def action_checkbox(self, obj: LookerDashboard) -> str:
+        """The stock checkbox's HTML without a form widget rendered through a template per row (a fifth of the
+        list's render time at 50 rows)."""
+        label = _("Select this object for an action - {}").format(obj)
+        return format_html(
+            '<input type="checkbox" name="{}" value="{}" class="action-select" aria-label="{}">',
+            helpers.ACTION_CHECKBOX_NAME, obj.pk, label,
+        )  # fmt: skip
 
     @admin.display(description="inactive for", ordering="last_activity_at")
     def inactive_for(self, obj: LookerDashboard) -> str:

@@ -526,7 +526,7 @@ MIDDLEWARE.insert(
 FORMAT_MODULE_PATH = ["console.formats"]  # times shown with their zone's name
 # LOOKER_UI_URL (above) serves the home's "open in Looker" links too.
 CONSOLE_LIVE_REFRESH_S = env.int("CONSOLE_LIVE_REFRESH_S", default=5)  # a live run's page reloads this often
-AUDIT_LIST_COUNT_CAP = env.int("AUDIT_LIST_COUNT_CAP", default=10_000)  # filtered audit lists count at most this
+AUDIT_LIST_COUNT_CAP = env.int("AUDIT_LIST_COUNT_CAP", default=1_000)  # filtered audit lists count at most this
 # --- REST API v1 (issue 10) --------------------------------------------------------------------------------
 # Strict filters and ordering (a bad value is a 400 naming the parameter), errors documented on every operation,
 # Swagger UI and Redoc from the project's static files (drf-spectacular-sidecar), the schema kept to /api/v1/.

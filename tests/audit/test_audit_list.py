@@ -126,3 +126,27 @@ def test_exports_stream_the_filtered_trail_as_csv_and_json_lines(role_user, clie
     client.force_login(role_user("Viewer", username="vic"))
     refused = client.get(url)
     assert refused.status_code == 403 and "audit.view_auditevent" in refused.content.decode()
+
+
+def test_a_filtered_count_stops_at_the_cap_unordered_and_the_export_never_counts(
+    role_user, client, settings, monkeypatch
+):
+    from audit import admin_list
+
+    _events(role_user)
+    for i in range(5):
+        audit_log(action="sheetsync.target_resumed", object_type="cleanup.dashboardpin", object_id=str(20 + i))
+    client.force_login(role_user("Auditor", username="audrey"))
+    settings.AUDIT_LIST_COUNT_CAP = 3
+    with CaptureQueriesContext(connection) as queries:
+        cl = client.get(reverse("admin:audit_auditevent_changelist") + "?action=sheetsync.target_resumed").context["cl"]
+    counts = [q["sql"].upper() for q in queries.captured_queries if "COUNT(" in q["sql"].upper()]
+    assert len(counts) == 1 and "ORDER BY" not in counts[0]  # stops at the cap instead of sorting every match
+    assert cl.result_count >= 3 and len(cl.result_list) == 6
+    monkeypatch.setattr(admin_list, "EXPORT_CHUNKS", (2, 3))  # chunk boundaries inside the trail
+    with CaptureQueriesContext(connection) as queries:
+        rows = list(csv.DictReader(io.StringIO(_body(
+            client.get(reverse("admin:audit_auditevent_export", args=["csv"]))
+        ).decode())))  # fmt: skip
+    assert [int(r["seq"]) for r in rows] == list(AuditEvent.objects.order_by("seq").values_list("seq", flat=True))
+    assert len(rows) >= 9 and not [q for q in queries.captured_queries if "COUNT(" in q["sql"].upper()]
