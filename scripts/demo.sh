@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make demo`: start Airflow (opt out: DEMO_AIRFLOW=0) while the database is migrated and the demo seeded, serve the
-# admin as soon as the seed is in, then run the three jobs (through Airflow when it runs). Ctrl-C (or any exit)
+# admin as soon as the database is migrated, then run the three jobs (through Airflow when it runs). Ctrl-C (or any exit)
 # stops everything this script started: the admin server, Airflow and the emulators it found stopped; emulators
 # that were already running are left alone.
 #
@@ -59,12 +59,12 @@ if [ "${DEMO_AIRFLOW:-1}" != 0 ]; then
 fi
 
 "$BIN/python" manage.py migrate --no-input -v0
-"$BIN/python" manage.py demo_setup --sales-rows "${DEMO_SALES_ROWS:-1000000}"
-
-"$BIN/python" manage.py runserver --noreload "$HOST:$PORT" &
+# The admin answers while the demo seeds (the million sales rows take a minute or two); the system checks ran with
+# the migration.
+"$BIN/python" manage.py runserver --noreload --skip-checks "$HOST:$PORT" &
 server_pid=$!
-echo ""
-echo "Admin: http://$HOST:$PORT/admin/  (users and passwords above)"
+echo "== the admin answers at http://$HOST:$PORT/admin/ (its users and passwords follow once the demo is seeded)"
+"$BIN/python" manage.py demo_setup --sales-rows "${DEMO_SALES_ROWS:-1000000}"
 
 airflow_up=0
 if [ -n "$airflow_start_pid" ]; then

@@ -8,6 +8,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -68,8 +69,14 @@ def test_ctrl_c_stops_the_server_and_the_three_emulators_the_demo_started(tmp_pa
         "SHEETS_EMULATOR_PORT": str(ports["SHEETS"]),
     }
     log = (tmp_path / "demo.log").open("w")
+    # As a terminal's foreground job: its own process group, SIGINT not ignored (a background job of a
+    # non-interactive shell ignores SIGINT, and so would every process the demo starts).
+    launch = (
+        "import os, signal; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+        "os.execvp('bash', ['bash', 'scripts/demo.sh'])"
+    )
     demo = subprocess.Popen(  # noqa: S603 - our own script
-        ["bash", "scripts/demo.sh"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        [sys.executable, "-c", launch], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
     )
     emulators: dict[str, int] = {}
     try:
