@@ -27,12 +27,15 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=1) as reply:  # noqa: S310 - loopback
-            return reply.status == 200
-    except OSError:
-        return False
+def _answers(url: str, *, tries: int = 1) -> bool:
+    for attempt in range(tries):
+        try:
+            with urllib.request.urlopen(url, timeout=10) as reply:  # noqa: S310 - loopback
+                return reply.status == 200
+        except OSError:
+            if attempt + 1 < tries:
+                time.sleep(1)
+    return False
 
 
 def _pids_of_group(pgid: int) -> list[int]:
@@ -80,11 +83,13 @@ def test_ctrl_c_stops_the_server_and_the_three_emulators_the_demo_started(tmp_pa
     )
     emulators: dict[str, int] = {}
     try:
+        # The admin answers once the database is migrated; the jobs run after the seed: wait for the last line.
         deadline = time.monotonic() + 600
-        while not _answers(f"http://127.0.0.1:{ports['PORT']}/admin/login/"):
+        while "Ctrl-C stops the admin server" not in (tmp_path / "demo.log").read_text():
             assert demo.poll() is None, (tmp_path / "demo.log").read_text()[-3000:]
             assert time.monotonic() < deadline, (tmp_path / "demo.log").read_text()[-3000:]
             time.sleep(1)
+        assert _answers(f"http://127.0.0.1:{ports['PORT']}/admin/login/", tries=10), (tmp_path / "demo.log").read_text()
         for name in ("LOOKER", "BIGQUERY", "SHEETS"):
             health = emulator_health(ports[name])
             assert health is not None and isinstance(health.get("pid"), int), name
@@ -95,10 +100,16 @@ def test_ctrl_c_stops_the_server_and_the_three_emulators_the_demo_started(tmp_pa
         os.killpg(demo.pid, signal.SIGINT)  # Ctrl-C
         assert demo.wait(timeout=120) == 130
     finally:
-        if demo.poll() is None:
-            os.killpg(demo.pid, signal.SIGKILL)
-        for pid in emulators.values():
-            if _alive(pid):
+        if demo.poll() is None:  # a failed check above: let the demo clean up, then make sure
+            os.killpg(demo.pid, signal.SIGINT)
+            try:
+                demo.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(demo.pid, signal.SIGKILL)
+        for name in ("LOOKER", "BIGQUERY", "SHEETS"):
+            health = emulator_health(ports[name])
+            pid = health.get("pid") if health else emulators.get(name)
+            if isinstance(pid, int) and _alive(pid):
                 os.kill(pid, signal.SIGKILL)
         log.close()
 
