@@ -88,7 +88,7 @@ class SyncTargetAdmin(admin.ModelAdmin):
         """Adding: no status fields (nothing has happened yet). Both: a "test" button after the source."""
         test = ("Test (reads the source and the sheet; saves and writes nothing)", {"fields": ("test_link",)})
         if obj is None:
-            return (*self.fieldsets[:-2], test)
+            return (*self.fieldsets[:-1], test)
         return (*self.fieldsets[:-1], test, self.fieldsets[-1])
 
     @admin.display(description="test")

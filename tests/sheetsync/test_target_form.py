@@ -93,6 +93,7 @@ def test_the_add_form_tests_before_saving(client, role_user, files, sheets, sett
     client.force_login(role_user("Data Steward"))
     add = client.get(TARGETS + "add/").content.decode()
     assert 'id="test-unsaved"' in add and f'formaction="{TARGETS}test/"' in add and 'formtarget="_blank"' in add
+    assert 'name="quality_suite"' in add and 'name="key_columns"' in add  # every field of the form is still there
 
     page = client.post(TARGETS + "test/", _new_target_form(path)).content.decode()
     assert 'id="unsaved-note"' in page and 'id="test-form-errors"' not in page
