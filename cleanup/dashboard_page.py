@@ -1,5 +1,6 @@
 """The Looker dashboard page's actions and story (issue 11): open it in Looker, restore it (POST, confirmed),
-and who deleted it, when, why and in which run, apart from dashboards that were already in Looker's trash."""
+and who deleted it, when, why and in which run, apart from dashboards that were already in Looker's trash; and
+the related panel: one click to its cleanup action, backup, restore, cleanup run and audit events."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 
+from console.links import links_html, related_links_for
 from dataops_site.lazy import lazy_function
 
 from .models import CleanupAction, DashboardRestore, LookerDashboard
@@ -106,7 +108,11 @@ def dashboard_page_actions(dashboard: LookerDashboard, *, user: Any) -> SafeStri
                 reverse("admin:cleanup_lookerdashboard_restore", args=[dashboard.pk]),
             )
         )
-    return mark_safe(" ".join(parts))  # noqa: S308 - every part is format_html-escaped
+    related = format_html(
+        '<div id="related-panel" style="margin-top:.5em"><strong>Related</strong>{}</div>',
+        links_html(related_links_for(dashboard, user)),
+    )
+    return mark_safe(" ".join(parts) + related)  # noqa: S308 - every part is format_html-escaped
 
 
 def dashboard_restore_view(model_admin: Any, request, pk: int):

@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 from django.db import models
 from django.urls import reverse
 
-from .links import Link, admin_change_url, google_sheet_url, looker_dashboard_url
+from .links import Link, admin_change_url, audit_events_url, google_sheet_url, looker_dashboard_url
 
 _CHAINS: dict[str, Callable[[models.Model], list[Link]]] = {}
 
@@ -95,6 +95,7 @@ def _sales_report(report) -> list[Link | None]:
     from quality.models import ReviewItem
 
     query_run = report.query_run
+    item = None
     links: list[Link | None] = [
         _obj("sales.queryrun", query_run, f"query run #{query_run.pk}"),
         _obj("orchestration.jobrun", query_run.job_run, f"job run #{query_run.job_run_id}"),
@@ -108,6 +109,22 @@ def _sales_report(report) -> list[Link | None]:
                 links.append(_obj("approvals.approvalrequest", item.approval, f"approval #{item.approval_id}"))
     if report.sheet_id:
         links.append((f"open the sheet {report.sheet_id} in Google Sheets", google_sheet_url(report.sheet_id)))
+    links += _audit_of_run_and_approval(query_run.job_run_id, item.approval_id if item is not None else None)
+    return links
+
+
+def _audit_of_run_and_approval(job_run_id: int | None, approval_id: int | None) -> list[Link]:
+    """The audit events around an object: its job run's, and its approval's (decisions, execution)."""
+    links: list[Link] = []
+    if job_run_id is not None:
+        links.append((f"audit events of job run #{job_run_id}", audit_events_url(job_run_id=job_run_id)))
+    if approval_id is not None:
+        links.append(
+            (
+                f"audit events of approval #{approval_id}",
+                audit_events_url(object_type="approvals.approvalrequest", object_id=approval_id),
+            )
+        )
     return links
 
 
@@ -125,6 +142,7 @@ def _review_item(item) -> list[Link | None]:
         links.append(_obj("sales.salesreport", report, f"report #{report.pk}: {report.get_status_display()}"))
         if report.sheet_id:
             links.append((f"open the sheet {report.sheet_id} in Google Sheets", google_sheet_url(report.sheet_id)))
+    links += _audit_of_run_and_approval(item.job_run_id, item.approval_id)
     return links
 
 
@@ -168,13 +186,29 @@ class _Ref:
 
 @_chain("cleanup.lookerdashboard")
 def _dashboard(dashboard) -> list[Link | None]:
+    """Open it in Looker; its latest cleanup action, backup and restore (each one click), then all of each."""
+    from cleanup.models import CleanupAction, DashboardBackup, DashboardRestore
+
     url = looker_dashboard_url(dashboard.looker_id)
-    return [
-        (f"open dashboard {dashboard.looker_id} in Looker", url) if url else None,
-        _list("cleanup.cleanupaction", "cleanup actions on it", dashboard__id__exact=dashboard.pk),
-        _list("cleanup.dashboardbackup", "its backups", dashboard__id__exact=dashboard.pk),
-        _list("cleanup.dashboardrestore", "its restores", dashboard__id__exact=dashboard.pk),
+    action = CleanupAction.objects.filter(dashboard=dashboard).order_by("-pk").first()
+    backup = DashboardBackup.objects.filter(dashboard=dashboard).order_by("-pk").first()
+    restore = DashboardRestore.objects.filter(dashboard=dashboard).order_by("-pk").first()
+    links: list[Link | None] = [(f"open dashboard {dashboard.looker_id} in Looker", url) if url else None]
+    if action is not None:
+        links += [
+            _obj("cleanup.cleanupaction", action, f"cleanup action #{action.pk}: {action.get_status_display()}"),
+            _obj("orchestration.jobrun", _Ref(action.job_run_id), f"its cleanup run #{action.job_run_id}"),
+        ]
+    if backup is not None:
+        links.append(_obj("cleanup.dashboardbackup", backup, f"backup #{backup.pk} of {backup.created_at:%Y-%m-%d}"))
+    if restore is not None:
+        links.append(_obj("cleanup.dashboardrestore", restore, f"restore #{restore.pk}: {restore.status}"))
+    links += [
+        _list("cleanup.cleanupaction", "all cleanup actions on it", dashboard__id__exact=dashboard.pk),
+        _list("cleanup.dashboardbackup", "all its backups", dashboard__id__exact=dashboard.pk),
+        _list("cleanup.dashboardrestore", "all its restores", dashboard__id__exact=dashboard.pk),
     ]
+    return links
 
 
 @_chain("cleanup.cleanupaction")

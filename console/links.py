@@ -6,12 +6,12 @@
 
 from __future__ import annotations
 
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urlsplit
 
 from django.conf import settings
 from django.contrib import admin
 from django.db import models
-from django.urls import NoReverseMatch, reverse
+from django.urls import NoReverseMatch, Resolver404, resolve, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
@@ -72,18 +72,53 @@ def links_html(links: list[Link]) -> str:
     )  # fmt: skip
 
 
+def link_visible(user: object, url: str) -> bool:
+    """Whether ``user`` may open ``url``: links out always; an admin page when they may view its model."""
+    if user is None or url.startswith("http"):
+        return True
+    try:
+        match = resolve(urlsplit(url).path)
+    except Resolver404:
+        return False
+    model_admin = getattr(match.func, "model_admin", None)  # set by ModelAdmin.get_urls()' wrap()
+    if not isinstance(model_admin, admin.ModelAdmin):
+        return True
+    opts = model_admin.model._meta
+    return any(user.has_perm(f"{opts.app_label}.{perm}_{opts.model_name}") for perm in ("view", "change"))
+
+
+def related_links_for(obj: models.Model, user: object = None) -> list[Link]:
+    """The object's chain and its audit events, without the links ``user`` could not open."""
+    from .chains import chain_links
+
+    links = [link for link in chain_links(obj) if link and link[1]]
+    links.append(("audit events of this object", audit_events_url_for(obj)))
+    return [link for link in links if link_visible(user, link[1])]
+
+
+VIEWER = "_related_viewer"
+
+
 class RelatedLinksMixin:
-    """A "related" panel on the change page: the object's neighbours along its chain and its audit events."""
+    """A "related" panel on the change page: the object's neighbours along its chain and its audit events, only
+    those the reader may open."""
 
     def related_links(self, obj: models.Model) -> list[Link]:
         from .chains import chain_links
 
         return chain_links(obj)
 
+    def get_object(self, request, object_id, from_field=None):
+        obj = super().get_object(request, object_id, from_field)
+        if obj is not None:
+            setattr(obj, VIEWER, request.user)  # the panel leaves out what this reader may not open
+        return obj
+
     @admin.display(description="related")
     def related_panel(self, obj: models.Model) -> str:
         if obj is None or obj.pk is None:
             return "-"
+        user = getattr(obj, VIEWER, None)
         links = [link for link in self.related_links(obj) if link and link[1]]
         links.append(("audit events of this object", audit_events_url_for(obj)))
-        return links_html(links)
+        return links_html([link for link in links if link_visible(user, link[1])])

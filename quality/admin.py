@@ -12,6 +12,7 @@ from django.utils.safestring import mark_safe
 
 from approvals.admin import EXECUTION_COLOURS, approval_decide_from_form
 from approvals.services import approval_refusal
+from console.links import RelatedLinksMixin
 from dataops_site.admin_base import ReadOnlyAdmin
 from dataops_site.lazy import lazy_function
 from security.access import VIA_ADMIN, record_access
@@ -210,7 +211,7 @@ class QualityRunAdmin(ReadOnlyAdmin):
 
 
 @admin.register(ReviewItem)
-class ReviewItemAdmin(ReadOnlyAdmin):
+class ReviewItemAdmin(RelatedLinksMixin, ReadOnlyAdmin):
     list_display = ("id", "title", "status", "score", "requested_by", "decided_by", "decided_at", "created_at")
     list_select_related = ("quality_run", "requested_by", "decided_by", "approval")
     list_filter = ("status",)
@@ -229,6 +230,7 @@ class ReviewItemAdmin(ReadOnlyAdmin):
         "decided_at",
         "decision_reason",
         "approval_link",
+        "related_panel",
         "outcome",
         "created_at",
     )

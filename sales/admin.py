@@ -10,6 +10,7 @@ from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
 from approvals.services import ApprovalError
+from console.links import RelatedLinksMixin
 from dataops_site.admin_base import ReadOnlyAdmin
 from dataops_site.lazy import lazy_function
 
@@ -66,7 +67,7 @@ class QueryRunAdmin(ReadOnlyAdmin):
 
 
 @admin.register(SalesReport)
-class SalesReportAdmin(ReadOnlyAdmin):
+class SalesReportAdmin(RelatedLinksMixin, ReadOnlyAdmin):
     list_display = ("id", "status", "grain", "row_count", "quality", "published_at", "publish_requests", "created_at")
     list_select_related = ("quality_run", "query_run")
     list_filter = ("status", "grain")
@@ -74,6 +75,7 @@ class SalesReportAdmin(ReadOnlyAdmin):
         "status",
         "query_run_link",
         "quality_link",
+        "related_panel",
         "grain",
         "sheet_id",
         "published_at",

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# A local Airflow 3.3 for this project: `scripts/airflow.sh install|start|stop|status`.
+# A local Airflow 3.3 for this project: `scripts/airflow.sh install|env|start|stop|status`.
 #
 # install: Airflow in its own venv (AIRFLOW_VENV, default .venv-airflow; about 40 s and 290 MB).
 # start:   `airflow db migrate`, then api-server, scheduler and dag-processor as separate processes on loopback
 #          (SQLite + LocalExecutor, parallelism 4), with this project's dags/ and the env the DAG tasks need
 #          (DATAOPS_PYTHON, DATAOPS_PROJECT_DIR; the tasks inherit this shell's environment, so DATABASE_URL
 #          and friends set here reach `manage.py run_job`). Waits until the API answers.
+# env:     install and configure only (no start): print the AIRFLOW_* exports the control plane needs, so a caller
+#          can start its own processes with them while Airflow comes up (scripts/demo.sh does).
 # stop:    SIGTERM to each component's PID, waiting for each (SIGKILL to its group after 30 s).
 #
 # Settings (environment): AIRFLOW_HOME (var/airflow), AIRFLOW_PORT (8080), AIRFLOW_PASSWORD (generated once
@@ -117,10 +119,17 @@ status() {
   done
 }
 
+print_env() {
+  install >&2
+  configure
+  echo "export AIRFLOW_API_URL=http://127.0.0.1:$PORT AIRFLOW_USERNAME=admin AIRFLOW_PASSWORD='$AIRFLOW_PASSWORD'"
+}
+
 case "${1:-}" in
   install) install ;;
+  env) print_env ;;
   start) start ;;
   stop) stop ;;
   status) status ;;
-  *) echo "usage: $0 install|start|stop|status" >&2; exit 2 ;;
+  *) echo "usage: $0 install|env|start|stop|status" >&2; exit 2 ;;
 esac

@@ -13,7 +13,12 @@ from dataops_site.admin_base import ReadOnlyAdmin
 from dataops_site.lazy import lazy_function
 
 from .models import SyncEvent, SyncSpreadsheet, SyncTarget
-from .target_admin import SyncTargetForm, sync_target_test_view
+from .target_admin import (
+    SyncTargetForm,
+    sync_target_test_button,
+    sync_target_test_unsaved_view,
+    sync_target_test_view,
+)
 
 # Imported on first use: the services import the SDKs, which a process that never calls them (run_job) skips.
 sync_target_delete = lazy_function("sheetsync.services.sync_target_delete")
@@ -80,28 +85,26 @@ class SyncTargetAdmin(admin.ModelAdmin):
         js = ("sheetsync/target_form.js",)  # shows the fields of the chosen source only
 
     def get_fieldsets(self, request: HttpRequest, obj: SyncTarget | None = None):
-        """Adding: no status fields (nothing has happened yet). Changing: a "test" link with the sheet."""
+        """Adding: no status fields (nothing has happened yet). Both: a "test" button after the source."""
+        test = ("Test (reads the source and the sheet; saves and writes nothing)", {"fields": ("test_link",)})
         if obj is None:
-            return self.fieldsets[:-1]
-        sheet = ("Sheet", {"fields": ("spreadsheet_id", "range", "row_order", "principal", "test_link")})
-        return (self.fieldsets[0], sheet, *self.fieldsets[2:])
+            return (*self.fieldsets[:-1], test)
+        return (*self.fieldsets[:-1], test, self.fieldsets[-1])
 
     @admin.display(description="test")
-    def test_link(self, obj: SyncTarget) -> str:
-        if obj.pk is None:
-            return "-"
-        url = reverse("admin:sheetsync_synctarget_test", args=[obj.pk])
-        return format_html(
-            '<a class="button" id="test-target" href="{}">Test: read the source and the sheet, show the diff '
-            "(writes nothing)</a>",
-            url,
-        )
+    def test_link(self, obj: SyncTarget | None) -> str:
+        return sync_target_test_button(obj)  # works before saving (sheetsync/target_admin.py)
 
     def get_urls(self):
         from django.urls import path
 
         return [
             path("<int:pk>/test/", self.admin_site.admin_view(self.test_view), name="sheetsync_synctarget_test"),
+            path(
+                "test/",
+                self.admin_site.admin_view(lambda request: sync_target_test_unsaved_view(self, request)),
+                name="sheetsync_synctarget_test_unsaved",
+            ),
         ] + super().get_urls()
 
     def test_view(self, request: HttpRequest, pk: int):

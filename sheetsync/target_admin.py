@@ -5,7 +5,8 @@
 - Help texts are escaped (the admin renders them as HTML: ``<ALIAS>`` vanished).
 - The form names the service account to share the sheet with.
 - "Test" reads the source and the sheet and shows the first rows and the diff a sync would write; it writes
-  nothing.
+  nothing. It works before saving too: the form's button posts what is typed to ``test/`` (a new tab, so the
+  form keeps its input), which tests an unsaved target built from it.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
-from django.utils.html import escape
+from django.urls import reverse
+from django.utils.html import escape, format_html
 
 from .models import SyncTarget
 
@@ -179,3 +181,66 @@ def sync_target_test_view(model_admin: Any, request, pk: int):
         "share_with": principal_email(target.principal),
     }
     return TemplateResponse(request, "admin/sheetsync/synctarget/test.html", context)
+
+
+def sync_target_test_button(obj: SyncTarget | None) -> str:
+    """The form's "test" button: it posts the form as typed (saved or not) to the test page, in a new tab."""
+    url = reverse("admin:sheetsync_synctarget_test_unsaved")
+    saved = ""
+    if obj is not None and obj.pk is not None:
+        url += f"?target={obj.pk}"  # the edits are tested over the saved target (its written width...)
+        saved = format_html(
+            ' <a class="button" id="test-target" href="{}">Test the saved target</a>',
+            reverse("admin:sheetsync_synctarget_test", args=[obj.pk]),
+        )
+    return format_html(
+        '<button type="submit" class="button" id="test-unsaved" name="_test" formaction="{}" formmethod="post" '
+        'formtarget="_blank" formnovalidate>Test what is typed: read the source and the sheet, show the diff '
+        "(saves and writes nothing)</button>{}",
+        url,
+        saved,
+    )
+
+
+def sync_target_test_unsaved_view(model_admin: Any, request):
+    """POST (the form's "test" button): build the target from the form as typed, without saving it, and test it.
+
+    Needs the sync permission (it reads the source and the sheet); it saves and writes nothing. Form errors are
+    shown instead of a test.
+    """
+    if not request.user.has_perm("sheetsync.sync_synctarget"):
+        raise PermissionDenied("you may not sync targets")
+    if request.method != "POST":
+        from django.http import HttpResponseNotAllowed
+
+        return HttpResponseNotAllowed(["POST"])
+    instance = None
+    object_id = request.GET.get("target", "")
+    if object_id and str(object_id).isdigit():
+        instance = SyncTarget.objects.filter(pk=object_id).first()
+    form = SyncTargetForm(data=request.POST, instance=instance)
+    # Testing a new target under a name that exists already is still a test: the name is not what is tested.
+    if form.is_valid() or set(form.errors) <= {"name"}:
+        target = form.save(commit=False) if not form.errors else _unsaved_from(form)
+        test = sync_target_test(target=target)
+        errors = None
+    else:
+        target, test, errors = form.instance, None, form.errors
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "title": f"Test {target.name or 'the new target'}: what a sync would write (nothing is saved or written)",
+        "opts": model_admin.model._meta,
+        "target": target,
+        "unsaved": True,
+        "test": test,
+        "form_errors": errors,
+        "share_with": principal_email(target.principal),
+    }
+    return TemplateResponse(request, "admin/sheetsync/synctarget/test.html", context)
+
+
+def _unsaved_from(form: SyncTargetForm) -> SyncTarget:
+    target = form.instance
+    for name, value in form.cleaned_data.items():
+        setattr(target, name, value)
+    return target

@@ -54,6 +54,21 @@ def require_chromium() -> str:
     return path
 
 
+@pytest.fixture
+def chromium(require_chromium: str, monkeypatch) -> Iterator:
+    """A launched headless chromium for a browser test (tests/browser.py; log in with ``admin_login``).
+
+    Playwright's sync API keeps an asyncio loop on this thread while the browser is open, so Django would refuse
+    the test's own ORM calls as "from an async context"; they are plain synchronous calls (Playwright runs its
+    loop in a greenlet), hence DJANGO_ALLOW_ASYNC_UNSAFE for this test only.
+    """
+    from tests.browser import chromium_launched
+
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with chromium_launched(require_chromium) as browser:
+        yield browser
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _flush_past_the_audit_truncate_guard() -> Iterator[None]:
     """On PostgreSQL a trigger refuses TRUNCATE of the audit tables, but a transactional test's teardown

@@ -7,11 +7,10 @@ import pytest
 
 from approvals.models import ApprovalRequest
 from orchestration.models import JobRun
+from tests.browser import admin_login
 from tests.looker_estate import EXPECTED_PLAN
 
 pytestmark = [pytest.mark.browser, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--disable-quic"]  # fmt: skip
 
 
 def _db(fn):
@@ -22,54 +21,39 @@ def _db(fn):
         return pool.submit(fn).result()
 
 
-def _login(page, base: str, username: str) -> None:
-    page.goto(f"{base}/admin/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", f"pw-{username}")
-    page.click("input[type=submit]")
-    page.wait_for_selector("#site-name")
-
-
 def test_a_second_content_admin_approves_a_large_cleanup_that_then_runs_once(
-    require_chromium, live_server, looker, role_user, settings, tmp_path
+    chromium, live_server, looker, role_user, settings, tmp_path
 ):
-    from playwright.sync_api import sync_playwright
-
     settings.CLEANUP_APPROVAL_THRESHOLD = 3
     role_user("Content Admin", username="carol")
     role_user("Content Admin", username="dave")
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=require_chromium, headless=True, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page()
-            _login(page, live_server.url, "carol")
-            page.goto(f"{live_server.url}/admin/orchestration/jobrun/trigger/looker_cleanup/")
-            page.click("input[name=_run]")
-            page.wait_for_selector("#plan")
-            assert "CLEANUP_APPROVAL_THRESHOLD" in page.inner_text("#needs-approval")
-            page.click("#confirm")
-            page.wait_for_selector(".messagelist")
-            first = _db(lambda: JobRun.objects.get())
-            assert first.status == "succeeded" and "NOT RUN" in first.summary
-            request = _db(lambda: ApprovalRequest.objects.get())
-            # carol asked: the queue has nothing for her to approve, and the request page has no buttons for her.
-            page.goto(f"{live_server.url}/admin/approvals/approvalrequest/?can_approve=yes")
-            assert page.locator(f"#result_list a[href*='/approvalrequest/{request.pk}/change/']").count() == 0
-            page.goto(f"{live_server.url}/admin/approvals/approvalrequest/{request.pk}/change/")
-            assert page.locator("#approve").count() == 0 and "requester" in page.inner_text("#no-decision")
+    page = chromium.new_page()
+    admin_login(page, live_server.url, "carol")
+    page.goto(f"{live_server.url}/admin/orchestration/jobrun/trigger/looker_cleanup/")
+    page.click("input[name=_run]")
+    page.wait_for_selector("#plan")
+    assert "CLEANUP_APPROVAL_THRESHOLD" in page.inner_text("#needs-approval")
+    page.click("#confirm")
+    page.wait_for_selector(".messagelist")
+    first = _db(lambda: JobRun.objects.get())
+    assert first.status == "succeeded" and "NOT RUN" in first.summary
+    request = _db(lambda: ApprovalRequest.objects.get())
+    # carol asked: the queue has nothing for her to approve, and the request page has no buttons for her.
+    page.goto(f"{live_server.url}/admin/approvals/approvalrequest/?can_approve=yes")
+    assert page.locator(f"#result_list a[href*='/approvalrequest/{request.pk}/change/']").count() == 0
+    page.goto(f"{live_server.url}/admin/approvals/approvalrequest/{request.pk}/change/")
+    assert page.locator("#approve").count() == 0 and "requester" in page.inner_text("#no-decision")
 
-            page = browser.new_context().new_page()
-            _login(page, live_server.url, "dave")
-            page.goto(f"{live_server.url}/admin/approvals/approvalrequest/?can_approve=yes")
-            page.click(f"#result_list a[href*='/approvalrequest/{request.pk}/change/']")
-            assert all(i in page.inner_text("#approval-inputs") for i in EXPECTED_PLAN)
-            page.click("#approve")
-            page.wait_for_selector(".messagelist")
-            message = page.inner_text(".messagelist")
-            page.screenshot(path=str(tmp_path / "cleanup-approved.png"), full_page=True)
-            assert page.locator("#approve").count() == 0
-        finally:
-            browser.close()
+    page = chromium.new_context().new_page()
+    admin_login(page, live_server.url, "dave")
+    page.goto(f"{live_server.url}/admin/approvals/approvalrequest/?can_approve=yes")
+    page.click(f"#result_list a[href*='/approvalrequest/{request.pk}/change/']")
+    assert all(i in page.inner_text("#approval-inputs") for i in EXPECTED_PLAN)
+    page.click("#approve")
+    page.wait_for_selector(".messagelist")
+    message = page.inner_text(".messagelist")
+    page.screenshot(path=str(tmp_path / "cleanup-approved.png"), full_page=True)
+    assert page.locator("#approve").count() == 0
 
     assert "approved and done" in message, message
     request.refresh_from_db()

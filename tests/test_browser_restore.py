@@ -5,14 +5,13 @@ from __future__ import annotations
 import pytest
 
 from cleanup.models import DashboardRestore
+from tests.browser import admin_login
 from tests.cleanup.test_cleanup_job import run_job
 
 pytestmark = [pytest.mark.browser, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 
-def test_content_admin_restores_a_dashboard_in_the_browser(require_chromium, live_server, looker, role_user, tmp_path):
-    from playwright.sync_api import sync_playwright
-
+def test_content_admin_restores_a_dashboard_in_the_browser(chromium, live_server, looker, role_user, tmp_path):
     from cleanup.models import ProtectedFolder
 
     ProtectedFolder.objects.get_or_create(folder_id="6", defaults={"reason": "certified"})
@@ -20,39 +19,18 @@ def test_content_admin_restores_a_dashboard_in_the_browser(require_chromium, liv
     assert looker.store.dashboard("102")["deleted"] is True
     role_user("Content Admin", username="carol")
 
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=require_chromium,
-            headless=True,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-                "--disable-quic",
-            ],
-        )
-        try:
-            page = browser.new_page()
-            page.goto(f"{live_server.url}/admin/")
-            page.fill("#id_username", "carol")
-            page.fill("#id_password", "pw-carol")
-            page.click("input[type=submit]")
-            page.wait_for_selector("#site-name")
+    page = chromium.new_page()
+    admin_login(page, live_server.url, "carol")
 
-            page.goto(f"{live_server.url}/admin/cleanup/lookerdashboard/?deleted__exact=1&q=102")
-            row = page.locator("#result_list tbody tr", has_text="(102)")
-            assert row.count() == 1
-            row.locator("input.action-select").check()
-            page.select_option("select[name=action]", "restore_selected")
-            page.click("button[name=index]")
-            page.wait_for_selector(".messagelist")
-            message = page.inner_text(".messagelist")
-            page.screenshot(path=str(tmp_path / "restored.png"), full_page=True)
-        finally:
-            browser.close()
+    page.goto(f"{live_server.url}/admin/cleanup/lookerdashboard/?deleted__exact=1&q=102")
+    row = page.locator("#result_list tbody tr", has_text="(102)")
+    assert row.count() == 1
+    row.locator("input.action-select").check()
+    page.select_option("select[name=action]", "restore_selected")
+    page.click("button[name=index]")
+    page.wait_for_selector(".messagelist")
+    message = page.inner_text(".messagelist")
+    page.screenshot(path=str(tmp_path / "restored.png"), full_page=True)
 
     assert "1 restore(s) queued" in message
     restore = DashboardRestore.objects.get()

@@ -14,30 +14,12 @@ import pytest
 
 from quality.models import ReviewItem
 from sales.models import SalesReport
+from tests.browser import admin_login
 from tests.cleanup.test_cleanup_job import run_job
 from tests.sales.conftest import report_values
 
 pytestmark = [pytest.mark.browser, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 ROLES = ("Viewer", "Analyst", "Data Steward", "Content Admin", "Auditor", "Platform Admin")
-
-
-def _login(page, url: str, username: str) -> None:
-    page.goto(f"{url}/admin/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", f"pw-{username}")
-    page.click("input[type=submit]")
-    # The first home sends the browser's zone (console/timezone.js); the next page shows times in it.
-    page.wait_for_selector('#console-home[data-time-zone-set="1"]')
-    page.goto(f"{url}/admin/")
 
 
 def _sales_run_waiting_for_review(role_user) -> ReviewItem:
@@ -48,33 +30,26 @@ def _sales_run_waiting_for_review(role_user) -> ReviewItem:
 
 
 def test_a_steward_finds_the_review_on_the_home_decides_it_and_sees_it_published(
-    require_chromium, live_server, dirty_bigquery, sheet, role_user, tmp_path
+    chromium, live_server, dirty_bigquery, sheet, role_user, tmp_path
 ):
-    from playwright.sync_api import sync_playwright
-
     item = _sales_run_waiting_for_review(role_user)
     role_user("Data Steward", username="stella")
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=require_chromium, headless=True, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1366, "height": 900}, timezone_id="Europe/Paris")
-            _login(page, live_server.url, "stella")
-            summary = page.inner_text(".console-summary")
-            reviews = page.locator("#home-reviews")
-            link = reviews.locator(f"a[href$='/quality/reviewitem/{item.pk}/change/']")
-            assert link.count() == 1
-            link.click()
-            page.wait_for_selector("#decision")
-            page.click("#approve")
-            page.wait_for_selector(".messagelist")
-            message = page.inner_text(".messagelist")
-            page.goto(f"{live_server.url}/admin/")  # back home: the review no longer waits, the run says published
-            page.wait_for_selector("#home-last_runs")
-            reviews_after = page.inner_text("#home-reviews")
-            last_runs = page.inner_text("#home-last_runs")
-            page.screenshot(path=str(tmp_path / "steward-after.png"), full_page=True)
-        finally:
-            browser.close()
+    page = chromium.new_page(viewport={"width": 1366, "height": 900}, timezone_id="Europe/Paris")
+    admin_login(page, live_server.url, "stella", then="/admin/")
+    summary = page.inner_text(".console-summary")
+    reviews = page.locator("#home-reviews")
+    link = reviews.locator(f"a[href$='/quality/reviewitem/{item.pk}/change/']")
+    assert link.count() == 1
+    link.click()
+    page.wait_for_selector("#decision")
+    page.click("#approve")
+    page.wait_for_selector(".messagelist")
+    message = page.inner_text(".messagelist")
+    page.goto(f"{live_server.url}/admin/")  # back home: the review no longer waits, the run says published
+    page.wait_for_selector("#home-last_runs")
+    reviews_after = page.inner_text("#home-reviews")
+    last_runs = page.inner_text("#home-last_runs")
+    page.screenshot(path=str(tmp_path / "steward-after.png"), full_page=True)
 
     assert "1 item waits for you" in summary
     assert "approved and done: published" in message, message
@@ -84,25 +59,18 @@ def test_a_steward_finds_the_review_on_the_home_decides_it_and_sees_it_published
     assert report_values(sheet)[0][:4] == ["day", "region", "orders", "revenue"]
 
 
-def test_an_auditor_exports_the_audit_trail_from_the_home(require_chromium, live_server, role_user, tmp_path):
-    from playwright.sync_api import sync_playwright
-
+def test_an_auditor_exports_the_audit_trail_from_the_home(chromium, live_server, role_user, tmp_path):
     from audit.models import AuditEvent
 
     role_user("Auditor", username="audrey")
     expected = AuditEvent.objects.count()
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=require_chromium, headless=True, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(accept_downloads=True)
-            _login(page, live_server.url, "audrey")
-            with page.expect_download() as info:
-                page.click("#home-shortcuts a:text('Export the audit trail (CSV)')")
-            download = info.value
-            target = tmp_path / download.suggested_filename
-            download.save_as(str(target))
-        finally:
-            browser.close()
+    page = chromium.new_page(accept_downloads=True)
+    admin_login(page, live_server.url, "audrey", then="/admin/")
+    with page.expect_download() as info:
+        page.click("#home-shortcuts a:text('Export the audit trail (CSV)')")
+    download = info.value
+    target = tmp_path / download.suggested_filename
+    download.save_as(str(target))
 
     assert target.name.startswith("audit-trail-") and target.suffix == ".csv"
     rows = list(csv.DictReader(io.StringIO(target.read_text())))
@@ -130,12 +98,8 @@ def _seed_trouble() -> None:
     )  # fmt: skip
 
 
-def test_each_role_home_at_desktop_and_phone_widths(
-    require_chromium, live_server, dirty_bigquery, sheet, role_user, tmp_path
-):
+def test_each_role_home_at_desktop_and_phone_widths(chromium, live_server, dirty_bigquery, sheet, role_user, tmp_path):
     """Screenshots of every role's home at 1366 px and 375 px; nothing overflows sideways at 375 px."""
-    from playwright.sync_api import sync_playwright
-
     _sales_run_waiting_for_review(role_user)
     _seed_trouble()
     out = Path(os.environ.get("DATAOPS_SCREENSHOTS_DIR") or tmp_path)
@@ -144,24 +108,19 @@ def test_each_role_home_at_desktop_and_phone_widths(
     for role, username in users.items():
         role_user(role, username=username)
     overflow = {}
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=require_chromium, headless=True, args=CHROMIUM_ARGS)
-        try:
-            for role, username in users.items():
-                for width, height in ((1366, 900), (375, 812)):
-                    context = browser.new_context(viewport={"width": width, "height": height}, timezone_id="UTC")
-                    page = context.new_page()
-                    _login(page, live_server.url, username)
-                    page.wait_for_load_state("load")
-                    page.screenshot(path=str(out / f"home-{username}-{width}.png"), full_page=True)
-                    if width == 375:
-                        overflow[role] = page.evaluate(
-                            "document.getElementById('console-home').scrollWidth"
-                            " - document.getElementById('console-home').clientWidth"
-                        )
-                    context.close()
-        finally:
-            browser.close()
+    for role, username in users.items():
+        for width, height in ((1366, 900), (375, 812)):
+            context = chromium.new_context(viewport={"width": width, "height": height}, timezone_id="UTC")
+            page = context.new_page()
+            admin_login(page, live_server.url, username, then="/admin/")
+            page.wait_for_load_state("load")
+            page.screenshot(path=str(out / f"home-{username}-{width}.png"), full_page=True)
+            if width == 375:
+                overflow[role] = page.evaluate(
+                    "document.getElementById('console-home').scrollWidth"
+                    " - document.getElementById('console-home').clientWidth"
+                )
+            context.close()
     assert sorted(p.name for p in out.glob("home-*.png")) == sorted(
         f"home-{u}-{w}.png" for u in users.values() for w in (1366, 375)
     )

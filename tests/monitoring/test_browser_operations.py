@@ -7,16 +7,15 @@ import pytest
 
 from monitoring.services import monitoring_tick
 from sandbox.common import FaultRule
+from tests.browser import admin_login
 from tests.monitoring.conftest import execute
 
 pytestmark = [pytest.mark.browser, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 
 def test_platform_admin_sees_the_operations_page_with_this_tests_runs(
-    require_chromium, live_server, looker, role_user, settings, tmp_path
+    chromium, live_server, looker, role_user, settings, tmp_path
 ):
-    from playwright.sync_api import sync_playwright
-
     settings.MONITORING_OPERATIONS_REFRESH_S = 1
     owner = role_user("Content Admin", "owner")
     role_user("Platform Admin", "pat")
@@ -26,32 +25,18 @@ def test_platform_admin_sees_the_operations_page_with_this_tests_runs(
     assert execute("looker_cleanup", actor=owner).status == "failed"
     monitoring_tick()  # a host sample and the escalation pass
 
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=require_chromium,
-            headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync", "--no-first-run", "--disable-quic"],
-        )  # fmt: skip
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.goto(f"{live_server.url}/admin/")
-            page.fill("#id_username", "pat")
-            page.fill("#id_password", "pw-pat")
-            page.click("input[type=submit]")
-            page.wait_for_selector("#site-name")
-            page.goto(f"{live_server.url}/admin/monitoring/operations/?window=6h")
-            page.wait_for_selector("#ops-jobs")
-            jobs = page.inner_text("#ops-jobs")
-            charts = page.locator("svg.ops-chart").count()
-            titles = [page.locator("svg.ops-chart").nth(i).get_attribute("aria-label") for i in range(charts)]
-            incidents = page.inner_text("#ops-incidents")
-            first = page.get_attribute("#ops-body", "data-refreshed")
-            page.wait_for_selector("#ops-body[data-refreshed]", state="attached")  # no eval: the CSP forbids it
-            refreshed = page.get_attribute("#ops-body", "data-refreshed")
-            page.screenshot(path=str(tmp_path / "operations.png"), full_page=True)
-        finally:
-            browser.close()
+    page = chromium.new_page(viewport={"width": 1400, "height": 1000})
+    admin_login(page, live_server.url, "pat")
+    page.goto(f"{live_server.url}/admin/monitoring/operations/?window=6h")
+    page.wait_for_selector("#ops-jobs")
+    jobs = page.inner_text("#ops-jobs")
+    charts = page.locator("svg.ops-chart").count()
+    titles = [page.locator("svg.ops-chart").nth(i).get_attribute("aria-label") for i in range(charts)]
+    incidents = page.inner_text("#ops-incidents")
+    first = page.get_attribute("#ops-body", "data-refreshed")
+    page.wait_for_selector("#ops-body[data-refreshed]", state="attached")  # no eval: the CSP forbids it
+    refreshed = page.get_attribute("#ops-body", "data-refreshed")
+    page.screenshot(path=str(tmp_path / "operations.png"), full_page=True)
 
     assert "audit_anchor" in jobs and "looker_cleanup" in jobs
     row = next(line for line in jobs.splitlines() if line.startswith("looker_cleanup"))

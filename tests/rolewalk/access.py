@@ -438,3 +438,14 @@ def api_probes() -> dict[str, list[Probe]]:  # noqa: F811 - extends the declarat
         **_api_probes_before_not_found(),
         "api-not-found": [Probe(public=True, ok=(404,), kwargs=lambda objects: {"rest": "v1/no-such-thing"})],
     }
+
+
+# Issue 11: the sync target form's test button before saving (POST of the form as typed; an empty form: its errors).
+_admin_url_probes_before_unsaved_test = admin_url_probes
+
+
+def admin_url_probes() -> dict[str, list[Probe]]:  # noqa: F811 - extends the declarations above
+    return {
+        **_admin_url_probes_before_unsaved_test(),
+        "sheetsync_synctarget_test_unsaved": [Probe(method="POST", needs=[("sheetsync.sync_synctarget",)])],
+    }

@@ -8,26 +8,16 @@ import pytest
 from quality.models import ReviewItem
 from sales.models import SalesReport
 from sandbox.common import FaultRule
+from tests.browser import admin_login
 from tests.cleanup.test_cleanup_job import run_job
 from tests.sales.conftest import OLD_SHEET, report_values
 
 pytestmark = [pytest.mark.browser, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 
 
 def test_steward_approves_a_review_and_the_sheet_is_published(
-    require_chromium, live_server, dirty_bigquery, sheet, role_user, tmp_path
+    chromium, live_server, dirty_bigquery, sheet, role_user, tmp_path
 ):
-    from playwright.sync_api import sync_playwright
-
     role_user("Analyst", username="ann")
     assert run_job("sales_report", "--param", "start=2026-10-01", "--param", "end=2026-10-31",
                    "--principal", "cli:ann")[0] == 0  # fmt: skip
@@ -35,24 +25,15 @@ def test_steward_approves_a_review_and_the_sheet_is_published(
     assert report_values(sheet) == OLD_SHEET
     role_user("Data Steward", username="stella")
 
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=require_chromium, headless=True, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page()
-            page.goto(f"{live_server.url}/admin/")
-            page.fill("#id_username", "stella")
-            page.fill("#id_password", "pw-stella")
-            page.click("input[type=submit]")
-            page.wait_for_selector("#site-name")
-            page.goto(f"{live_server.url}/admin/quality/reviewitem/?status__exact=pending")
-            page.click(f"#result_list a[href*='/reviewitem/{item.pk}/change/']")
-            page.wait_for_selector("#decision")
-            page.click("#approve")
-            page.wait_for_selector(".messagelist")
-            message = page.inner_text(".messagelist")
-            page.screenshot(path=str(tmp_path / "approved.png"), full_page=True)
-        finally:
-            browser.close()
+    page = chromium.new_page()
+    admin_login(page, live_server.url, "stella")
+    page.goto(f"{live_server.url}/admin/quality/reviewitem/?status__exact=pending")
+    page.click(f"#result_list a[href*='/reviewitem/{item.pk}/change/']")
+    page.wait_for_selector("#decision")
+    page.click("#approve")
+    page.wait_for_selector(".messagelist")
+    message = page.inner_text(".messagelist")
+    page.screenshot(path=str(tmp_path / "approved.png"), full_page=True)
 
     assert "approved and done: published" in message, message
     assert ReviewItem.objects.get().status == "approved"
@@ -60,36 +41,23 @@ def test_steward_approves_a_review_and_the_sheet_is_published(
     assert report_values(sheet)[0][:4] == ["day", "region", "orders", "revenue"]
 
 
-def test_an_approver_sees_a_failed_publish_as_failed(
-    require_chromium, live_server, dirty_bigquery, sheet, role_user, tmp_path
-):
-    from playwright.sync_api import sync_playwright
-
+def test_an_approver_sees_a_failed_publish_as_failed(chromium, live_server, dirty_bigquery, sheet, role_user, tmp_path):
     role_user("Analyst", username="ann")
     assert run_job("sales_report", "--param", "start=2026-10-01", "--param", "end=2026-10-31",
                    "--principal", "cli:ann")[0] == 0  # fmt: skip
     item = ReviewItem.objects.get()
     role_user("Data Steward", username="stella")
     sheet.faults.add(FaultRule(method="POST", path_pattern="*values:batchUpdate", status=500, times=None))
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=require_chromium, headless=True, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page()
-            page.goto(f"{live_server.url}/admin/")
-            page.fill("#id_username", "stella")
-            page.fill("#id_password", "pw-stella")
-            page.click("input[type=submit]")
-            page.wait_for_selector("#site-name")
-            page.goto(f"{live_server.url}/admin/quality/reviewitem/{item.pk}/change/")
-            page.click("#approve")
-            page.wait_for_selector(".messagelist")
-            message = page.inner_text(".messagelist")
-            error_shown = page.locator(".messagelist .error").count()
-            success_shown = page.locator(".messagelist .success").count()
-            outcome = page.inner_text("#review-outcome")
-            page.screenshot(path=str(tmp_path / "publish-failed.png"), full_page=True)
-        finally:
-            browser.close()
+    page = chromium.new_page()
+    admin_login(page, live_server.url, "stella")
+    page.goto(f"{live_server.url}/admin/quality/reviewitem/{item.pk}/change/")
+    page.click("#approve")
+    page.wait_for_selector(".messagelist")
+    message = page.inner_text(".messagelist")
+    error_shown = page.locator(".messagelist .error").count()
+    success_shown = page.locator(".messagelist .success").count()
+    outcome = page.inner_text("#review-outcome")
+    page.screenshot(path=str(tmp_path / "publish-failed.png"), full_page=True)
 
     assert "FAILED" in message and "publish failed" in message and "resumes" not in message, message
     assert error_shown == 1 and success_shown == 0

@@ -133,6 +133,6 @@ class Command(BaseCommand):
         self.stdout.write("\nOne user per role (log in at /admin/):")
         self.stdout.write(f"  {'role':<16} {'username':<16} password")
         for role in ROLE_PERMISSIONS:
-            username = ROLE_USERNAMES[role]
+            username = ROLE_USERNAMES.get(role, role.lower().replace(" ", "_"))  # roles added later (issue 12)
             _, password = role_user_ensure(username=username, role=role, email=f"{username}@example.com")
             self.stdout.write(f"  {role:<16} {username:<16} {password}")
