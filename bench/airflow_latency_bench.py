@@ -12,7 +12,9 @@ Issue 15: trigger to success of a small run was about 3x a bare Airflow task, ev
 
 Each DAG is triggered ``--runs`` times in turn through the REST API; the figure is the DAG run's own
 ``end_date - start_date`` (Airflow's clock) and, beside it, trigger to success as the client sees it (the
-POST until a poll every 0.1 s sees ``success``). Medians. Not a test: exits 0 whatever the figures; FAIL lines
+POST until a poll every 0.1 s sees ``success``), then where the run's time went: its task's own start to end
+(the task process: for the small job, the ``run_job`` process inside it) and the task's wait from queued to
+started (the scheduler and the executor). Medians. Not a test: exits 0 whatever the figures; FAIL lines
 (also on stderr) when the target is missed.
 
     .venv/bin/python bench/airflow_latency_bench.py            # 5 runs per DAG
@@ -114,8 +116,9 @@ def _wait_dags(api: Api, dag_ids: list[str], timeout: float = 300) -> None:
     raise RuntimeError(f"DAGs not parsed within {timeout} s: {sorted(set(dag_ids) - known)}")
 
 
-def _run_once(api: Api, dag_id: str, conf: dict, timeout: float = 600) -> tuple[float, float]:
-    """(Airflow's start-to-end seconds, the client's trigger-to-success seconds) of one DAG run."""
+def _run_once(api: Api, dag_id: str, conf: dict, timeout: float = 600) -> tuple[float, float, float, float]:
+    """One DAG run: (Airflow's start-to-end seconds, the client's trigger-to-success seconds, the task's own
+    start-to-end seconds, the task's queued-to-start seconds)."""
     started = time.perf_counter()
     run = api.call("POST", f"/dags/{dag_id}/dagRuns", {"logical_date": None, "conf": conf})
     run_id = urllib.request.quote(run["dag_run_id"], safe="")
@@ -125,7 +128,12 @@ def _run_once(api: Api, dag_id: str, conf: dict, timeout: float = 600) -> tuple[
             client = time.perf_counter() - started
             begin = datetime.fromisoformat(state["start_date"])
             end = datetime.fromisoformat(state["end_date"])
-            return (end - begin).total_seconds(), client
+            task = api.call("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances")["task_instances"][0]
+            task_begin = datetime.fromisoformat(task["start_date"])
+            task_s = (datetime.fromisoformat(task["end_date"]) - task_begin).total_seconds()
+            queued = task.get("queued_when")
+            queued_s = (task_begin - datetime.fromisoformat(queued)).total_seconds() if queued else float("nan")
+            return (end - begin).total_seconds(), client, task_s, queued_s
         if state["state"] == "failed":
             raise RuntimeError(f"{dag_id} run {run['dag_run_id']} failed")
         time.sleep(0.1)
@@ -195,7 +203,7 @@ def main() -> int:
         for dag_id, conf in dag_confs.items():  # a first run each: DAG serialisation, the task runner's caches
             _run_once(api, dag_id, conf)
         load_before = load_now()
-        figures: dict[str, list[tuple[float, float]]] = {d: [] for d in dag_confs}
+        figures: dict[str, list[tuple[float, float, float, float]]] = {d: [] for d in dag_confs}
         for _ in range(args.runs):
             for dag_id, conf in dag_confs.items():
                 figures[dag_id].append(_run_once(api, dag_id, conf))
@@ -215,10 +223,15 @@ def main() -> int:
         "audit_anchor": "small job (this tree)",
         "bench_old_small_job": f"small job (old tree {sha})",
     }
-    print(f"{'DAG':36} {'run start->end s':>17} {'trigger->success s':>19} {'vs bare':>8}")
+    print(
+        f"{'DAG':36} {'run start->end s':>17} {'trigger->success s':>19} {'vs bare':>8} {'task s':>7} {'queued s':>9}"
+    )
     bare = median["bench_bare"]
-    for dag_id, (airflow_s, client_s) in median.items():
-        print(f"{labels[dag_id]:36} {airflow_s:17.2f} {client_s:19.2f} {airflow_s / bare[0]:7.2f}x")
+    for dag_id, (airflow_s, client_s, task_s, queued_s) in median.items():
+        print(
+            f"{labels[dag_id]:36} {airflow_s:17.2f} {client_s:19.2f} {airflow_s / bare[0]:7.2f}x {task_s:7.2f} "
+            f"{queued_s:9.2f}"
+        )
     ratio = median["audit_anchor"][0] / bare[0]
     ratio_client = median["audit_anchor"][1] / bare[1]
     old_ratio = median["bench_old_small_job"][0] / bare[0]
