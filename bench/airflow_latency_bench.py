@@ -12,7 +12,9 @@ Issue 15: trigger to success of a small run was about 3x a bare Airflow task, ev
 
 Each DAG is triggered ``--runs`` times in turn through the REST API; the figure is the DAG run's own
 ``end_date - start_date`` (Airflow's clock) and, beside it, trigger to success as the client sees it (the
-POST until a poll every 0.1 s sees ``success``). Medians. Not a test: exits 0 whatever the figures; FAIL lines
+POST until a poll every 0.1 s sees ``success``), then where the run's time went: its task's own start to end
+(the task process: for the small job, the ``run_job`` process inside it) and the task's wait from queued to
+started (the scheduler and the executor). Medians. Not a test: exits 0 whatever the figures; FAIL lines
 (also on stderr) when the target is missed.
 
     .venv/bin/python bench/airflow_latency_bench.py            # 5 runs per DAG
@@ -26,7 +28,6 @@ import json
 import os
 import shutil
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -34,6 +35,8 @@ import time
 import urllib.request
 from datetime import datetime
 from pathlib import Path
+
+from _common import banner, load_now, medians, old_ref, tree_export, verdicts
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "airflow.sh"
@@ -113,8 +116,9 @@ def _wait_dags(api: Api, dag_ids: list[str], timeout: float = 300) -> None:
     raise RuntimeError(f"DAGs not parsed within {timeout} s: {sorted(set(dag_ids) - known)}")
 
 
-def _run_once(api: Api, dag_id: str, conf: dict, timeout: float = 600) -> tuple[float, float]:
-    """(Airflow's start-to-end seconds, the client's trigger-to-success seconds) of one DAG run."""
+def _run_once(api: Api, dag_id: str, conf: dict, timeout: float = 600) -> tuple[float, float, float, float]:
+    """One DAG run: (Airflow's start-to-end seconds, the client's trigger-to-success seconds, the task's own
+    start-to-end seconds, the task's queued-to-start seconds)."""
     started = time.perf_counter()
     run = api.call("POST", f"/dags/{dag_id}/dagRuns", {"logical_date": None, "conf": conf})
     run_id = urllib.request.quote(run["dag_run_id"], safe="")
@@ -124,7 +128,12 @@ def _run_once(api: Api, dag_id: str, conf: dict, timeout: float = 600) -> tuple[
             client = time.perf_counter() - started
             begin = datetime.fromisoformat(state["start_date"])
             end = datetime.fromisoformat(state["end_date"])
-            return (end - begin).total_seconds(), client
+            task = api.call("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances")["task_instances"][0]
+            task_begin = datetime.fromisoformat(task["start_date"])
+            task_s = (datetime.fromisoformat(task["end_date"]) - task_begin).total_seconds()
+            queued = task.get("queued_when")
+            queued_s = (task_begin - datetime.fromisoformat(queued)).total_seconds() if queued else float("nan")
+            return (end - begin).total_seconds(), client, task_s, queued_s
         if state["state"] == "failed":
             raise RuntimeError(f"{dag_id} run {run['dag_run_id']} failed")
         time.sleep(0.1)
@@ -139,10 +148,6 @@ def main() -> int:
     if not (AIRFLOW_VENV / "bin" / "airflow").exists():
         print(f"FAIL  needs Airflow in {AIRFLOW_VENV} (scripts/airflow.sh install)", file=sys.stderr)
         return 1
-    old_ref = args.old or (
-        subprocess.run(["git", "-C", "/work/main", "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
-        or "HEAD~1"
-    )
     scratch = Path(tempfile.mkdtemp(prefix="airflow-bench-"))
     python = str(ROOT / ".venv" / "bin" / "python")
     port = _free_port()
@@ -152,13 +157,7 @@ def main() -> int:
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     try:
         old_tree = scratch / "old-tree"
-        old_tree.mkdir()
-        sha = subprocess.run(
-            ["git", "-C", str(ROOT), "rev-parse", "--short", old_ref], capture_output=True, text=True, check=True
-        ).stdout.strip()
-        archive = subprocess.Popen(["git", "-C", str(ROOT), "archive", sha], stdout=subprocess.PIPE)
-        subprocess.run(["tar", "-x", "-C", str(old_tree)], stdin=archive.stdout, check=True)
-        archive.wait()
+        sha = tree_export(ROOT, old_ref(args.old), old_tree)
         dags = scratch / "dags"
         dags.mkdir()
         shutil.copy(ROOT / "dags" / "dataops_jobs.py", dags / "dataops_jobs.py")
@@ -203,50 +202,45 @@ def main() -> int:
             api.call("PATCH", f"/dags/{dag_id}", {"is_paused": False})
         for dag_id, conf in dag_confs.items():  # a first run each: DAG serialisation, the task runner's caches
             _run_once(api, dag_id, conf)
-        load_before = os.getloadavg()[0]
-        figures: dict[str, list[tuple[float, float]]] = {d: [] for d in dag_confs}
+        load_before = load_now()
+        figures: dict[str, list[tuple[float, float, float, float]]] = {d: [] for d in dag_confs}
         for _ in range(args.runs):
             for dag_id, conf in dag_confs.items():
                 figures[dag_id].append(_run_once(api, dag_id, conf))
-        load_after = os.getloadavg()[0]
+        load_after = load_now()
     finally:
         subprocess.run(["bash", str(SCRIPT), "stop"], env=env, capture_output=True, timeout=300)
         shutil.rmtree(scratch, ignore_errors=True)
 
-    medians = {
-        d: (statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs)) for d, runs in figures.items()
-    }
-    line = "=" * 100
-    print(line)
-    print("Airflow trigger-to-success latency (issue 15)")
-    print(line)
-    print(f"runs        {args.runs} per DAG after one warm-up each, in turn; medians; LocalExecutor; SQLite")
-    print(f"load        {load_before:.1f} before, {load_after:.1f} after (1-min load average, {os.cpu_count()} CPUs)")
-    print()
+    median = medians(figures)
+    banner(
+        "Airflow trigger-to-success latency (issue 15)",
+        runs=f"{args.runs} per DAG after one warm-up each, in turn; medians; LocalExecutor; SQLite",
+        load=(load_before, load_after),
+    )
     labels = {
         "bench_bare": "bare DAG (one no-op task)",
         "audit_anchor": "small job (this tree)",
         "bench_old_small_job": f"small job (old tree {sha})",
     }
-    print(f"{'DAG':36} {'run start->end s':>17} {'trigger->success s':>19} {'vs bare':>8}")
-    bare = medians["bench_bare"]
-    for dag_id, (airflow_s, client_s) in medians.items():
-        print(f"{labels[dag_id]:36} {airflow_s:17.2f} {client_s:19.2f} {airflow_s / bare[0]:7.2f}x")
-    ratio = medians["audit_anchor"][0] / bare[0]
-    ratio_client = medians["audit_anchor"][1] / bare[1]
-    old_ratio = medians["bench_old_small_job"][0] / bare[0]
+    print(
+        f"{'DAG':36} {'run start->end s':>17} {'trigger->success s':>19} {'vs bare':>8} {'task s':>7} {'queued s':>9}"
+    )
+    bare = median["bench_bare"]
+    for dag_id, (airflow_s, client_s, task_s, queued_s) in median.items():
+        print(
+            f"{labels[dag_id]:36} {airflow_s:17.2f} {client_s:19.2f} {airflow_s / bare[0]:7.2f}x {task_s:7.2f} "
+            f"{queued_s:9.2f}"
+        )
+    ratio = median["audit_anchor"][0] / bare[0]
+    ratio_client = median["audit_anchor"][1] / bare[1]
+    old_ratio = median["bench_old_small_job"][0] / bare[0]
     print()
     print(
         f"small job / bare: {ratio:.2f}x (Airflow's clock), {ratio_client:.2f}x (trigger to success); "
         f"old tree {old_ratio:.2f}x; anchor about {ANCHOR_RATIO:.0f}x; target <= {TARGET_RATIO}x"
     )
-    print("-" * 100)
-    ok = ratio <= TARGET_RATIO
-    text = f"small job within {TARGET_RATIO}x a bare task: {ratio:.2f}x"
-    print(f"{'PASS' if ok else 'FAIL'}  {text}")
-    if not ok:
-        print(f"FAIL  {text}", file=sys.stderr)
-    print(line)
+    verdicts([(ratio <= TARGET_RATIO, f"small job within {TARGET_RATIO}x a bare task: {ratio:.2f}x")])
     return 0
 
 

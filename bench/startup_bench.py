@@ -6,7 +6,9 @@ and run with this interpreter, each with its own throwaway SQLite database (migr
 cache (warmed first: a deployed process does not compile its modules). Two figures per tree, runs interleaved:
 
 - ``run_job --help``: Django set-up, the job registry and the command's arguments;
-- ``run_job audit_anchor --dry-run``: a small job, start to exit (reads the audit chain, writes its JobRun).
+- ``run_job audit_anchor --dry-run``: a small job, start to exit (reads the audit chain, writes its JobRun);
+- ``set-up + import lineage.services``: Django set-up and the OpenLineage client every job run imports for its
+  START/COMPLETE events (issue 13), to show that part of the small job.
 
 Wall time is printed with the CPU time of the process (user + system): on a shared machine the wall time grows
 with the load while the CPU time stays what the process costs. Also printed: which heavy modules
@@ -25,12 +27,13 @@ import json
 import os
 import resource
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from _common import banner, load_now, medians, old_ref, tree_export, verdicts
 
 ROOT = Path(__file__).resolve().parents[1]
 ANCHOR = "1.7-1.9 s"
@@ -60,17 +63,15 @@ PROBE = (
     f"print(json.dumps([m for m in {list(HEAVY)!r} if m in sys.modules] + [len(sys.modules)]))\n"
 )
 
-
-def _export(commit: str, dest: Path) -> str:
-    """The tree of ``commit`` in ``dest`` (git archive: the repository is not changed). Returns the short sha."""
-    sha = subprocess.run(
-        ["git", "-C", str(ROOT), "rev-parse", "--short", commit], capture_output=True, text=True, check=True
-    ).stdout.strip()
-    dest.mkdir(parents=True)
-    archive = subprocess.Popen(["git", "-C", str(ROOT), "archive", sha], stdout=subprocess.PIPE)
-    subprocess.run(["tar", "-x", "-C", str(dest)], stdin=archive.stdout, check=True)
-    archive.wait()
-    return sha
+# What a job's first lineage event costs on top of set-up: openlineage-python's client and every transport it
+# imports (requests, httpx), imported when the run starts (orchestration.services._lineage).
+LINEAGE_PROBE = (
+    "import os\n"
+    "os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'dataops_site.settings')\n"
+    "import django\n"
+    "django.setup()\n"
+    "import lineage.services\n"
+)
 
 
 def _env(tree: Path, scratch: Path) -> dict[str, str]:
@@ -103,18 +104,12 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=7, help="runs per figure and tree (median printed)")
     args = parser.parse_args()
 
-    old_ref = args.old
-    if not old_ref:
-        main_head = subprocess.run(
-            ["git", "-C", "/work/main", "rev-parse", "HEAD"], capture_output=True, text=True, check=False
-        ).stdout.strip()
-        old_ref = main_head or "HEAD~1"
     scratch_root = Path(tempfile.mkdtemp(prefix="startup-bench-"))
     python = sys.executable
     trees: dict[str, tuple[Path, Path, str]] = {}
     try:
         old_tree = scratch_root / "old-tree"
-        old_sha = _export(old_ref, old_tree)
+        old_sha = tree_export(ROOT, old_ref(args.old), old_tree)
         trees[f"old ({old_sha})"] = (old_tree, scratch_root / "old", old_sha)
         trees["new (this tree)"] = (ROOT, scratch_root / "new", "working tree")
         probes: dict[str, list] = {}
@@ -130,36 +125,31 @@ def main() -> int:
 
         figures: dict[tuple[str, str], list[tuple[float, float]]] = {}
         commands = {
-            "run_job --help": ["run_job", "--help"],
-            "run_job audit_anchor --dry-run": ["run_job", "audit_anchor", "--dry-run"],
+            "run_job --help": ["manage.py", "run_job", "--help"],
+            "run_job audit_anchor --dry-run": ["manage.py", "run_job", "audit_anchor", "--dry-run"],
+            "set-up + import lineage.services": ["-c", LINEAGE_PROBE],
         }
-        load_before = os.getloadavg()[0]
+        load_before = load_now()
         for _ in range(args.repeat):  # interleaved: old and new see the same load
             for name, argv in commands.items():
                 for label, (tree, scratch, _sha) in trees.items():
                     figures.setdefault((label, name), []).append(
-                        _timed([python, "manage.py", *argv], cwd=tree, env=_env(tree, scratch))
+                        _timed([python, *argv], cwd=tree, env=_env(tree, scratch))
                     )
-        load_after = os.getloadavg()[0]
+        load_after = load_now()
     finally:
         shutil.rmtree(scratch_root, ignore_errors=True)
 
-    line = "=" * 100
-    print(line)
-    print("run_job start-up benchmark (issue 15)")
-    print(line)
-    print(f"runs        {args.repeat} per figure and tree, interleaved; median; bytecode cache warm; SQLite")
-    print(f"load        {load_before:.1f} before, {load_after:.1f} after (1-min load average, {os.cpu_count()} CPUs)")
-    print()
+    banner(
+        "run_job start-up benchmark (issue 15)",
+        runs=f"{args.repeat} per figure and tree, interleaved; median; bytecode cache warm; SQLite",
+        load=(load_before, load_after),
+    )
     print(f"{'figure':34} {'tree':22} {'wall s':>8} {'CPU s':>8}   heavy modules after django.setup()")
-    medians: dict[tuple[str, str], tuple[float, float]] = {}
-    for (label, name), runs in figures.items():
-        wall = statistics.median(r[0] for r in runs)
-        cpu = statistics.median(r[1] for r in runs)
-        medians[(label, name)] = (wall, cpu)
+    median = medians(figures)
     for name in commands:
         for label in trees:
-            wall, cpu = medians[(label, name)]
+            wall, cpu = median[(label, name)]
             heavy = probes[label][:-1]
             note = f"{len(heavy)}: {', '.join(heavy) or '-'} ({probes[label][-1]} modules)"
             print(f"{name:34} {label:22} {wall:8.2f} {cpu:8.2f}   {note}")
@@ -167,23 +157,18 @@ def main() -> int:
     old_label, new_label = list(trees)
     results: list[tuple[bool, str]] = []
     for name in commands:
-        old_wall, old_cpu = medians[(old_label, name)]
-        new_wall, new_cpu = medians[(new_label, name)]
+        old_wall, old_cpu = median[(old_label, name)]
+        new_wall, new_cpu = median[(new_label, name)]
         print(
             f"{name:34} new/old wall {new_wall / old_wall:.2f}x, CPU {new_cpu / old_cpu:.2f}x; "
             f"new wall / anchor ({ANCHOR}) {new_wall / ANCHOR_MID_S:.2f}x"
         )
-    wall, cpu = medians[(new_label, "run_job audit_anchor --dry-run")]
+    wall, cpu = median[(new_label, "run_job audit_anchor --dry-run")]
     results.append((wall < TARGET_S, f"a small job starts and ends in {wall:.2f} s wall (target < {TARGET_S} s)"))
     results.append((cpu < TARGET_S, f"a small job costs {cpu:.2f} s of CPU, start to exit (target < {TARGET_S} s)"))
     heavy_new = probes[new_label][:-1]
     results.append((not heavy_new, f"no SDK, engine or Celery imported at set-up: {', '.join(heavy_new) or 'none'}"))
-    print("-" * 100)
-    for ok, text in results:
-        print(f"{'PASS' if ok else 'FAIL'}  {text}")
-        if not ok:
-            print(f"FAIL  {text}", file=sys.stderr)
-    print(line)
+    verdicts(results)
     return 0
 
 

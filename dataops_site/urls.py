@@ -1,11 +1,16 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from monitoring.admin import operations_view
-from monitoring.views import feedback, metrics
-from security.admin import classification_view
+# The admin is discovered here, not at set-up (accounts.apps.DataOpsAdminConfig is a SimpleAdminConfig), and
+# before the admin views below are imported, so every app's admin module loads in INSTALLED_APPS order as before:
+# a process that never resolves a URL, as ``run_job``, imports none of them (issue 15).
+admin.autodiscover()
 
-from .views import health
+from monitoring.admin import operations_view  # noqa: E402
+from monitoring.views import feedback, metrics  # noqa: E402
+from security.admin import classification_view  # noqa: E402
+
+from .views import health  # noqa: E402
 
 admin.site.site_header = "DataOps control plane"
 admin.site.site_title = "DataOps"

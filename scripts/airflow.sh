@@ -75,6 +75,9 @@ start() {
   for c in "${COMPONENTS[@]}"; do
     if running "$c"; then echo "!! $c is already running (pid $(cat "$PIDS/$c.pid")): make airflow-stop first" >&2; exit 1; fi
   done
+  # Every task starts `manage.py run_job` in a new interpreter: with PYTHONDONTWRITEBYTECODE set (common in
+  # containers and CI) and no compiled project, each of them would compile the project's modules again (issue 15).
+  "$DATAOPS_PYTHON" -m compileall -q -j 0 -x '/(\.venv[^/]*|var|node_modules)/' "$DATAOPS_PROJECT_DIR" >/dev/null 2>&1 || true
   echo "== airflow db migrate ($AIRFLOW_HOME)"
   "$VENV/bin/airflow" db migrate >"$AIRFLOW_HOME/logs/db-migrate.log" 2>&1 || { tail -20 "$AIRFLOW_HOME/logs/db-migrate.log"; exit 1; }
   local -A args=([api-server]="api-server --host 127.0.0.1 --port $PORT --workers 1" [scheduler]="scheduler --skip-serve-logs" [dag-processor]="dag-processor")

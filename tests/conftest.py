@@ -95,6 +95,15 @@ def _flush_past_the_audit_truncate_guard() -> Iterator[None]:
     DatabaseOperations.sql_flush = original
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _admin_discovered() -> None:
+    """The URLconf discovers the admin (issue 15: not at set-up); tests that walk ``admin.site`` before their
+    first request see every app's ModelAdmin, as a web process does once it has loaded its URLconf."""
+    from django.urls import get_resolver
+
+    get_resolver().url_patterns  # noqa: B018 - imports the root URLconf, which calls admin.autodiscover()
+
+
 @pytest.fixture(autouse=True)
 def _isolated_settings(settings, tmp_path):
     """Each test gets its own backup store and never reaches a shared emulator or real service."""

@@ -59,13 +59,32 @@ def test_django_setup_and_the_job_registry_import_no_sdk(tmp_path):
         "from orchestration.registry import jobs_all\n"
         "assert {s.name for s in jobs_all()} >= {'looker_cleanup', 'sales_report', 'sheets_sync'}\n"
         "from django.contrib import admin\n"
-        "assert len(admin.site._registry) > 20, 'the admin was autodiscovered'\n"
+        "assert not admin.site._registry, 'the admin is discovered by the URLconf, not at set-up'\n"
+        "assert not [m for m in sys.modules if m.endswith('.admin') and not m.startswith('django.')]\n"
+        "assert 'rest_framework.views' not in sys.modules and 'rest_framework.serializers' not in sys.modules\n"
         "from approvals.registry import approval_action_get\n"
         "assert approval_action_get('cleanup.run').name == 'cleanup.run'\n"
         "assert approval_action_get('sales.review_publish') is not None\n",
         tmp_path,
     )
     assert [m for m, present in loaded.items() if present] == []
+
+
+def test_the_checks_and_the_urlconf_discover_the_admin_without_an_sdk(tmp_path):
+    loaded = _modules_after(
+        "from django.contrib import admin\n"
+        "from accounts.apps import check_admin_app_discovered\n"
+        "assert check_admin_app_discovered(None) == []\n"
+        "assert len(admin.site._registry) > 20, 'the admin checks discovered the admin'\n"
+        f"heavy = [m for m in {list(HEAVY)!r} if m in sys.modules]\n"
+        "assert heavy == [], f'the admin modules imported {heavy}'\n"
+        # The URLconf imports the API's views (and the SDKs with them): a web process, not a job's start-up.
+        "from django.urls import reverse\n"
+        "assert reverse('admin:audit_auditevent_changelist') == '/admin/audit/auditevent/'\n"
+        "assert admin.site.site_header == 'DataOps control plane'\n",
+        tmp_path,
+    )
+    assert loaded["looker_sdk"] is True  # the URLconf was loaded after the admin's discovery
 
 
 def test_run_job_command_parses_its_arguments_without_an_sdk(tmp_path):
