@@ -17,21 +17,26 @@ How one run works (and why it is fast):
 1. Schema stage, on the frame's schema only (no data read): a missing column or a changed type fails the gate
    and stops the run; extra columns are reported and kept. Columns that are entirely null (polars dtype
    ``Null``) are cast to the expected type rather than reported as drift.
-2. Every later step is added to ONE lazy query: each transform is a ``with_columns``; each check becomes a
-   boolean flag column ``__qc_<n>`` computed on the frame as it is at that check's stage (so a validity check
-   sees the cleaned codes and the enrichment columns, a format check sees the raw values). Checks of one stage
-   share one ``with_columns`` so polars evaluates them in parallel. The query is collected once. Set-based
-   checks stay in that query too: dedup compares a sorted key hash (see :func:`duplicate_key`) and confirms
-   its few candidates exactly afterwards (``Check.confirm``), in check order.
+2. Every later step is added to ONE lazy query, run in polars' streaming engine (batch by batch, so the batch
+   is never held whole): each transform is a ``with_columns``; each check becomes a boolean flag column
+   ``__qc_<n>`` computed on the frame as it is at that check's stage (so a validity check sees the cleaned
+   codes and the enrichment columns, a format check sees the raw values). Checks of one stage share one
+   ``with_columns``. The query keeps only the rows some check flagged (a small share): everything below is
+   computed from them, since a row no check flagged adds nothing to a count, a sample or the quarantine.
+   Set-based checks (the ones with ``helpers``: dedup compares a sorted key hash, see :func:`duplicate_key`)
+   need every row at once, so each runs first in its own narrow query (only the columns it reads) that
+   returns the positions of the rows it flags; the main query looks the row's position up. Their few
+   candidates are confirmed exactly afterwards (``Check.confirm``), in check order, on the flagged rows.
 3. A *removing* check (``Check.removes``: :func:`exact_duplicates`) takes its rows out of the batch: they are
    counted (and sampled) but neither published nor quarantined, and no later check counts them (the engine's
    ``__qc_removed`` column, set exactly after the confirms; a set-based check's confirm reads it).
-4. The failing counts of all checks come from one ``select`` of sums over the flag columns (bit counts); the
-   row keys are gathered only for checks that failed, at most ``max_keys_per_check`` each.
+4. The failing counts of all checks come from sums over the flag columns of the flagged rows; the row keys
+   are gathered only for checks that failed, at most ``max_keys_per_check`` each.
 5. Rows failing a check of severity error or critical go to the quarantine with every reason code they
-   failed (warnings included); warnings and infos stay in ``cleaned``. The quarantine is gathered by row
-   position (it is small); ``cleaned`` is filtered a few columns at a time, each group of source columns
-   released once copied, so the batch is not held twice (peak memory: see ``bench/quality_bench.py``).
+   failed (warnings included); warnings and infos stay in ``cleaned``. The cleaned rows come from a second
+   streaming pass over the input (the transforms again, less the quarantined and removed rows by position):
+   collected into ``cleaned``, or written to a Parquet file with ``suite_run(..., cleaned_sink=path)``, which
+   keeps the peak memory near DuckDB's on the same suite at any size (``bench/quality_memory_bench.py``).
 
 The quality score (0..100) is the severity-weighted share of passing row-checks::
 
