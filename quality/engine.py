@@ -17,21 +17,26 @@ How one run works (and why it is fast):
 1. Schema stage, on the frame's schema only (no data read): a missing column or a changed type fails the gate
    and stops the run; extra columns are reported and kept. Columns that are entirely null (polars dtype
    ``Null``) are cast to the expected type rather than reported as drift.
-2. Every later step is added to ONE lazy query: each transform is a ``with_columns``; each check becomes a
-   boolean flag column ``__qc_<n>`` computed on the frame as it is at that check's stage (so a validity check
-   sees the cleaned codes and the enrichment columns, a format check sees the raw values). Checks of one stage
-   share one ``with_columns`` so polars evaluates them in parallel. The query is collected once. Set-based
-   checks stay in that query too: dedup compares a sorted key hash (see :func:`duplicate_key`) and confirms
-   its few candidates exactly afterwards (``Check.confirm``), in check order.
+2. Every later step is added to ONE lazy query, run in polars' streaming engine (batch by batch, so the batch
+   is never held whole): each transform is a ``with_columns``; each check becomes a boolean flag column
+   ``__qc_<n>`` computed on the frame as it is at that check's stage (so a validity check sees the cleaned
+   codes and the enrichment columns, a format check sees the raw values). Checks of one stage share one
+   ``with_columns``. The query keeps only the rows some check flagged (a small share): everything below is
+   computed from them, since a row no check flagged adds nothing to a count, a sample or the quarantine.
+   Set-based checks (the ones with ``helpers``: dedup compares a sorted key hash, see :func:`duplicate_key`)
+   need every row at once, so each runs first in its own narrow query (only the columns it reads) that
+   returns the positions of the rows it flags; the main query looks the row's position up. Their few
+   candidates are confirmed exactly afterwards (``Check.confirm``), in check order, on the flagged rows.
 3. A *removing* check (``Check.removes``: :func:`exact_duplicates`) takes its rows out of the batch: they are
    counted (and sampled) but neither published nor quarantined, and no later check counts them (the engine's
    ``__qc_removed`` column, set exactly after the confirms; a set-based check's confirm reads it).
-4. The failing counts of all checks come from one ``select`` of sums over the flag columns (bit counts); the
-   row keys are gathered only for checks that failed, at most ``max_keys_per_check`` each.
+4. The failing counts of all checks come from sums over the flag columns of the flagged rows; the row keys
+   are gathered only for checks that failed, at most ``max_keys_per_check`` each.
 5. Rows failing a check of severity error or critical go to the quarantine with every reason code they
-   failed (warnings included); warnings and infos stay in ``cleaned``. The quarantine is gathered by row
-   position (it is small); ``cleaned`` is filtered a few columns at a time, each group of source columns
-   released once copied, so the batch is not held twice (peak memory: see ``bench/quality_bench.py``).
+   failed (warnings included); warnings and infos stay in ``cleaned``. The cleaned rows come from a second
+   streaming pass over the input (the transforms again, less the quarantined and removed rows by position):
+   collected into ``cleaned``, or written to a Parquet file with ``suite_run(..., cleaned_sink=path)``, which
+   keeps the peak memory near DuckDB's on the same suite at any size (``bench/quality_memory_bench.py``).
 
 The quality score (0..100) is the severity-weighted share of passing row-checks::
 
@@ -72,13 +77,20 @@ import enum
 import functools
 import logging
 import operator
+import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import polars as pl
+# The streaming engine's Parquet reader decodes this many row groups ahead of the query (polars reads the variable
+# at its first Parquet scan in the process). Its default let the decoded row groups pile up in front of a slower
+# sink, for 0.5-0.7 GB at 5M order lines; two keep the run near DuckDB's memory at no cost in time on this
+# suite (bench/quality_memory_bench.py). Set the variable yourself to choose another value.
+os.environ.setdefault("POLARS_ROW_GROUP_PREFETCH_SIZE", "2")
+
+import polars as pl  # noqa: E402 -- after the reader's setting above
 
 logger = logging.getLogger(__name__)
 
@@ -87,8 +99,8 @@ REMOVED_COLUMN = "__qc_removed"
 """Engine column (both paths): true for rows a removing check (exact duplicates) took out of the batch."""
 _FLAG_PREFIX = "__qc_"
 _QUARANTINE_FLAG = "__qc_quarantine"
+_ROW_INDEX = "__qc_row"  # the row's position in the input: gathers flagged rows, drops them from the cleaned ones
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_CLEANED_COLUMN_GROUP = 4  # columns filtered at a time when building `cleaned`: bounds the second copy
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -575,6 +587,13 @@ class SuiteResult:
     transforms_applied: list[str] = field(default_factory=list)
     rows_removed: int = 0
     quarantined_total: int | None = None  # set when ``quarantine`` holds only the first rows (warehouse path)
+    cleaned_path: str | None = None  # set when the cleaned rows were written to this Parquet file (``cleaned_sink``)
+    cleaned_sunk_rows: int | None = None  # the rows written to ``cleaned_path``
+
+    @property
+    def cleaned_rows(self) -> int:
+        """Rows that passed: ``cleaned``'s height, or the rows written to ``cleaned_path``."""
+        return self.cleaned.height if self.cleaned_sunk_rows is None else self.cleaned_sunk_rows
 
     @property
     def rows_quarantined(self) -> int:
@@ -814,8 +833,18 @@ def pair_in_mapping(
     **options: Any,
 ) -> Check:
     """A check that ``column`` equals ``mapping[depends_on]``: an unknown ``depends_on`` fails, nulls pass."""
-    expected = pl.col(depends_on).replace_strict(dict(mapping), default=None, return_dtype=pl.String)
     present = pl.col(column).is_not_null() & pl.col(depends_on).is_not_null()
+
+    def fails(ctx: CheckContext) -> pl.Expr:
+        # The (depends_on, column) pair among the mapping's pairs: a struct ``is_in`` streams (polars evaluates
+        # it batch by batch), where ``replace_strict`` made the streaming engine hold the whole batch.
+        dtype = ctx.schema.get(depends_on)
+        keys = pl.Series(depends_on, list(mapping), dtype=dtype, strict=False) if dtype else pl.Series(list(mapping))
+        values = pl.Series(column, [None if v is None else str(v) for v in mapping.values()], dtype=pl.String)
+        pairs = pl.DataFrame([keys.alias(depends_on), values]).select(pl.struct(depends_on, column)).to_series()
+        pair = pl.struct(pl.col(depends_on), pl.col(column).cast(pl.String))
+        return present & ~pair.is_in(pairs.implode())
+
     col, dep = sql_ident(column), sql_ident(depends_on)
     cases = " ".join(f"WHEN {sql_literal(k)} THEN {sql_literal(v)}" for k, v in mapping.items())
     return _declare(
@@ -824,7 +853,7 @@ def pair_in_mapping(
         stage=stage,
         severity=severity,
         description=f"{column} is the one {depends_on} implies",
-        fails=present & (pl.col(column) != expected).fill_null(True),
+        fails=fails,
         reason_code=f"{column.upper()}_{depends_on.upper()}_MISMATCH",
         sql=f"{col} IS NOT NULL AND {dep} IS NOT NULL AND COALESCE({col} != CASE {dep} {cases} END, TRUE)",
     )
@@ -873,13 +902,22 @@ def suite_run(
     max_keys_per_check: int = 1000,
     as_of: datetime | None = None,
     references: Mapping[str, pl.DataFrame] | None = None,
+    cleaned_sink: str | os.PathLike[str] | None = None,
 ) -> SuiteResult:
     """Run ``suite`` on ``frame`` and decide the gate; bad input gives a fail or review gate, never an exception.
 
-    Pass a ``LazyFrame`` (e.g. ``pl.scan_parquet``) to let the engine read only once and keep peak memory near
-    one copy of the data; a ``DataFrame`` the caller keeps costs its own copy on top. ``as_of`` (default: now)
-    is the reference time of time-based checks; ``references`` the reference tables of referential checks
-    (by name: ``{"fx.usd_rates": frame}``), which are skipped, saying so, when theirs is missing.
+    ``as_of`` (default: now) is the reference time of time-based checks; ``references`` the reference tables of
+    referential checks (by name: ``{"fx.usd_rates": frame}``), which are skipped, saying so, when theirs is
+    missing.
+
+    The checks run in polars' streaming engine and only the rows some check flagged are gathered (counts,
+    sample keys, confirms, quarantine), so the batch itself is never held in memory by the checks. The cleaned
+    rows are then either collected into ``SuiteResult.cleaned`` (the default: fine for what fits in memory) or,
+    with ``cleaned_sink`` (a Parquet path), written there in streaming mode: ``cleaned`` is then an empty
+    frame with the cleaned schema, ``cleaned_path`` the file and ``cleaned_rows`` its row count. With a
+    ``LazyFrame`` input (e.g. ``pl.scan_parquet``) and a sink, peak memory stays near DuckDB's on the same
+    suite whatever the size (``bench/quality_memory_bench.py``); the input is read twice (flags, then the
+    cleaned rows), so it must be re-readable (a scan or a frame, not a one-shot stream).
     """
     started = time.perf_counter()
     as_of = _as_utc(as_of) if as_of is not None else datetime.now(UTC)
@@ -899,7 +937,7 @@ def suite_run(
 
     lazy = _cast_null_columns(lazy, suite, schema)
     try:
-        return run.evaluate(lazy, schema_results)
+        return run.evaluate(lazy, schema_results, cleaned_sink=cleaned_sink)
     except Exception as exc:  # noqa: BLE001 -- e.g. a predicate that cannot handle the values: fail, don't crash
         logger.exception("quality %s: checks could not be evaluated", suite.dataset)
         return run.unreadable(f"checks could not be evaluated: {type(exc).__name__}: {exc}", schema_results)
@@ -1338,6 +1376,8 @@ class _Run:
         gate: Gate,
         transforms: list[str] | None = None,
         rows_removed: int = 0,
+        cleaned_path: str | None = None,
+        cleaned_sunk_rows: int | None = None,
     ) -> SuiteResult:
         return SuiteResult(
             dataset=self.suite.dataset,
@@ -1351,6 +1391,8 @@ class _Run:
             as_of=self.as_of,
             transforms_applied=transforms or [],
             rows_removed=rows_removed,
+            cleaned_path=cleaned_path,
+            cleaned_sunk_rows=cleaned_sunk_rows,
         )
 
     def _empty_quarantine(self) -> pl.DataFrame:
@@ -1397,51 +1439,89 @@ class _Run:
             gate=Gate(Decision.FAIL, reasons),
         )
 
-    def evaluate(self, lazy: pl.LazyFrame, schema_results: list[CheckResult]) -> SuiteResult:
-        """Run every stage after the schema one in one lazy query, then count, sample and split the rows."""
+    def evaluate(
+        self,
+        lazy: pl.LazyFrame,
+        schema_results: list[CheckResult],
+        *,
+        cleaned_sink: str | os.PathLike[str] | None = None,
+    ) -> SuiteResult:
+        """Run every stage after the schema one in one streaming query that keeps only the flagged rows, then
+        count, sample and quarantine from those, and stream the rest out as the cleaned rows.
+
+        Pass 1 (streaming): transforms and flag columns in stage order, filtered to the rows any check flagged
+        (a non-flagged row has every flag false, so it adds nothing to a count, a sample or the quarantine).
+        The confirms then run on those rows only. Pass 2 (streaming): the input with the transforms, less the
+        quarantined and removed rows (by position), collected or written to ``cleaned_sink``.
+        """
         suite = self.suite
-        lazy, flags, transforms = self._plan(lazy)
-        frame = self._confirm(lazy.collect(), flags)
-        del lazy
-        rows = frame.height
-        internal = [_QUARANTINE_FLAG, REMOVED_COLUMN, *(flag for _, flag in flags), *self.helper_columns]
+        rows = int(lazy.select(pl.len()).collect(engine="streaming").item())
+        indexed = lazy.with_row_index(_ROW_INDEX)
+        plan, flags, transforms = self._plan(indexed)
+        flag_names = [flag for _, flag in flags]
+        any_flag = functools.reduce(operator.or_, [pl.col(f) for f in flag_names]) if flags else pl.lit(False)
+        flagged = plan.filter(any_flag).collect(engine="streaming")
+        if flagged.height and not flagged.get_column(_ROW_INDEX).is_sorted():  # pragma: no cover - order kept
+            flagged = flagged.sort(_ROW_INDEX)
+        flagged = self._confirm(flagged, flags)
+        del plan
         results = [_with_counts(r, 0, rows) for r in schema_results]
+        dropped = flagged.filter(pl.col(_QUARANTINE_FLAG) | pl.col(REMOVED_COLUMN)).get_column(_ROW_INDEX)
+        cleaned, cleaned_path = self._cleaned_stream(indexed, dropped, cleaned_sink)
+        sunk_rows = rows - dropped.len() if cleaned_path is not None else None
         if rows == 0:
             results += [_skipped(check, "the input has no rows") for check, _ in flags]
             return self._result(
                 rows=0,
-                cleaned=frame.drop(internal),
-                quarantine=self._quarantine(frame, flags),
+                cleaned=cleaned,
+                quarantine=self._quarantine(flagged, flags),
                 check_results=results,
                 score=0.0,
                 gate=gate_decide(suite, rows=0, score=0.0, check_results=results),
                 transforms=transforms,
+                cleaned_path=cleaned_path,
+                cleaned_sunk_rows=sunk_rows,
             )
 
-        flag_names = [flag for _, flag in flags]
-        counts = [int(n or 0) for n in frame.select(pl.col(flag_names).sum()).row(0)] if flags else []
+        counts = [int(n or 0) for n in flagged.select(pl.col(flag_names).sum()).row(0)] if flags else []
         results += [
             _skipped(check, self.skipped[check.name])
             if check.name in self.skipped
-            else check_result(suite, check, failed=failed, rows=rows, sample_keys=self._sample(frame, flag, failed))
+            else check_result(suite, check, failed=failed, rows=rows, sample_keys=self._sample(flagged, flag, failed))
             for (check, flag), failed in zip(flags, counts, strict=True)
         ]
         score = quality_score(suite, rows, {check.name: n for (check, _), n in zip(flags, counts, strict=True)})
-        removed = int(frame.get_column(REMOVED_COLUMN).sum())
-        quarantine = self._quarantine(frame, flags)
-        holder = [frame]
-        del frame  # _cleaned_take owns the only reference now, so it can free columns as it filters them
-        cleaned = self._cleaned_take(holder, internal)
+        removed = int(flagged.get_column(REMOVED_COLUMN).sum())
         return self._result(
             rows=rows,
             cleaned=cleaned,
-            quarantine=quarantine,
+            quarantine=self._quarantine(flagged, flags),
             check_results=results,
             score=score,
             gate=gate_decide(suite, rows=rows, score=score, check_results=results),
             transforms=transforms,
             rows_removed=removed,
+            cleaned_path=cleaned_path,
+            cleaned_sunk_rows=sunk_rows,
         )
+
+    def _cleaned_stream(
+        self, indexed: pl.LazyFrame, dropped: pl.Series, sink: str | os.PathLike[str] | None
+    ) -> tuple[pl.DataFrame, str | None]:
+        """The cleaned rows: the input with the transforms, less the ``dropped`` row positions, without the
+        engine's columns. Collected (streaming), or written to the Parquet file ``sink`` (then an empty frame
+        with their schema comes back, with the path)."""
+        lazy = indexed.with_columns(pl.lit(False).alias(REMOVED_COLUMN))
+        for transform in self.suite.transforms:  # the same layers as the flags' plan, without the checks
+            lazy = lazy.with_columns(transform.build(self._context(lazy)))
+        if dropped.len():
+            lazy = lazy.filter(~pl.col(_ROW_INDEX).is_in(dropped.implode()))
+        lazy = lazy.drop(_ROW_INDEX, REMOVED_COLUMN)
+        if sink is None:
+            return lazy.collect(engine="streaming"), None
+        path = os.fspath(sink)
+        lazy.sink_parquet(path)
+        return pl.DataFrame(schema=lazy.collect_schema()), path
 
     def _context(self, lazy: pl.LazyFrame) -> CheckContext:
         return CheckContext(
@@ -1478,14 +1558,28 @@ class _Run:
                 self.skipped[step.name] = str(exc)
                 expr = pl.lit(False)
             else:
-                for helper in step.helpers:  # own layers: a helper may read the one before it
-                    lazy = lazy.with_columns(helper)
-                    self.helper_columns.append(helper.meta.output_name())
+                if step.helpers:
+                    expr = self._flag_set_based(lazy, step, expr)
             pending.append(expr.alias(flag))
             flags.append((step, flag))
         if pending:
             lazy = lazy.with_columns(pending)
         return lazy.with_columns(self._quarantine_expr(flags)), flags, transforms
+
+    @staticmethod
+    def _flag_set_based(lazy: pl.LazyFrame, check: Check, expr: pl.Expr) -> pl.Expr:
+        """A set-based check (one with helpers: a key hash, its sorted copy) evaluated on its own, narrow query.
+
+        Its helpers (own layers: a helper may read the one before it) need every row at once, which would make
+        the streaming engine hold the whole batch if they ran in the main query; here only the columns they read
+        flow through them, and what comes back is the positions of the rows the check flags (a few). In the
+        main query the flag is then a lookup of the row's position.
+        """
+        narrow = lazy
+        for helper in check.helpers:
+            narrow = narrow.with_columns(helper)
+        flagged = narrow.filter(expr).select(_ROW_INDEX).collect(engine="streaming").get_column(_ROW_INDEX)
+        return pl.col(_ROW_INDEX).is_in(flagged.implode())
 
     @staticmethod
     def _quarantine_expr(flags: list[tuple[Check, str]]) -> pl.Expr:
@@ -1526,7 +1620,8 @@ class _Run:
         keys = list(self.suite.keys)
         if keys:
             return frame.select(pl.col(keys).gather(positions)).rows()
-        return [(int(p),) for p in positions]  # no key columns declared: the row positions are the keys
+        rows = frame.get_column(_ROW_INDEX).gather(positions)
+        return [(int(p),) for p in rows]  # no key columns declared: the row positions (in the input) are the keys
 
     def _quarantine(self, frame: pl.DataFrame, flags: list[tuple[Check, str]]) -> pl.DataFrame:
         """Quarantined rows: keys, every reason code the row failed, then the rest of the row."""
@@ -1541,28 +1636,9 @@ class _Run:
             ).list.drop_nulls()
         else:
             reasons = pl.lit([], dtype=pl.List(pl.String))
-        internal = {*flag_names, *self.helper_columns, _QUARANTINE_FLAG, REMOVED_COLUMN}
+        internal = {*flag_names, *self.helper_columns, _QUARANTINE_FLAG, REMOVED_COLUMN, _ROW_INDEX}
         rest = [c for c in frame.columns if c not in keys and c not in internal]
         return bad.select(*keys, reasons.alias(REASON_CODES_COLUMN), *rest)
-
-    @staticmethod
-    def _cleaned_take(holder: list[pl.DataFrame], internal: list[str]) -> pl.DataFrame:
-        """The rows that stay (neither quarantined nor removed), without the engine's own columns.
-
-        Takes the frame out of ``holder`` so that it is released as soon as the cleaned copy exists.
-        """
-        frame = holder.pop()
-        keep = ~(frame.get_column(_QUARANTINE_FLAG) | frame.get_column(REMOVED_COLUMN))
-        frame = frame.drop(internal)
-        if keep.all():
-            return frame
-        parts: list[pl.DataFrame] = []
-        columns = frame.columns
-        for start in range(0, len(columns), _CLEANED_COLUMN_GROUP):
-            group = columns[start : start + _CLEANED_COLUMN_GROUP]
-            parts.append(frame.select(group).filter(keep))
-            frame = frame.drop(group)  # releases these columns (unless the caller's frame shares them)
-        return pl.concat(parts, how="horizontal")
 
 
 __all__ = [

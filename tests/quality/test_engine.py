@@ -360,6 +360,35 @@ def test_lazy_input_gives_the_same_result_as_eager(tmp_path: Path) -> None:
     assert eager.cleaned.equals(lazy.cleaned)
 
 
+def test_cleaned_sink_writes_the_cleaned_rows_to_parquet_and_keeps_every_other_result(tmp_path: Path) -> None:
+    path, sink = tmp_path / "lines.parquet", tmp_path / "cleaned.parquet"
+    rows = dirty_batch()
+    rows.append(dict(rows[0]))  # an exact copy: removed, so neither cleaned nor quarantined
+    frame(rows).write_parquet(path)
+    kept, sunk = run(pl.scan_parquet(path)), run(pl.scan_parquet(path), cleaned_sink=sink)
+    assert kept.cleaned_path is None and kept.cleaned_rows == kept.cleaned.height
+    assert sunk.cleaned_path == str(sink) and sunk.cleaned.height == 0
+    written = pl.read_parquet(sink)
+    assert written.equals(kept.cleaned) and sunk.cleaned_rows == written.height
+    assert sunk.cleaned.schema == kept.cleaned.schema
+    assert 0 < written.height < len(rows) - kept.rows_quarantined
+    assert sunk.failed_counts == kept.failed_counts and sunk.quarantine.equals(kept.quarantine)
+    assert [r.sample_keys for r in sunk.check_results] == [r.sample_keys for r in kept.check_results]
+    assert sunk.rows_removed == kept.rows_removed == 1 and sunk.gate == kept.gate
+
+
+def test_without_key_columns_the_sample_keys_are_the_rows_positions_in_the_input() -> None:
+    suite = Suite(
+        dataset="keyless",
+        keys=(),
+        schema={"v": DtypeFamily.INTEGER},
+        steps=(Check("v_small", Stage.VALIDITY, Severity.WARNING, "v < 5", pl.col("v") >= 5, "V_BIG"),),
+    )
+    result = suite_run(suite, pl.DataFrame({"v": [9, 1, 2, 7, 3, 8]}))
+    assert result.result("v_small").sample_keys == [(0,), (3,), (5,)]
+    assert result.cleaned["v"].to_list() == [9, 1, 2, 7, 3, 8]  # warnings stay, in their order
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Gate, thresholds and score
 # ---------------------------------------------------------------------------------------------------------------
