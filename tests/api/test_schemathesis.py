@@ -56,7 +56,9 @@ def wsgi_keeps_the_test_connection():
     signals.request_finished.connect(close_old_connections)
 
 
-def test_every_operation_answers_as_documented(db, role_user, wsgi_keeps_the_test_connection):
+def test_every_operation_answers_as_documented(
+    db, role_user, wsgi_keeps_the_test_connection, external_services_fail_fast
+):
     schema = schemathesis.openapi.from_dict(_live_schema())
     schema.app = get_wsgi_application()
     for model in filter(None, LISTS.values()):  # rows to list and look up (ids 1..3 are tried first)
