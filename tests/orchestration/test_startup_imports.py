@@ -74,6 +74,8 @@ def test_the_checks_and_the_urlconf_discover_the_admin_without_an_sdk(tmp_path):
     loaded = _modules_after(
         "from django.contrib import admin\n"
         "from accounts.apps import check_admin_app_discovered\n"
+        "from django.core.checks import registry\n"
+        "assert check_admin_app_discovered in registry.registry.registered_checks  # manage.py check runs it\n"
         "assert check_admin_app_discovered(None) == []\n"
         "assert len(admin.site._registry) > 20, 'the admin checks discovered the admin'\n"
         f"heavy = [m for m in {list(HEAVY)!r} if m in sys.modules]\n"
