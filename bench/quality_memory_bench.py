@@ -182,7 +182,11 @@ def child_main(args: argparse.Namespace) -> None:
         outcome = child_duckdb(args.parquet, args.out, as_of)  # type: ignore[arg-type]
     else:
         outcome = child_engine(args.child, args.parquet, args.out, as_of)  # type: ignore[arg-type]
-    print(json.dumps({**outcome, "maxrss": _maxrss()}))
+    line = json.dumps({**outcome, "child": args.child, "parquet": args.parquet, "maxrss": _maxrss()})
+    if args.out:  # every run also goes to runs.jsonl beside its output, should the whole bench not finish
+        with (Path(args.out).parent / "runs.jsonl").open("a", encoding="utf-8") as log:
+            log.write(line + "\n")
+    print(line)
 
 
 def _child(arguments: list[str], *, pythonpath: list[str]) -> dict[str, Any]:
