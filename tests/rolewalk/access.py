@@ -449,3 +449,31 @@ def admin_url_probes() -> dict[str, list[Probe]]:  # noqa: F811 - extends the de
         **_admin_url_probes_before_unsaved_test(),
         "sheetsync_synctarget_test_unsaved": [Probe(method="POST", needs=[("sheetsync.sync_synctarget",)])],
     }
+
+
+# Issue 10, monitoring through /api/v1/: incidents (list, detail, acknowledge, fix, verify and resume) and SLAs. The
+# walk's incident is about audit_anchor (resuming needs its rights); the admin's buttons may have moved it on first,
+# so an allowed action answers 200 or 409 (refused as the incident stands).
+_api_probes_before_monitoring = api_probes
+
+
+def api_probes() -> dict[str, list[Probe]]:  # noqa: F811 - extends the declarations above
+    incident, v_inc = _obj("monitoring.incident"), ("monitoring.view_incident",)
+    return {
+        **_api_probes_before_monitoring(),
+        "api-incident-list": [Probe(needs=[v_inc])],
+        "api-incident-detail": [Probe(needs=[v_inc], kwargs=incident)],
+        "api-incident-acknowledge": [
+            Probe(method="POST", needs=[v_inc, ("monitoring.acknowledge_incident",)], kwargs=incident,
+                  data={"note": "walk"}, ok=(200, 409))
+        ],
+        "api-incident-fix": [
+            Probe(method="POST", needs=[v_inc, ("monitoring.resume_incident",)], kwargs=incident,
+                  data={"note": "walk"}, ok=(200, 409))
+        ],
+        "api-incident-resume": [
+            Probe(method="POST", needs=[v_inc, ("monitoring.resume_incident",), ("orchestration.trigger_jobrun",),
+                                        ("audit.view_auditevent",)], kwargs=incident, ok=(200, 409))
+        ],
+        "api-sla-list": [Probe(needs=[("monitoring.view_sla",)])],
+    }  # fmt: skip

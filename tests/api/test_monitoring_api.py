@@ -1,0 +1,81 @@
+"""/api/v1/incidents/ and /api/v1/slas/: the admin's permissions and services (timeline and audit events), strict
+filters (400 naming the field) and 409 when the incident's state refuses the action."""
+
+from __future__ import annotations
+
+from django.urls import reverse
+
+from audit.models import AuditEvent
+from monitoring.constants import IncidentStatus
+from monitoring.models import Incident, IncidentEvent, Sla
+from tests.rolewalk.objects import build
+from tests.tokens import api_token_for
+
+
+def _auth(user, scope: str = "write") -> dict:
+    return {"HTTP_AUTHORIZATION": f"Token {api_token_for(user, scope=scope)}"}
+
+
+def _audited(action: str, incident: Incident) -> int:
+    return AuditEvent.objects.filter(action=action, object_id=str(incident.pk)).count()
+
+
+def test_incidents_are_listed_filtered_and_acknowledged_through_the_service(client, role_user):
+    incident = build(Incident)
+    other = build(Incident)
+    Incident.objects.filter(pk=other.pk).update(status=IncidentStatus.RESOLVED, job="sales_report")
+    viewer, analyst = _auth(role_user("Viewer")), _auth(role_user("Analyst"))
+    url = reverse("api-incident-list")
+    assert client.get(url).status_code == 401
+    listed = client.get(url, {"status": "open"}, **viewer).json()["results"]
+    assert [row["id"] for row in listed] == [incident.pk]
+    assert [r["id"] for r in client.get(url, {"job": "sales_report"}, **viewer).json()["results"]] == [other.pk]
+    for bad in ({"status": "nope"}, {"level": "x"}, {"state": "open"}, {"ordering": "title"}):
+        response = client.get(url, bad, **viewer)
+        assert response.status_code == 400 and set(bad) <= set(response.json()), (bad, response.content)
+    detail = client.get(reverse("api-incident-detail", kwargs={"pk": incident.pk}), **viewer)
+    assert detail.status_code == 200 and detail.json()["status"] == "open"
+
+    ack = reverse("api-incident-acknowledge", kwargs={"pk": incident.pk})
+    assert client.post(ack, {"note": "mine"}, content_type="application/json", **viewer).status_code == 403
+    assert _audited("incident.acknowledged", incident) == 0
+    response = client.post(ack, {"note": "mine"}, content_type="application/json", **analyst)
+    assert response.status_code == 200 and response.json()["status"] == "acknowledged", response.content
+    assert _audited("incident.acknowledged", incident) == 1
+    assert IncidentEvent.objects.filter(incident=incident, message="mine").exists()
+    again = client.post(ack, {}, content_type="application/json", **analyst)
+    assert again.status_code == 409 and "nothing to acknowledge" in again.json()["detail"]
+    too_long = client.post(ack, {"note": "x" * 2001}, content_type="application/json", **analyst)
+    assert too_long.status_code == 400 and "note" in too_long.json()
+    assert client.post(reverse("api-incident-acknowledge", kwargs={"pk": 999999}), **analyst).status_code == 404
+
+
+def test_fix_and_verify_and_resume_need_the_admins_rights(client, role_user):
+    incident = build(Incident)  # about audit_anchor: rerunning it needs that job's permission
+    analyst, steward, admin = (_auth(role_user(r)) for r in ("Analyst", "Data Steward", "Platform Admin"))
+    fix = reverse("api-incident-fix", kwargs={"pk": incident.pk})
+    resume = reverse("api-incident-resume", kwargs={"pk": incident.pk})
+    assert client.post(fix, {"note": "patched"}, content_type="application/json", **analyst).status_code == 403
+    response = client.post(fix, {"note": "patched"}, content_type="application/json", **steward)
+    assert response.status_code == 200 and response.json()["status"] == "fixed"
+    assert _audited("incident.fixed", incident) == 1
+    assert client.post(resume, **analyst).status_code == 403  # no resume_incident
+    refused = client.post(resume, **steward)  # resume_incident, but not the audit_anchor job's permission
+    assert refused.status_code == 403 and "rerun" in refused.json()["detail"]
+    assert _audited("incident.resume_requested", incident) == 0
+    response = client.post(resume, **admin)
+    assert response.status_code == 200, response.content
+    assert response.json()["status"] in ("verifying", "resolved", "open")
+    assert response.json()["resume_job_run"] is not None
+    assert _audited("incident.resume_requested", incident) == 1
+
+
+def test_slas_are_listed_for_who_may_see_them(client, role_user):
+    sla = build(Sla)
+    url = reverse("api-sla-list")
+    assert client.get(url, **_auth(role_user("Viewer"), "read")).status_code == 403
+    rows = client.get(url, **_auth(role_user("Auditor"), "read")).json()["results"]
+    assert sorted(row["name"] for row in rows) == sorted(Sla.objects.values_list("name", flat=True))
+    assert sla.name in [row["name"] for row in rows]
+    response = client.get(url, {"enabled": "maybe"}, **_auth(role_user("Auditor"), "read"))
+    assert response.status_code == 400 and "enabled" in response.json()
