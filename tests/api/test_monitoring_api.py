@@ -79,3 +79,35 @@ def test_slas_are_listed_for_who_may_see_them(client, role_user):
     assert sla.name in [row["name"] for row in rows]
     response = client.get(url, {"enabled": "maybe"}, **_auth(role_user("Auditor"), "read"))
     assert response.status_code == 400 and "enabled" in response.json()
+
+
+def test_protected_folders_are_changed_through_the_audited_service(client, role_user):
+    from cleanup.models import ProtectedFolder
+
+    viewer, content = _auth(role_user("Viewer")), _auth(role_user("Content Admin"))
+    url = reverse("api-protectedfolder-list")
+    body = {"folder_id": "f-42", "name": "Finance", "reason": "board packs"}
+    assert client.post(url, body, content_type="application/json", **viewer).status_code == 403
+    created = client.post(url, body, content_type="application/json", **content)
+    assert created.status_code == 201, created.content
+    folder = ProtectedFolder.objects.get(folder_id="f-42")
+    assert created.json()["created_by"] and folder.created_by is not None
+    events = AuditEvent.objects.filter(object_id=str(folder.pk))
+    assert events.filter(action="cleanup.protectedfolder_created").count() == 1
+    duplicate = client.post(url, body, content_type="application/json", **content)
+    assert duplicate.status_code == 400 and "folder_id" in duplicate.json()
+    missing = client.post(url, {"folder_id": "f-43"}, content_type="application/json", **content)
+    assert missing.status_code == 400 and "reason" in missing.json()
+    assert [r["folder_id"] for r in client.get(url, **viewer).json()["results"]] == ["f-42"]
+    assert client.get(url, {"folder": "f"}, **viewer).status_code == 400
+
+    detail = reverse("api-protectedfolder-detail", kwargs={"pk": folder.pk})
+    assert client.patch(detail, {"reason": "x"}, content_type="application/json", **viewer).status_code == 403
+    changed = client.patch(detail, {"reason": "still board packs"}, content_type="application/json", **content)
+    assert changed.status_code == 200 and changed.json()["reason"] == "still board packs"
+    assert events.filter(action="cleanup.protectedfolder_changed").count() == 1
+    assert client.patch(detail, {"reason": ""}, content_type="application/json", **content).status_code == 400
+    assert client.delete(detail, **viewer).status_code == 403
+    assert client.delete(detail, **content).status_code == 204
+    assert not ProtectedFolder.objects.filter(pk=folder.pk).exists()
+    assert AuditEvent.objects.filter(action="cleanup.protectedfolder_deleted").count() == 1

@@ -477,3 +477,27 @@ def api_probes() -> dict[str, list[Probe]]:  # noqa: F811 - extends the declarat
         ],
         "api-sla-list": [Probe(needs=[("monitoring.view_sla",)])],
     }  # fmt: skip
+
+
+# Issue 10, protected folders through /api/v1/: list and protect one more; a folder's detail, change and delete
+# (the admin's permissions; no approval, as in the admin).
+_api_probes_before_protected_folders = api_probes
+
+
+def api_probes() -> dict[str, list[Probe]]:  # noqa: F811 - extends the declarations above
+    folder, v_folder = _obj("cleanup.protectedfolder"), ("cleanup.view_protectedfolder",)
+    return {
+        **_api_probes_before_protected_folders(),
+        "api-protectedfolder-list": [
+            Probe(needs=[v_folder]),
+            Probe(method="POST", needs=[v_folder, ("cleanup.add_protectedfolder",)],
+                  data={"folder_id": "walk-folder", "reason": "walk"}, ok=(201,), label="protect"),
+        ],
+        "api-protectedfolder-detail": [
+            Probe(needs=[v_folder], kwargs=folder),
+            Probe(method="PATCH", needs=[v_folder, ("cleanup.change_protectedfolder",)], kwargs=folder,
+                  data={"reason": "walk again"}, label="change"),
+            Probe(method="DELETE", needs=[v_folder, ("cleanup.delete_protectedfolder",)], kwargs=folder,
+                  ok=(204,), label="delete"),
+        ],
+    }  # fmt: skip
