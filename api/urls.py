@@ -33,6 +33,7 @@ API_MODULES = [
     "api.dashboards",  # a dashboard's detail, backups, pin/unpin; the cleanup plan's preview and run
     "api.sales",  # a sales query's cost estimate; a report's charts' data, publish state and override request
     "monitoring.api",  # incidents (acknowledge, fix, verify and resume) and SLAs
+    "privacy.api",  # data-subject requests (find, erase or pseudonymise)
 ]
 # The first API's paths, kept as aliases.
 LEGACY_MODULES = ["orchestration.api", "cleanup.api"]

@@ -111,3 +111,32 @@ def test_protected_folders_are_changed_through_the_audited_service(client, role_
     assert client.delete(detail, **content).status_code == 204
     assert not ProtectedFolder.objects.filter(pk=folder.pk).exists()
     assert AuditEvent.objects.filter(action="cleanup.protectedfolder_deleted").count() == 1
+
+
+def test_subject_requests_are_made_by_data_protection_through_the_service(client, role_user):
+    from privacy.models import SubjectRequest
+
+    auditor, dpo = _auth(role_user("Auditor")), _auth(role_user("Data Protection"))
+    url = reverse("api-subjectrequest-list")
+    body = {"identifier": "Someone@Example.com", "kind": "pseudonymise", "reason": "ticket DSR-7"}
+    assert client.post(url, body, content_type="application/json", **auditor).status_code == 403
+    assert client.post(reverse("api-subject-search"), body, content_type="application/json",
+                       **auditor).status_code == 403  # fmt: skip
+    found = client.post(reverse("api-subject-search"), body, content_type="application/json", **dpo)
+    assert found.status_code == 200 and found.json()["subject"] and "users" in found.json()["found"]
+    assert AuditEvent.objects.filter(action="privacy.subject_searched").count() == 1
+    assert "someone@example.com" not in found.content.decode().lower()
+    created = client.post(url, body, content_type="application/json", **dpo)
+    assert created.status_code == 201, created.content
+    request = SubjectRequest.objects.get()
+    assert created.json()["subject"] == request.subject and request.requested_by is not None
+    assert AuditEvent.objects.filter(action="privacy.subject_erased").count() == 1
+    for bad, field in (({**body, "identifier": "not an id"}, "identifier"), ({**body, "kind": "shred"}, "kind"),
+                       ({**body, "reason": "for someone@example.com"}, "reason")):  # fmt: skip
+        response = client.post(url, bad, content_type="application/json", **dpo)
+        assert response.status_code == 400 and field in response.json(), (field, response.content)
+    assert SubjectRequest.objects.count() == 1
+    rows = client.get(url, **auditor).json()["results"]
+    assert [r["id"] for r in rows] == [request.pk]
+    assert client.get(reverse("api-subjectrequest-detail", kwargs={"pk": request.pk}), **auditor).status_code == 200
+    assert client.get(url, {"kind": "burn"}, **auditor).status_code == 400

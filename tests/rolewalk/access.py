@@ -501,3 +501,23 @@ def api_probes() -> dict[str, list[Probe]]:  # noqa: F811 - extends the declarat
                   ok=(204,), label="delete"),
         ],
     }  # fmt: skip
+
+
+# Issue 10, data-subject requests through /api/v1/: the records; find a person's data; erase or pseudonymise it.
+_api_probes_before_privacy = api_probes
+
+
+def api_probes() -> dict[str, list[Probe]]:  # noqa: F811 - extends the declarations above
+    v_req, search = ("privacy.view_subjectrequest",), ("privacy.search_subject",)
+    return {
+        **_api_probes_before_privacy(),
+        "api-subjectrequest-list": [
+            Probe(needs=[v_req]),
+            Probe(method="POST", needs=[v_req, search, ("privacy.erase_subject",)], ok=(201,), label="erase",
+                  data={"identifier": "walk-person@example.com", "kind": "pseudonymise", "reason": "walk"}),
+        ],
+        "api-subjectrequest-detail": [Probe(needs=[v_req], kwargs=_obj("privacy.subjectrequest"))],
+        "api-subject-search": [
+            Probe(method="POST", needs=[search], data={"identifier": "walk-person@example.com"}, label="find")
+        ],
+    }  # fmt: skip
