@@ -366,7 +366,6 @@ class DashboardRestoreDetail(generics.RetrieveAPIView):
     permission_classes = PERMS
 
 
-
 # --- protected folders: the admin's add / change / delete, through its audited service ---------------------------
 
 
@@ -419,6 +418,7 @@ class ProtectedFolderDetail(generics.RetrieveUpdateDestroyAPIView):
         from cleanup.services import dashboard_pin_delete
 
         dashboard_pin_delete(pin=instance, actor=self.request.user)
+
 
 urlpatterns = [
     path("cleanup-actions/", CleanupActionList.as_view(), name="api-cleanupaction-list"),

@@ -34,8 +34,10 @@ class SubjectSearchInput(serializers.Serializer):
 
 class SubjectRequestInput(SubjectSearchInput):
     kind = serializers.ChoiceField(choices=SubjectRequest.Kind.choices)
-    reason = serializers.CharField(max_length=2000, help_text="the request's reference or legal ground (never the "
-                                                              "identifier itself: it is recorded on the chain)")  # fmt: skip
+    reason = serializers.CharField(
+        max_length=2000,
+        help_text="the request's reference or legal ground (never the identifier itself: it is recorded on the chain)",
+    )
 
 
 def _identifier(text: str):

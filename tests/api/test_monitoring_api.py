@@ -140,3 +140,25 @@ def test_subject_requests_are_made_by_data_protection_through_the_service(client
     assert [r["id"] for r in rows] == [request.pk]
     assert client.get(reverse("api-subjectrequest-detail", kwargs={"pk": request.pk}), **auditor).status_code == 200
     assert client.get(url, {"kind": "burn"}, **auditor).status_code == 400
+
+
+def test_lineage_outbox_is_listed_and_retried_as_the_admin_does(client, role_user):
+    from lineage.models import LineageOutbox
+
+    failed = build(LineageOutbox)
+    LineageOutbox.objects.filter(pk=failed.pk).update(status=LineageOutbox.Status.FAILED)
+    auditor, admin = _auth(role_user("Auditor")), _auth(role_user("Platform Admin"))
+    rows = client.get(reverse("api-lineageoutbox-list"), {"status": "failed"}, **auditor).json()["results"]
+    assert [r["id"] for r in rows] == [failed.pk] and rows[0]["event_type"]
+    assert client.get(reverse("api-lineageoutbox-list"), {"status": "lost"}, **auditor).status_code == 400
+    assert client.get(reverse("api-lineageoutbox-list"), **_auth(role_user("Viewer"))).status_code == 403
+    retry = reverse("api-lineageoutbox-retry")
+    assert client.post(retry, {"ids": [failed.pk]}, content_type="application/json", **auditor).status_code == 403
+    unknown = client.post(retry, {"ids": [failed.pk, 999999]}, content_type="application/json", **admin)
+    assert unknown.status_code == 400 and "999999" in str(unknown.json()["ids"])
+    assert client.post(retry, {"ids": []}, content_type="application/json", **admin).status_code == 400
+    assert AuditEvent.objects.filter(action="lineage.delivery_retried").count() == 0
+    done = client.post(retry, {"ids": [failed.pk]}, content_type="application/json", **admin)
+    assert done.status_code == 200 and done.json() == {"due": 1}
+    assert LineageOutbox.objects.get(pk=failed.pk).status == LineageOutbox.Status.PENDING
+    assert AuditEvent.objects.filter(action="lineage.delivery_retried", object_id=str(failed.pk)).count() == 1

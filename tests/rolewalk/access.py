@@ -521,3 +521,19 @@ def api_probes() -> dict[str, list[Probe]]:  # noqa: F811 - extends the declarat
             Probe(method="POST", needs=[search], data={"identifier": "walk-person@example.com"}, label="find")
         ],
     }  # fmt: skip
+
+
+# Issue 10, the lineage delivery outbox through /api/v1/: its list and "retry delivery now" (audited).
+_api_probes_before_lineage_outbox = api_probes
+
+
+def api_probes() -> dict[str, list[Probe]]:  # noqa: F811 - extends the declarations above
+    v_outbox = ("lineage.view_lineageoutbox",)
+    return {
+        **_api_probes_before_lineage_outbox(),
+        "api-lineageoutbox-list": [Probe(needs=[v_outbox])],
+        "api-lineageoutbox-retry": [
+            Probe(method="POST", needs=[v_outbox, ("lineage.deliver_lineageoutbox",)],
+                  data={"ids": [999999]}, ok=(400,), label="retry (an id not in the outbox: 400 naming ids)")
+        ],
+    }  # fmt: skip
