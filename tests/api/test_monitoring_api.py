@@ -162,3 +162,24 @@ def test_lineage_outbox_is_listed_and_retried_as_the_admin_does(client, role_use
     assert done.status_code == 200 and done.json() == {"due": 1}
     assert LineageOutbox.objects.get(pk=failed.pk).status == LineageOutbox.Status.PENDING
     assert AuditEvent.objects.filter(action="lineage.delivery_retried", object_id=str(failed.pk)).count() == 1
+
+
+def test_platform_admins_list_and_clear_lockouts_audited(client, role_user):
+    from axes.models import AccessAttempt
+
+    attempt = AccessAttempt.objects.create(username="ann", ip_address="10.0.0.7", user_agent="ua", path_info="/x",
+                                           http_accept="*/*", get_data="", post_data="password=secret",
+                                           failures_since_start=9)  # fmt: skip
+    viewer, admin = _auth(role_user("Viewer")), _auth(role_user("Platform Admin"))
+    url = reverse("api-lockout-list")
+    assert client.get(url, **viewer).status_code == 403
+    listing = client.get(url, {"username": "ann"}, **admin)
+    assert listing.status_code == 200 and [r["id"] for r in listing.json()["results"]] == [attempt.pk]
+    assert listing.json()["results"][0]["locked_out"] is True and "secret" not in listing.content.decode()
+    assert client.get(url, {"user": "ann"}, **admin).status_code == 400
+    detail = reverse("api-lockout-detail", kwargs={"pk": attempt.pk})
+    assert client.delete(detail, **viewer).status_code == 403
+    assert client.delete(detail, **admin).status_code == 204
+    assert not AccessAttempt.objects.filter(pk=attempt.pk).exists()
+    cleared = AuditEvent.objects.get(action="accounts.login_lockout_cleared", object_id=str(attempt.pk))
+    assert cleared.data["username"] == "ann" and cleared.data["failures"] == 9

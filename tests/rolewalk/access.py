@@ -537,3 +537,20 @@ def api_probes() -> dict[str, list[Probe]]:  # noqa: F811 - extends the declarat
                   data={"ids": [999999]}, ok=(400,), label="retry (an id not in the outbox: 400 naming ids)")
         ],
     }  # fmt: skip
+
+
+# Issue 10, failed-login lockouts (django-axes) through /api/v1/: Platform Admins list them and clear one (audited).
+_api_probes_before_lockouts = api_probes
+
+
+def api_probes() -> dict[str, list[Probe]]:  # noqa: F811 - extends the declarations above
+    v_attempt = ("axes.view_accessattempt",)
+    return {
+        **_api_probes_before_lockouts(),
+        "api-lockout-list": [Probe(needs=[v_attempt])],
+        "api-lockout-detail": [
+            Probe(needs=[v_attempt], kwargs=_obj("axes.accessattempt")),
+            Probe(method="DELETE", needs=[v_attempt, ("axes.delete_accessattempt",)],
+                  kwargs=_obj("axes.accessattempt"), ok=(204,), label="clear"),
+        ],
+    }  # fmt: skip
