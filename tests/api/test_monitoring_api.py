@@ -183,3 +183,22 @@ def test_platform_admins_list_and_clear_lockouts_audited(client, role_user):
     assert not AccessAttempt.objects.filter(pk=attempt.pk).exists()
     cleared = AuditEvent.objects.get(action="accounts.login_lockout_cleared", object_id=str(attempt.pk))
     assert cleared.data["username"] == "ann" and cleared.data["failures"] == 9
+
+
+def test_a_sales_query_is_edited_with_the_admins_validation_and_audit(client, role_user):
+    from sales.models import SalesQuery
+
+    query = build(SalesQuery)
+    SalesQuery.objects.filter(pk=query.pk).update(sql="SELECT region, SUM(amount) FROM t GROUP BY region")
+    analyst, admin = _auth(role_user("Analyst")), _auth(role_user("Platform Admin"))
+    url = reverse("api-salesquery-detail", kwargs={"pk": query.pk})
+    assert client.get(url, **analyst).status_code == 200
+    assert client.patch(url, {"title": "x"}, content_type="application/json", **analyst).status_code == 403
+    bad_name = client.patch(url, {"name": "not a slug!"}, content_type="application/json", **admin)
+    assert bad_name.status_code == 400 and "name" in bad_name.json()
+    assert client.put(url, {"title": "x"}, content_type="application/json", **admin).status_code == 405
+    assert AuditEvent.objects.filter(action="sales.query_changed").count() == 0
+    done = client.patch(url, {"title": "Monthly sales"}, content_type="application/json", **admin)
+    assert done.status_code == 200 and done.json()["title"] == "Monthly sales" and done.json()["updated_by"]
+    event = AuditEvent.objects.get(action="sales.query_changed", object_id=str(query.pk))
+    assert event.data["changed"] == ["title"]

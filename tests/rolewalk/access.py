@@ -554,3 +554,19 @@ def api_probes() -> dict[str, list[Probe]]:  # noqa: F811 - extends the declarat
                   kwargs=_obj("axes.accessattempt"), ok=(204,), label="clear"),
         ],
     }  # fmt: skip
+
+
+# Issue 10, a sales query's detail and edit through /api/v1/ (the admin's change form; Platform Admins).
+_api_probes_before_salesquery_edit = api_probes
+
+
+def api_probes() -> dict[str, list[Probe]]:  # noqa: F811 - extends the declarations above
+    query, v_query = _obj("sales.salesquery"), ("sales.view_salesquery",)
+    return {
+        **_api_probes_before_salesquery_edit(),
+        "api-salesquery-detail": [
+            Probe(needs=[v_query], kwargs=query),
+            Probe(method="PATCH", needs=[v_query, ("sales.change_salesquery",)], kwargs=query,
+                  data={"title": "walk"}, label="edit"),
+        ],
+    }  # fmt: skip
