@@ -597,5 +597,8 @@ SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update(
         "IncidentKindEnum": "monitoring.constants.IncidentKind",
         "SlaKindEnum": "monitoring.constants.SlaKind",
         "SubjectRequestKindEnum": "privacy.models.SubjectRequest.Kind",
+        "IncidentEventKindEnum": "monitoring.constants.EventKind",
+        "IncidentStatusEnum": "monitoring.constants.IncidentStatus",
+        "LineageOutboxStatusEnum": "lineage.models.LineageOutbox.Status",
     }
 )

@@ -8,7 +8,7 @@ job's own permission to verify and resume) and the same services (``incident_ack
 from __future__ import annotations
 
 from django.urls import path
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import generics, permissions, serializers, status
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
@@ -18,7 +18,8 @@ from api.schema import ApiError
 from orchestration.registry import JobError
 
 from .admin import incident_may_resume
-from .models import Incident, Sla
+from .models import Incident, IncidentEvent, Sla
+from .selectors import incident_timeline
 from .services import IncidentError, incident_acknowledge, incident_mark_fixed, incident_verify_and_resume
 
 PERMS = [permissions.IsAuthenticated, DjangoModelPermission]
@@ -36,6 +37,25 @@ class IncidentOutput(serializers.ModelSerializer):
                   "retries", "next_retry_at", "owner", "job_run", "last_job_run", "resume_job_run", "last_error",
                   "detected_at", "alerted_at", "acknowledged_at", "acknowledged_by", "fixed_at", "verified_at",
                   "resumed_at", "resolved_at", "time_to_acknowledge_s", "time_to_resolve_s"]  # fmt: skip
+
+
+class IncidentEventOutput(serializers.ModelSerializer):
+    class Meta:
+        model = IncidentEvent
+        fields = ["id", "kind", "at", "actor_label", "message", "data"]
+
+
+class IncidentDetailOutput(IncidentOutput):
+    """An incident with its timeline, oldest first (what the admin's incident page shows)."""
+
+    timeline = serializers.SerializerMethodField()
+
+    class Meta(IncidentOutput.Meta):
+        fields = [*IncidentOutput.Meta.fields, "timeline"]
+
+    @extend_schema_field(IncidentEventOutput(many=True))
+    def get_timeline(self, incident) -> list:
+        return IncidentEventOutput(incident_timeline(incident=incident), many=True).data
 
 
 class SlaOutput(serializers.ModelSerializer):
@@ -63,12 +83,12 @@ class IncidentList(generics.ListAPIView):
 
 class IncidentDetail(generics.RetrieveAPIView):
     queryset = Incident.objects.select_related("owner", "acknowledged_by")
-    serializer_class = IncidentOutput
+    serializer_class = IncidentDetailOutput
     permission_classes = PERMS
 
 
 ACT_RESPONSES = {
-    200: IncidentOutput,
+    200: IncidentDetailOutput,
     409: OpenApiResponse(ApiError, description="refused as the incident stands (e.g. already acknowledged): why"),
 }
 
@@ -80,7 +100,7 @@ class _IncidentAction(generics.GenericAPIView):
 
     def _done(self, incident: Incident) -> Response:
         incident = Incident.objects.select_related("owner", "acknowledged_by").get(pk=incident.pk)
-        return Response(IncidentOutput(incident).data)
+        return Response(IncidentDetailOutput(incident).data)
 
 
 class IncidentAcknowledge(_IncidentAction):
@@ -122,7 +142,7 @@ class IncidentResume(_IncidentAction):
     the permission to rerun what failed (the job's own, or syncing the target), as in the admin."""
 
     required_perms = {"POST": ("monitoring.resume_incident",)}
-    serializer_class = IncidentOutput
+    serializer_class = IncidentDetailOutput
 
     @extend_schema(request=None, responses=ACT_RESPONSES)
     def post(self, request, pk: int):

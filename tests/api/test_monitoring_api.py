@@ -43,6 +43,7 @@ def test_incidents_are_listed_filtered_and_acknowledged_through_the_service(clie
     assert response.status_code == 200 and response.json()["status"] == "acknowledged", response.content
     assert _audited("incident.acknowledged", incident) == 1
     assert IncidentEvent.objects.filter(incident=incident, message="mine").exists()
+    assert [e["message"] for e in response.json()["timeline"]][-1:] == ["mine"]
     again = client.post(ack, {}, content_type="application/json", **analyst)
     assert again.status_code == 409 and "nothing to acknowledge" in again.json()["detail"]
     too_long = client.post(ack, {"note": "x" * 2001}, content_type="application/json", **analyst)
