@@ -18,7 +18,14 @@ from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.response import Response
 
 from cleanup.api import DashboardOutput, RestoreOutput
-from cleanup.models import CleanupAction, DashboardBackup, DashboardPin, DashboardRestore, LookerDashboard
+from cleanup.models import (
+    CleanupAction,
+    DashboardBackup,
+    DashboardPin,
+    DashboardRestore,
+    LookerDashboard,
+    ProtectedFolder,
+)
 from orchestration.api import JobRunOutput
 from orchestration.models import JobRun
 
@@ -359,6 +366,60 @@ class DashboardRestoreDetail(generics.RetrieveAPIView):
     permission_classes = PERMS
 
 
+# --- protected folders: the admin's add / change / delete, through its audited service ---------------------------
+
+
+class ProtectedFolderSerializer(serializers.ModelSerializer):
+    created_by = serializers.StringRelatedField(read_only=True, allow_null=True)
+
+    class Meta:
+        model = ProtectedFolder
+        fields = ["id", "folder_id", "name", "reason", "created_by", "created_at"]
+        read_only_fields = ["created_at"]
+
+
+class ProtectedFolderList(generics.ListCreateAPIView):
+    """Looker folders whose dashboards are never cleaned up. POST protects one more (Content Admins), audited as
+    ``cleanup.protectedfolder_created`` by the admin's service (no approval: the admin asks none)."""
+
+    queryset = ProtectedFolder.objects.select_related("created_by").order_by("folder_id")
+    serializer_class = ProtectedFolderSerializer
+    permission_classes = PERMS
+    required_perms = {"POST": ("cleanup.add_protectedfolder",)}
+    search_fields = ["folder_id", "name", "reason"]
+
+    def perform_create(self, serializer):
+        from cleanup.services import dashboard_pin_save
+
+        folder = ProtectedFolder(**serializer.validated_data)
+        dashboard_pin_save(pin=folder, actor=self.request.user, created=True)
+        serializer.instance = folder
+
+
+class ProtectedFolderDetail(generics.RetrieveUpdateDestroyAPIView):
+    """One protected folder. PATCH changes it (``cleanup.protectedfolder_changed``); DELETE stops protecting it
+    (``cleanup.protectedfolder_deleted``): the admin's change and delete permissions and service."""
+
+    queryset = ProtectedFolder.objects.select_related("created_by")
+    serializer_class = ProtectedFolderSerializer
+    permission_classes = PERMS
+    required_perms = {"PATCH": ("cleanup.change_protectedfolder",), "DELETE": ("cleanup.delete_protectedfolder",)}
+    http_method_names = ["get", "patch", "delete", "head", "options"]
+
+    def perform_update(self, serializer):
+        from cleanup.services import dashboard_pin_save
+
+        folder = serializer.instance
+        for name, value in serializer.validated_data.items():
+            setattr(folder, name, value)
+        dashboard_pin_save(pin=folder, actor=self.request.user, created=False)
+
+    def perform_destroy(self, instance):
+        from cleanup.services import dashboard_pin_delete
+
+        dashboard_pin_delete(pin=instance, actor=self.request.user)
+
+
 urlpatterns = [
     path("cleanup-actions/", CleanupActionList.as_view(), name="api-cleanupaction-list"),
     path("dashboard-restores/", DashboardRestoreList.as_view(), name="api-dashboardrestore-list"),
@@ -369,4 +430,6 @@ urlpatterns = [
     path("dashboard-backups/<int:pk>/", DashboardBackupDetail.as_view(), name="api-dashboardbackup-detail"),
     path("cleanup/preview/", CleanupPlanPreview.as_view(), name="api-cleanup-preview"),
     path("cleanup/run/", CleanupRun.as_view(), name="api-cleanup-run"),
+    path("protected-folders/", ProtectedFolderList.as_view(), name="api-protectedfolder-list"),
+    path("protected-folders/<int:pk>/", ProtectedFolderDetail.as_view(), name="api-protectedfolder-detail"),
 ]

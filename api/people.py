@@ -4,6 +4,7 @@ second Platform Admin's approval); and retrying a job run whose trigger failed (
 
 from __future__ import annotations
 
+from axes.models import AccessAttempt
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.urls import path
@@ -143,9 +144,55 @@ class JobRunRetry(generics.GenericAPIView):
         return Response(JobRunOutput(result).data, status=status.HTTP_202_ACCEPTED)
 
 
+# --- failed-login lockouts (django-axes): Platform Admins see them and clear one (audited, as in the admin) ------
+
+
+class LockoutOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    username = serializers.CharField(allow_null=True)
+    ip_address = serializers.IPAddressField(allow_null=True)
+    user_agent = serializers.CharField()
+    path_info = serializers.CharField()
+    attempt_time = serializers.DateTimeField()
+    failures_since_start = serializers.IntegerField()
+    locked_out = serializers.SerializerMethodField(help_text="at or above the failure limit (AXES_FAILURE_LIMIT)")
+
+    def get_locked_out(self, attempt) -> bool | None:
+        from django.conf import settings
+
+        limit = settings.AXES_FAILURE_LIMIT
+        return attempt.failures_since_start >= limit if isinstance(limit, int) else None
+
+
+class LockoutList(generics.ListAPIView):
+    """Failed-login records (the admin's lockouts page; the submitted form data is not shown)."""
+
+    serializer_class = LockoutOutput
+    permission_classes = PERMS
+    filterset_fields = ["username", "ip_address"]
+    search_fields = ["ip_address", "username", "user_agent", "path_info"]
+    queryset = AccessAttempt.objects.order_by("-attempt_time", "-pk")  # axes.view_accessattempt to read
+
+
+class LockoutDetail(generics.RetrieveDestroyAPIView):
+    """One failed-login record. DELETE clears it, ending the lockout (``accounts.login_lockout_cleared``)."""
+
+    serializer_class = LockoutOutput
+    permission_classes = PERMS
+    required_perms = {"DELETE": ("axes.delete_accessattempt",)}
+    queryset = AccessAttempt.objects.order_by("-attempt_time", "-pk")
+
+    def perform_destroy(self, instance):
+        from accounts.services import login_lockouts_clear
+
+        login_lockouts_clear(attempts=[instance], actor=self.request.user)
+
+
 urlpatterns = [
     path("users/", UserList.as_view(), name="api-user-list"),
     path("users/<int:pk>/", UserDetail.as_view(), name="api-user-detail"),
     path("users/<int:pk>/roles/", UserRoles.as_view(), name="api-user-roles"),
     path("job-runs/<int:pk>/retry/", JobRunRetry.as_view(), name="api-jobrun-retry"),
+    path("login-lockouts/", LockoutList.as_view(), name="api-lockout-list"),
+    path("login-lockouts/<int:pk>/", LockoutDetail.as_view(), name="api-lockout-detail"),
 ]

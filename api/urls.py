@@ -32,6 +32,8 @@ API_MODULES = [
     "lineage.api",  # issue 13: the lineage graph
     "api.dashboards",  # a dashboard's detail, backups, pin/unpin; the cleanup plan's preview and run
     "api.sales",  # a sales query's cost estimate; a report's charts' data, publish state and override request
+    "monitoring.api",  # incidents (acknowledge, fix, verify and resume) and SLAs
+    "privacy.api",  # data-subject requests (find, erase or pseudonymise)
 ]
 # The first API's paths, kept as aliases.
 LEGACY_MODULES = ["orchestration.api", "cleanup.api"]

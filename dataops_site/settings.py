@@ -591,3 +591,14 @@ SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"] = [
     "api.schema.path_ids_not_negative",
     "api.schema.openapi_links",  # links for schemathesis' stateful tests
 ]
+# Issue 10, the API's monitoring and privacy endpoints: their "kind" choice sets, each named in the schema.
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update(
+    {
+        "IncidentKindEnum": "monitoring.constants.IncidentKind",
+        "SlaKindEnum": "monitoring.constants.SlaKind",
+        "SubjectRequestKindEnum": "privacy.models.SubjectRequest.Kind",
+        "IncidentEventKindEnum": "monitoring.constants.EventKind",
+        "IncidentStatusEnum": "monitoring.constants.IncidentStatus",
+        "LineageOutboxStatusEnum": "lineage.models.LineageOutbox.Status",
+    }
+)

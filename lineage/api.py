@@ -6,15 +6,21 @@ from datetime import date
 
 from django.urls import path
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import permissions, serializers
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import generics, permissions, serializers
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from api.common import DjangoModelPermission
 from api.schema import ApiError
+from dataops_site.lazy import lazy_function
 
+from .models import LineageOutbox
 from .selectors import MAX_DEPTH, lineage_dataset_find, lineage_graph
+
+# openlineage's client loads on the first retry, not at start-up (issue 15), as in the admin.
+lineage_outbox_retry = lazy_function("lineage.services.lineage_outbox_retry")
 
 
 class CanViewLineage(permissions.BasePermission):
@@ -83,4 +89,65 @@ class LineageGraphView(APIView):
         return Response(GraphOutput(graph.as_dict()).data)
 
 
-urlpatterns = [path("lineage/graph/", LineageGraphView.as_view(), name="api-lineage-graph")]
+# --- the delivery outbox (issue 10): the admin's list and its "retry delivery now" action -------------------------
+
+
+class LineageOutboxOutput(serializers.ModelSerializer):
+    event_type = serializers.CharField(source="event.event_type")
+    job_name = serializers.CharField(source="event.job_name")
+    run_id = serializers.CharField(source="event.run_id")
+
+    class Meta:
+        model = LineageOutbox
+        fields = ["id", "event", "event_type", "job_name", "run_id", "status", "attempts", "next_attempt_at",
+                  "delivered_at", "last_error", "created_at"]  # fmt: skip
+
+
+class OutboxRetryInput(serializers.Serializer):
+    ids = serializers.ListField(
+        child=serializers.IntegerField(min_value=1),
+        min_length=1,
+        max_length=500,
+        help_text="the outbox rows to make due now (delivered ones are left alone)",
+    )
+
+
+class LineageOutboxList(generics.ListAPIView):
+    """Events waiting for (or having failed) delivery to the OpenLineage transport; filter by status."""
+
+    queryset = LineageOutbox.objects.select_related("event").order_by("-created_at", "-pk")
+    serializer_class = LineageOutboxOutput
+    permission_classes = [permissions.IsAuthenticated, DjangoModelPermission]
+    filterset_fields = ["status"]
+
+
+class LineageOutboxRetry(generics.GenericAPIView):
+    """Retry delivery now (the admin's action): the rows become due and the next delivery tick sends them; audited
+    as ``lineage.delivery_retried``. 400 naming ``ids`` when one of them is not in the outbox."""
+
+    queryset = LineageOutbox.objects.all()
+    serializer_class = OutboxRetryInput
+    permission_classes = [permissions.IsAuthenticated, DjangoModelPermission]
+    required_perms = {"POST": ("lineage.deliver_lineageoutbox",)}
+
+    @extend_schema(
+        request=OutboxRetryInput,
+        responses={200: inline_serializer("OutboxRetryOutput", {"due": serializers.IntegerField(
+            help_text="deliveries due now")})},
+    )  # fmt: skip
+    def post(self, request):
+        data = OutboxRetryInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        ids = sorted(set(data.validated_data["ids"]))
+        rows = list(LineageOutbox.objects.filter(pk__in=ids).order_by("pk"))
+        missing = sorted(set(ids) - {r.pk for r in rows})
+        if missing:
+            raise ValidationError({"ids": [f"not in the outbox: {', '.join(map(str, missing[:20]))}"]})
+        return Response({"due": lineage_outbox_retry(rows=rows, actor=request.user)})
+
+
+urlpatterns = [
+    path("lineage/graph/", LineageGraphView.as_view(), name="api-lineage-graph"),
+    path("lineage-outbox/", LineageOutboxList.as_view(), name="api-lineageoutbox-list"),
+    path("lineage-outbox/retry/", LineageOutboxRetry.as_view(), name="api-lineageoutbox-retry"),
+]

@@ -220,6 +220,20 @@ def operations_view(request: HttpRequest) -> HttpResponse:
 # --------------------------------------------------------------------------------------------------------------
 
 
+def incident_may_resume(user, incident: Incident) -> bool:
+    """Who may verify and resume: resume_incident, and rerunning what failed (the job's own permission, or syncing
+    the target). The admin's button and the API ask the same."""
+    if not user.has_perm("monitoring.resume_incident"):
+        return False
+    if incident.kind == IncidentKind.SYNC_TARGET:
+        return user.has_perm("sheetsync.sync_synctarget")
+    try:
+        spec = job_get(incident.job)
+    except JobError:
+        return False
+    return user.has_perm("orchestration.trigger_jobrun") and user.has_perm(spec.permission)
+
+
 @admin.register(Incident)
 class IncidentAdmin(ReadOnlyAdmin):
     list_display = (
@@ -317,15 +331,7 @@ class IncidentAdmin(ReadOnlyAdmin):
         ] + super().get_urls()
 
     def _may_resume(self, request, incident: Incident) -> bool:
-        if not request.user.has_perm("monitoring.resume_incident"):
-            return False
-        if incident.kind == IncidentKind.SYNC_TARGET:
-            return request.user.has_perm("sheetsync.sync_synctarget")
-        try:
-            spec = job_get(incident.job)
-        except JobError:
-            return False
-        return request.user.has_perm("orchestration.trigger_jobrun") and request.user.has_perm(spec.permission)
+        return incident_may_resume(request.user, incident)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         incident = Incident.objects.filter(pk=object_id).first()

@@ -449,3 +449,124 @@ def admin_url_probes() -> dict[str, list[Probe]]:  # noqa: F811 - extends the de
         **_admin_url_probes_before_unsaved_test(),
         "sheetsync_synctarget_test_unsaved": [Probe(method="POST", needs=[("sheetsync.sync_synctarget",)])],
     }
+
+
+# Issue 10, monitoring through /api/v1/: incidents (list, detail, acknowledge, fix, verify and resume) and SLAs. The
+# walk's incident is about audit_anchor (resuming needs its rights); the admin's buttons may have moved it on first,
+# so an allowed action answers 200 or 409 (refused as the incident stands).
+_api_probes_before_monitoring = api_probes
+
+
+def api_probes() -> dict[str, list[Probe]]:  # noqa: F811 - extends the declarations above
+    incident, v_inc = _obj("monitoring.incident"), ("monitoring.view_incident",)
+    return {
+        **_api_probes_before_monitoring(),
+        "api-incident-list": [Probe(needs=[v_inc])],
+        "api-incident-detail": [Probe(needs=[v_inc], kwargs=incident)],
+        "api-incident-acknowledge": [
+            Probe(method="POST", needs=[v_inc, ("monitoring.acknowledge_incident",)], kwargs=incident,
+                  data={"note": "walk"}, ok=(200, 409))
+        ],
+        "api-incident-fix": [
+            Probe(method="POST", needs=[v_inc, ("monitoring.resume_incident",)], kwargs=incident,
+                  data={"note": "walk"}, ok=(200, 409))
+        ],
+        "api-incident-resume": [
+            Probe(method="POST", needs=[v_inc, ("monitoring.resume_incident",), ("orchestration.trigger_jobrun",),
+                                        ("audit.view_auditevent",)], kwargs=incident, ok=(200, 409))
+        ],
+        "api-sla-list": [Probe(needs=[("monitoring.view_sla",)])],
+    }  # fmt: skip
+
+
+# Issue 10, protected folders through /api/v1/: list and protect one more; a folder's detail, change and delete
+# (the admin's permissions; no approval, as in the admin).
+_api_probes_before_protected_folders = api_probes
+
+
+def api_probes() -> dict[str, list[Probe]]:  # noqa: F811 - extends the declarations above
+    folder, v_folder = _obj("cleanup.protectedfolder"), ("cleanup.view_protectedfolder",)
+    return {
+        **_api_probes_before_protected_folders(),
+        "api-protectedfolder-list": [
+            Probe(needs=[v_folder]),
+            Probe(method="POST", needs=[v_folder, ("cleanup.add_protectedfolder",)],
+                  data={"folder_id": "walk-folder", "reason": "walk"}, ok=(201,), label="protect"),
+        ],
+        "api-protectedfolder-detail": [
+            Probe(needs=[v_folder], kwargs=folder),
+            Probe(method="PATCH", needs=[v_folder, ("cleanup.change_protectedfolder",)], kwargs=folder,
+                  data={"reason": "walk again"}, label="change"),
+            Probe(method="DELETE", needs=[v_folder, ("cleanup.delete_protectedfolder",)], kwargs=folder,
+                  ok=(204,), label="delete"),
+        ],
+    }  # fmt: skip
+
+
+# Issue 10, data-subject requests through /api/v1/: the records; find a person's data; erase or pseudonymise it.
+_api_probes_before_privacy = api_probes
+
+
+def api_probes() -> dict[str, list[Probe]]:  # noqa: F811 - extends the declarations above
+    v_req, search = ("privacy.view_subjectrequest",), ("privacy.search_subject",)
+    return {
+        **_api_probes_before_privacy(),
+        "api-subjectrequest-list": [
+            Probe(needs=[v_req]),
+            Probe(method="POST", needs=[v_req, search, ("privacy.erase_subject",)], ok=(201,), label="erase",
+                  data={"identifier": "walk-person@example.com", "kind": "pseudonymise", "reason": "walk"}),
+        ],
+        "api-subjectrequest-detail": [Probe(needs=[v_req], kwargs=_obj("privacy.subjectrequest"))],
+        "api-subject-search": [
+            Probe(method="POST", needs=[search], data={"identifier": "walk-person@example.com"}, label="find")
+        ],
+    }  # fmt: skip
+
+
+# Issue 10, the lineage delivery outbox through /api/v1/: its list and "retry delivery now" (audited).
+_api_probes_before_lineage_outbox = api_probes
+
+
+def api_probes() -> dict[str, list[Probe]]:  # noqa: F811 - extends the declarations above
+    v_outbox = ("lineage.view_lineageoutbox",)
+    return {
+        **_api_probes_before_lineage_outbox(),
+        "api-lineageoutbox-list": [Probe(needs=[v_outbox])],
+        "api-lineageoutbox-retry": [
+            Probe(method="POST", needs=[v_outbox, ("lineage.deliver_lineageoutbox",)],
+                  data={"ids": [999999]}, ok=(400,), label="retry (an id not in the outbox: 400 naming ids)")
+        ],
+    }  # fmt: skip
+
+
+# Issue 10, failed-login lockouts (django-axes) through /api/v1/: Platform Admins list them and clear one (audited).
+_api_probes_before_lockouts = api_probes
+
+
+def api_probes() -> dict[str, list[Probe]]:  # noqa: F811 - extends the declarations above
+    v_attempt = ("axes.view_accessattempt",)
+    return {
+        **_api_probes_before_lockouts(),
+        "api-lockout-list": [Probe(needs=[v_attempt])],
+        "api-lockout-detail": [
+            Probe(needs=[v_attempt], kwargs=_obj("axes.accessattempt")),
+            Probe(method="DELETE", needs=[v_attempt, ("axes.delete_accessattempt",)],
+                  kwargs=_obj("axes.accessattempt"), ok=(204,), label="clear"),
+        ],
+    }  # fmt: skip
+
+
+# Issue 10, a sales query's detail and edit through /api/v1/ (the admin's change form; Platform Admins).
+_api_probes_before_salesquery_edit = api_probes
+
+
+def api_probes() -> dict[str, list[Probe]]:  # noqa: F811 - extends the declarations above
+    query, v_query = _obj("sales.salesquery"), ("sales.view_salesquery",)
+    return {
+        **_api_probes_before_salesquery_edit(),
+        "api-salesquery-detail": [
+            Probe(needs=[v_query], kwargs=query),
+            Probe(method="PATCH", needs=[v_query, ("sales.change_salesquery",)], kwargs=query,
+                  data={"title": "walk"}, label="edit"),
+        ],
+    }  # fmt: skip
