@@ -50,12 +50,20 @@ class StrictBooleanFilter(filters.BooleanFilter):
         super().__init__(*args, **kwargs)
 
 
+class IPAddressFilter(filters.CharFilter):
+    """An IP address filter that validates its value: django-filter's default (a CharFilter) sends any text to
+    PostgreSQL's ``inet`` column, which answers a DataError (a 500) for ``?ip_address=x``."""
+
+    field_class = forms.GenericIPAddressField
+
+
 class StrictFilterSet(filters.FilterSet):
-    """django-filter's FilterSet with booleans that refuse values they do not understand."""
+    """django-filter's FilterSet with booleans and IP addresses that refuse values they do not understand."""
 
     FILTER_DEFAULTS = {
         **filters.FilterSet.FILTER_DEFAULTS,
         models.BooleanField: {"filter_class": StrictBooleanFilter},
+        models.GenericIPAddressField: {"filter_class": IPAddressFilter},
     }
 
 

@@ -11,10 +11,12 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import generics, serializers, status
 from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 
 from sales.models import SalesQuery, SalesReport
 
 from .resources import PERMS, ApprovalOutput, Conflict, SalesQueryOutput, _conflict
+from .throttles import CostlyReadThrottle
 
 SALES_JOB = "sales_report"
 
@@ -44,6 +46,8 @@ class SalesQueryEstimate(generics.GenericAPIView):
     permission_classes = PERMS
     extra_query_params = ESTIMATE_PARAMS
     serializer_class = EstimateOutput
+    # A GET that calls BigQuery each time: the write throttle (unsafe methods) does not see it, so its own rate.
+    throttle_classes = [*api_settings.DEFAULT_THROTTLE_CLASSES, CostlyReadThrottle]
 
     @extend_schema(
         parameters=[

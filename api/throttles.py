@@ -19,6 +19,12 @@ class WriteRateThrottle(UserRateThrottle):
         return super().allow_request(request, view)
 
 
+class CostlyReadThrottle(UserRateThrottle):
+    """Reads that call an outside service per request (a sales query's BigQuery dry-run estimate) per user."""
+
+    scope = "costly_reads"
+
+
 class TokenCreateThrottle(SimpleRateThrottle):
     """API tokens created per user (every create asked for, read or write scope)."""
 

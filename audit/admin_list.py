@@ -135,7 +135,10 @@ class AuditPaginator(Paginator):
         counted = self.object_list.order_by()[:cap].count()
         if counted < cap:
             return counted
-        return max(counted, planner_estimate(self.object_list) or 0)
+        estimate = planner_estimate(self.object_list)
+        if estimate is None:  # no planner to ask (SQLite, the embedded default): count them all, every page reachable
+            return self.object_list.order_by().count()
+        return max(counted, estimate)
 
     def page(self, number):
         number = self.validate_number(number)

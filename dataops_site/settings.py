@@ -578,6 +578,7 @@ REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {
     "writes": env.str("API_THROTTLE_WRITES", default="300/min"),
     "anon": env.str("API_THROTTLE_ANON", default="120/min"),
     "token_create": env.str("API_THROTTLE_TOKEN_CREATE", default="20/hour"),
+    "costly_reads": env.str("API_THROTTLE_COSTLY_READS", default="60/min"),
 }
 INSTALLED_APPS += ["axes"]
 AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]

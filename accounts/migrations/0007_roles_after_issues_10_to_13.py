@@ -18,7 +18,7 @@ class Migration(migrations.Migration):
         ("accounts", "0006_roles_axes"),
         ("approvals", "0002_roles_see_approvals"),
         ("audit", "0005_actor_index"),
-        ("cleanup", "0002_dashboard_list_indexes"),
+        ("cleanup", "0001_initial"),  # as shipped: cleanup 0002 adds indexes only, no permissions
         ("console", "0001_initial"),
         ("lineage", "0002_roles_lineage"),
         ("monitoring", "0003_roles_monitoring"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.core.cache import cache
 
-from api.throttles import TokenCreateThrottle, WriteRateThrottle
+from api.throttles import CostlyReadThrottle, TokenCreateThrottle, WriteRateThrottle
 from tests.tokens import api_token_for
 
 
@@ -27,6 +27,18 @@ def test_writes_are_throttled_per_user_reads_are_not(client, role_user, monkeypa
     throttled = client.post("/api/v1/job-runs/", {"job": "nope"}, content_type="application/json", **auth)
     assert int(throttled["Retry-After"]) > 0 and "throttled" in throttled.json()["detail"].lower()
     assert client.get("/api/v1/job-runs/", **auth).status_code == 200  # reading goes on
+
+
+def test_the_sales_estimate_a_get_calling_bigquery_is_throttled_per_user(client, role_user, monkeypatch):
+    from sales.models import SalesQuery
+
+    monkeypatch.setattr(CostlyReadThrottle, "THROTTLE_RATES", {"costly_reads": "2/min"})
+    query = SalesQuery.objects.create(name="throttled", title="Throttled", sql="SELECT 1")
+    url = f"/api/v1/sales-queries/{query.pk}/estimate/"
+    auth = {"HTTP_AUTHORIZATION": f"Token {api_token_for(role_user('Analyst'), scope='read')}"}
+    codes = [client.get(url, **auth).status_code for _ in range(3)]  # no period: 400, BigQuery not called
+    assert codes == [400, 400, 429]
+    assert client.get("/api/v1/sales-queries/", **auth).status_code == 200  # other reads go on
 
 
 def test_token_creation_is_throttled(client, role_user, monkeypatch):

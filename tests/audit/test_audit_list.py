@@ -141,8 +141,12 @@ def test_a_filtered_count_stops_at_the_cap_unordered_and_the_export_never_counts
     with CaptureQueriesContext(connection) as queries:
         cl = client.get(reverse("admin:audit_auditevent_changelist") + "?action=sheetsync.target_resumed").context["cl"]
     counts = [q["sql"].upper() for q in queries.captured_queries if "COUNT(" in q["sql"].upper()]
-    assert len(counts) == 1 and "ORDER BY" not in counts[0]  # stops at the cap instead of sorting every match
-    assert cl.result_count >= 3 and len(cl.result_list) == 6
+    assert "ORDER BY" not in counts[0]  # stops at the cap instead of sorting every match
+    if connection.vendor == "postgresql":  # past the cap: the planner's estimate, no second count
+        assert len(counts) == 1 and cl.result_count >= 3
+    else:  # no planner to ask: the exact count, so every page stays reachable
+        assert len(counts) == 2 and cl.result_count == 6
+    assert len(cl.result_list) == 6
     monkeypatch.setattr(admin_list, "EXPORT_CHUNKS", (2, 3))  # chunk boundaries inside the trail
     with CaptureQueriesContext(connection) as queries:
         rows = list(csv.DictReader(io.StringIO(_body(
