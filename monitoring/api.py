@@ -103,27 +103,12 @@ class _IncidentAction(generics.GenericAPIView):
         return Response(IncidentDetailOutput(incident).data)
 
 
-class IncidentAcknowledge(_IncidentAction):
-    """Acknowledge an open incident: escalation stops (as the admin's button)."""
+class IncidentNoteAction(_IncidentAction):
+    """Acknowledge (escalation stops) or mark fixed (verify and resume then closes it), with a note: the admin's
+    buttons, through the same service (``service``); 409 when the incident's state refuses it."""
 
-    required_perms = {"POST": ("monitoring.acknowledge_incident",)}
-
-    @extend_schema(request=NoteInput, responses=ACT_RESPONSES)
-    def post(self, request, pk: int):
-        incident = self.get_object()
-        data = NoteInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        try:
-            incident = incident_acknowledge(incident=incident, actor=request.user, note=data.validated_data["note"])
-        except IncidentError as exc:
-            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
-        return self._done(incident)
-
-
-class IncidentFix(_IncidentAction):
-    """Mark an open or acknowledged incident fixed (with a note); verify and resume then closes it."""
-
-    required_perms = {"POST": ("monitoring.resume_incident",)}
+    service = None  # incident_acknowledge or incident_mark_fixed: an instance attribute set by as_view() below
+    required_perms: dict = {}  # set by as_view() below, per action
 
     @extend_schema(request=NoteInput, responses=ACT_RESPONSES)
     def post(self, request, pk: int):
@@ -131,7 +116,7 @@ class IncidentFix(_IncidentAction):
         data = NoteInput(data=request.data)
         data.is_valid(raise_exception=True)
         try:
-            incident = incident_mark_fixed(incident=incident, actor=request.user, note=data.validated_data["note"])
+            incident = self.service(incident=incident, actor=request.user, note=data.validated_data["note"])
         except IncidentError as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
         return self._done(incident)
@@ -170,8 +155,20 @@ class SlaList(generics.ListAPIView):
 urlpatterns = [
     path("incidents/", IncidentList.as_view(), name="api-incident-list"),
     path("incidents/<int:pk>/", IncidentDetail.as_view(), name="api-incident-detail"),
-    path("incidents/<int:pk>/acknowledge/", IncidentAcknowledge.as_view(), name="api-incident-acknowledge"),
-    path("incidents/<int:pk>/fix/", IncidentFix.as_view(), name="api-incident-fix"),
+    path(
+        "incidents/<int:pk>/acknowledge/",
+        IncidentNoteAction.as_view(
+            service=incident_acknowledge, required_perms={"POST": ("monitoring.acknowledge_incident",)}
+        ),
+        name="api-incident-acknowledge",
+    ),
+    path(
+        "incidents/<int:pk>/fix/",
+        IncidentNoteAction.as_view(
+            service=incident_mark_fixed, required_perms={"POST": ("monitoring.resume_incident",)}
+        ),
+        name="api-incident-fix",
+    ),
     path("incidents/<int:pk>/resume/", IncidentResume.as_view(), name="api-incident-resume"),
     path("slas/", SlaList.as_view(), name="api-sla-list"),
 ]
