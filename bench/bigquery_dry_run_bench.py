@@ -28,6 +28,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from _common import verdicts  # noqa: E402  (bench/ is on sys.path: the script's own directory)
+
 from sandbox.bigquery.engine import FIXED_BYTES, VARIABLE_TYPES, DuckEngine, QueryParam  # noqa: E402
 from sandbox.salesdata import write_sales_dataset  # noqa: E402
 
@@ -132,12 +134,7 @@ def main() -> int:
                 "(at most 2x)",
             )
         )
-    print("-" * 100)
-    for ok, text in results:
-        print(f"{'PASS' if ok else 'FAIL'}  {text}")
-        if not ok:
-            print(f"FAIL  {text}", file=sys.stderr)
-    print(line)
+    verdicts(results)
     return 0
 
 

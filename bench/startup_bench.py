@@ -38,6 +38,8 @@ from _common import banner, load_now, medians, old_ref, tree_export, verdicts
 ROOT = Path(__file__).resolve().parents[1]
 ANCHOR = "1.7-1.9 s"
 ANCHOR_MID_S = 1.8
+# main's tree when the issue measured its anchor (before the start-up work of 6703ec3).
+ANCHOR_COMMIT = "6b409a5"
 TARGET_S = 0.6
 HEAVY = (
     "looker_sdk",
@@ -130,12 +132,20 @@ def main() -> int:
             "set-up + import lineage.services": ["-c", LINEAGE_PROBE],
         }
         load_before = load_now()
+        # A tree older than the lineage app (issue 13) has no lineage figure.
+        runnable = {
+            (label, name)
+            for name in commands
+            for label, (tree, _scratch, _sha) in trees.items()
+            if name != "set-up + import lineage.services" or (tree / "lineage").is_dir()
+        }
         for _ in range(args.repeat):  # interleaved: old and new see the same load
             for name, argv in commands.items():
                 for label, (tree, scratch, _sha) in trees.items():
-                    figures.setdefault((label, name), []).append(
-                        _timed([python, *argv], cwd=tree, env=_env(tree, scratch))
-                    )
+                    if (label, name) in runnable:
+                        figures.setdefault((label, name), []).append(
+                            _timed([python, *argv], cwd=tree, env=_env(tree, scratch))
+                        )
         load_after = load_now()
     finally:
         shutil.rmtree(scratch_root, ignore_errors=True)
@@ -149,6 +159,9 @@ def main() -> int:
     median = medians(figures)
     for name in commands:
         for label in trees:
+            if (label, name) not in median:
+                print(f"{name:34} {label:22} {'-':>8} {'-':>8}   (not in this tree)")
+                continue
             wall, cpu = median[(label, name)]
             heavy = probes[label][:-1]
             note = f"{len(heavy)}: {', '.join(heavy) or '-'} ({probes[label][-1]} modules)"
@@ -157,6 +170,8 @@ def main() -> int:
     old_label, new_label = list(trees)
     results: list[tuple[bool, str]] = []
     for name in commands:
+        if (old_label, name) not in median:
+            continue
         old_wall, old_cpu = median[(old_label, name)]
         new_wall, new_cpu = median[(new_label, name)]
         print(
@@ -166,6 +181,17 @@ def main() -> int:
     wall, cpu = median[(new_label, "run_job audit_anchor --dry-run")]
     results.append((wall < TARGET_S, f"a small job starts and ends in {wall:.2f} s wall (target < {TARGET_S} s)"))
     results.append((cpu < TARGET_S, f"a small job costs {cpu:.2f} s of CPU, start to exit (target < {TARGET_S} s)"))
+    # The target relative to the issue's own figure: 0.6 s against its 1.7-1.9 s is 0.33x. Measured against the
+    # tree the issue measured (--old ANCHOR_COMMIT), in this run, on this machine's speed.
+    old_wall, old_cpu = median[(old_label, "run_job audit_anchor --dry-run")]
+    ratio = TARGET_S / ANCHOR_MID_S
+    results.append(
+        (
+            cpu / old_cpu <= ratio,
+            f"a small job's CPU is {cpu / old_cpu:.2f}x the old tree's ({old_cpu:.2f} s) in this run "
+            f"(target {ratio:.2f}x = {TARGET_S} s / {ANCHOR_MID_S} s; meaningful with --old {ANCHOR_COMMIT})",
+        )
+    )
     heavy_new = probes[new_label][:-1]
     results.append((not heavy_new, f"no SDK, engine or Celery imported at set-up: {', '.join(heavy_new) or 'none'}"))
     verdicts(results)
