@@ -381,13 +381,24 @@ class SyncTargetListCreate(generics.ListCreateAPIView):
         return Response(SyncTargetOutput(target).data, status=status.HTTP_201_CREATED)
 
 
-class SyncTargetDetail(generics.RetrieveUpdateAPIView):
-    """One target; PATCH edits its definition (audited, its sheet re-registered to it)."""
+class SyncTargetDetail(generics.RetrieveUpdateDestroyAPIView):
+    """One target; PATCH edits its definition (audited, its sheet re-registered to it); DELETE removes it as the
+    admin does (``sheetsync.target_deleted``, its sheet released for another writer; its events stay, the sheet's
+    cells are left as they are)."""
 
     queryset = SyncTarget.objects.select_related("owner")
     permission_classes = PERMS
-    required_perms = {"PATCH": ("sheetsync.change_synctarget",), "PUT": ("sheetsync.change_synctarget",)}
-    http_method_names = ["get", "patch", "head", "options"]
+    required_perms = {
+        "PATCH": ("sheetsync.change_synctarget",),
+        "PUT": ("sheetsync.change_synctarget",),
+        "DELETE": ("sheetsync.delete_synctarget",),
+    }
+    http_method_names = ["get", "patch", "delete", "head", "options"]
+
+    def perform_destroy(self, instance):
+        from sheetsync.services import sync_target_delete
+
+        sync_target_delete(target=instance, actor=self.request.user)
 
     def get_serializer_class(self):
         return SyncTargetInput if self.request.method == "PATCH" else SyncTargetOutput

@@ -164,3 +164,25 @@ def test_only_a_failed_trigger_is_retried(client, role_user):
     assert client.post(url, **_auth(role_user("Viewer"), "write")).status_code == 403
     refused = client.post(url, **_auth(role_user("Platform Admin"), "write"))
     assert refused.status_code == 409 and "only a failed trigger" in refused.json()["detail"]
+
+
+def test_a_sync_target_is_deleted_through_the_admins_service_and_its_sheet_released(client, role_user):
+    from approvals.models import DestinationWriter
+    from approvals.services import destination_register
+    from sheetsync.models import target_writer
+
+    target = build(SyncTarget)
+    destination_register(spreadsheet_id=target.spreadsheet_id, sheet="Sheet1", writer=target_writer(target))
+    url = reverse("api-synctarget-detail", kwargs={"pk": target.pk})
+    steward = role_user("Data Steward", "stew")
+    writers = DestinationWriter.objects.filter(writer=target_writer(target))
+    assert writers.exists()
+    assert client.delete(url, **_auth(role_user("Viewer"), "write")).status_code == 403
+    assert client.delete(url, **_auth(steward, "read")).status_code == 403  # a read-scope token never writes
+    assert SyncTarget.objects.filter(pk=target.pk).exists()
+    done = client.delete(url, **_auth(steward, "write"))
+    assert done.status_code == 204 and not SyncTarget.objects.filter(pk=target.pk).exists()
+    event = AuditEvent.objects.get(action="sheetsync.target_deleted", object_id=str(target.pk))
+    assert event.actor_label == "stew" and event.data["name"] == target.name
+    assert not writers.exists()  # the sheet's range is free for another writer
+    assert client.delete(url, **_auth(steward, "write")).status_code == 404

@@ -570,3 +570,18 @@ def api_probes() -> dict[str, list[Probe]]:  # noqa: F811 - extends the declarat
                   data={"title": "walk"}, label="edit"),
         ],
     }  # fmt: skip
+
+
+# Issue 10: deleting a sync target through /api/v1/ (the admin's delete permission and service).
+_api_probes_before_target_delete = api_probes
+
+
+def api_probes() -> dict[str, list[Probe]]:  # noqa: F811 - extends the declarations above
+    probes = _api_probes_before_target_delete()
+    target = _obj("sheetsync.synctarget")
+    probes["api-synctarget-detail"] = [
+        *probes["api-synctarget-detail"],
+        Probe(method="DELETE", needs=[("sheetsync.view_synctarget",), ("sheetsync.delete_synctarget",)],
+              kwargs=target, ok=(204,), label="delete"),
+    ]  # fmt: skip
+    return probes
