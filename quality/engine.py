@@ -1520,7 +1520,15 @@ class _Run:
         if sink is None:
             return lazy.collect(engine="streaming"), None
         path = os.fspath(sink)
-        lazy.sink_parquet(path)
+        # Never half-written: the rows go to a temporary file beside it, renamed over ``path`` only once complete
+        # (a failed or killed run leaves any earlier file as it was, and no partial one).
+        partial = f"{path}.partial-{os.getpid()}"
+        try:
+            lazy.sink_parquet(partial)
+            os.replace(partial, path)
+        finally:
+            if os.path.exists(partial):
+                os.remove(partial)
         return pl.DataFrame(schema=lazy.collect_schema()), path
 
     def _context(self, lazy: pl.LazyFrame) -> CheckContext:

@@ -375,6 +375,25 @@ def test_cleaned_sink_writes_the_cleaned_rows_to_parquet_and_keeps_every_other_r
     assert sunk.failed_counts == kept.failed_counts and sunk.quarantine.equals(kept.quarantine)
     assert [r.sample_keys for r in sunk.check_results] == [r.sample_keys for r in kept.check_results]
     assert sunk.rows_removed == kept.rows_removed == 1 and sunk.gate == kept.gate
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["cleaned.parquet", "lines.parquet"]  # no temporary file
+
+
+def test_a_failed_cleaned_sink_leaves_no_partial_file_and_keeps_the_earlier_one(tmp_path: Path) -> None:
+    path, sink = tmp_path / "lines.parquet", tmp_path / "cleaned.parquet"
+    frame(dirty_batch()).write_parquet(path)
+    sink.write_bytes(b"earlier run's file")
+
+    def broken(lazy: pl.LazyFrame, target: str, **kwargs: Any) -> None:
+        Path(target).write_bytes(b"half a parquet file")  # what a crash mid-write leaves
+        raise OSError("disk full")
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(pl.LazyFrame, "sink_parquet", broken)
+        failed = run(pl.scan_parquet(path), cleaned_sink=sink)
+    assert failed.gate.decision == Decision.FAIL and failed.cleaned_path is None
+    assert "disk full" in " ".join(failed.gate.reasons)
+    assert sink.read_bytes() == b"earlier run's file"
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["cleaned.parquet", "lines.parquet"]
 
 
 def test_without_key_columns_the_sample_keys_are_the_rows_positions_in_the_input() -> None:
