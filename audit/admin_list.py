@@ -124,6 +124,7 @@ class AuditPaginator(Paginator):
         super().__init__(object_list, per_page, **kwargs)
         self.whole_chain = whole_chain
         self.head_seq = head_seq
+        self.estimated = False  # True once ``count`` came from the planner: the list says "about N"
 
     @cached_property
     def count(self) -> int:
@@ -138,6 +139,7 @@ class AuditPaginator(Paginator):
         estimate = planner_estimate(self.object_list)
         if estimate is None:  # no planner to ask (SQLite, the embedded default): count them all, every page reachable
             return self.object_list.order_by().count()
+        self.estimated = True
         return max(counted, estimate)
 
     def page(self, number):

@@ -37,6 +37,7 @@ class EstimatedCountPaginator(Paginator):
 
     exact_below = 20_000
     deferred_join_from = 1_000
+    estimated = False  # True once ``count`` came from the planner: the list says "about N" (admin/pagination.html)
 
     def page(self, number):
         queryset = self.object_list
@@ -57,6 +58,7 @@ class EstimatedCountPaginator(Paginator):
         if isinstance(queryset, QuerySet) and not queryset.query.where and not queryset.query.distinct:
             estimate = table_estimate(queryset.model, queryset.db)
             if estimate is not None and estimate >= self.exact_below:
+                self.estimated = True
                 return estimate
         return super().count
 

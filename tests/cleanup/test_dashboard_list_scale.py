@@ -77,8 +77,12 @@ def test_postgres_counts_the_whole_list_from_statistics_and_has_search_indexes(
     assert "cleanup_dash_activity_order" in indexes
     monkeypatch.setattr(EstimatedCountPaginator, "exact_below", 10)
     with CaptureQueriesContext(connection) as queries:
-        cl = admin_client.get(URL).context["cl"]
+        response = admin_client.get(URL)
+    cl = response.context["cl"]
     assert "COUNT(*)" not in _sql(queries) and cl.result_count == 40  # reltuples after ANALYZE
+    assert 'class="estimated-count"' in response.content.decode()  # the list says it is "about 40"
     with CaptureQueriesContext(connection) as queries:
-        cl = admin_client.get(f"{URL}?q=owner3").context["cl"]
+        response = admin_client.get(f"{URL}?q=owner3")
+    cl = response.context["cl"]
     assert "COUNT(*)" in _sql(queries) and cl.result_count == 10  # a search counts exactly
+    assert "estimated-count" not in response.content.decode()
