@@ -10,6 +10,7 @@ from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
+from django.db import connections
 from django.db.models import Count, Exists, OuterRef
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404
@@ -99,7 +100,9 @@ class OwnerFilter(admin.SimpleListFilter):
         return [(row["owner_email"], row["n"]) for row in rows]
 
     def lookups(self, request, model_admin):
-        top = cache.get_or_set(self.CACHE_KEY, self.top_owners, self.CACHE_S)
+        # Per database: a cache shared by several deployments (or test databases) never mixes their owners.
+        key = f"{self.CACHE_KEY}:{connections[LookerDashboard.objects.db].settings_dict['NAME']}"
+        top = cache.get_or_set(key, self.top_owners, self.CACHE_S)
         return [(email, f"{email} ({n})") for email, n in top] + [(self.NONE, "no owner email")]
 
     def queryset(self, request, queryset):

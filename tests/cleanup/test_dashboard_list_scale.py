@@ -86,3 +86,17 @@ def test_postgres_counts_the_whole_list_from_statistics_and_has_search_indexes(
     cl = response.context["cl"]
     assert "COUNT(*)" in _sql(queries) and cl.result_count == 10  # a search counts exactly
     assert "estimated-count" not in response.content.decode()
+
+
+def test_the_owner_filter_caches_its_top_owners_per_database(admin_client):
+    from django.core.cache import cache
+
+    from cleanup.admin import OwnerFilter
+
+    _inventory(8)
+    cache.clear()
+    assert "owner1@example.com (2)" in admin_client.get(URL).content.decode()
+    assert cache.get(f"{OwnerFilter.CACHE_KEY}:{connection.settings_dict['NAME']}") is not None
+    cache.set(f"{OwnerFilter.CACHE_KEY}:another-deployment", [("someone@elsewhere.example", 99)])
+    assert "someone@elsewhere.example" not in admin_client.get(URL).content.decode()
+    cache.clear()
