@@ -11,7 +11,7 @@ from urllib.parse import quote, urlencode, urlsplit
 from django.conf import settings
 from django.contrib import admin
 from django.db import models
-from django.urls import NoReverseMatch, Resolver404, resolve, reverse
+from django.urls import NoReverseMatch, Resolver404, get_script_prefix, resolve, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
@@ -76,8 +76,11 @@ def link_visible(user: object, url: str) -> bool:
     """Whether ``user`` may open ``url``: links out always; an admin page when they may view its model."""
     if user is None or url.startswith("http"):
         return True
+    path, prefix = urlsplit(url).path, get_script_prefix()
+    if prefix != "/" and path.startswith(prefix):  # reverse() prefixed it (a site served under a sub-path)
+        path = "/" + path[len(prefix) :]
     try:
-        match = resolve(urlsplit(url).path)
+        match = resolve(path)
     except Resolver404:
         return False
     model_admin = getattr(match.func, "model_admin", None)  # set by ModelAdmin.get_urls()' wrap()

@@ -93,3 +93,23 @@ def test_a_live_run_page_refreshes_itself_and_related_links_go_out(role_user, cl
     assert ("open the sheet 1AbC_x in Google Sheets", "https://docs.google.com/spreadsheets/d/1AbC_x") in chain_links(
         target
     )
+
+
+def test_link_visibility_holds_under_a_script_prefix(role_user):
+    """Served under a sub-path (``SCRIPT_NAME=/dataops``), reverse() prefixes every link: an admin page the user
+    may not view is still hidden, one they may view still shown (the prefix is not part of what resolve() reads)."""
+    from django.urls import set_script_prefix
+
+    from console.links import link_visible
+
+    viewer = role_user("Viewer")
+    try:
+        set_script_prefix("/dataops/")
+        allowed = reverse("admin:orchestration_jobrun_changelist")
+        hidden = reverse("admin:accounts_apitoken_changelist")
+        assert allowed.startswith("/dataops/admin/")
+        assert link_visible(viewer, allowed) is True
+        assert link_visible(viewer, hidden) is False
+        assert link_visible(viewer, "/dataops/no/such/page/") is False
+    finally:
+        set_script_prefix("/")
