@@ -315,7 +315,7 @@ _declare(
     "report", "format", "rows", "chain_ok", "chain_seq",
 )  # fmt: skip
 # --- lineage (issue 13): OpenLineage delivery -------------------------------------------------------------------
-_declare("lineage.delivery_retried", "someone made failed or waiting lineage deliveries due now", "count")
+_declare("lineage.delivery_retried", "someone made failed or waiting lineage deliveries due now", "count", "ids")
 # --- console (issue 11): a person's own time zone --------------------------------------------------------------
 _declare("console.time_zone_set", "a person's time zone was set (from their browser or chosen)", "time_zone",
          "previous", "source")  # fmt: skip

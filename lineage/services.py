@@ -193,19 +193,36 @@ def lineage_outbox_retry(*, rows: Iterable[LineageOutbox], actor: Any) -> int:
     """Make failed or waiting deliveries due now (an admin's "retry now"), audited."""
     from audit.services import audit_log
 
-    ids = [r.pk for r in rows if r.status != LineageOutbox.Status.DELIVERED]
     with transaction.atomic():
+        # Locked and re-read: a row the deliverer finished meanwhile stays delivered (never sent twice).
+        due = LineageOutbox.objects.select_for_update().filter(pk__in=[r.pk for r in rows])
+        ids = sorted(due.exclude(status=LineageOutbox.Status.DELIVERED).values_list("pk", flat=True))
         count = LineageOutbox.objects.filter(pk__in=ids).update(
             status=LineageOutbox.Status.PENDING, next_attempt_at=timezone.now()
         )
-        audit_log(
-            action="lineage.delivery_retried",
-            actor=actor,
-            object_type="lineage.lineageoutbox",
-            object_id=",".join(map(str, ids[:50])),
-            data={"count": count},
-        )
+        # Every id in the trail: one event per chunk the payload bound keeps whole (AUDIT_VALUE_MAX_ITEMS).
+        size = settings.AUDIT_VALUE_MAX_ITEMS
+        for start in range(0, len(ids), size):
+            chunk = ids[start : start + size]
+            audit_log(
+                action="lineage.delivery_retried",
+                actor=actor,
+                object_type="lineage.lineageoutbox",
+                object_id=_ids_text(chunk, limit=255),
+                data={"count": len(chunk), "ids": chunk},
+            )
     return count
+
+
+def _ids_text(ids: list[int], *, limit: int) -> str:
+    """As many ids as fit in ``limit`` characters, comma-separated (the audit event's object id)."""
+    text = ""
+    for pk in ids:
+        candidate = f"{text},{pk}" if text else str(pk)
+        if len(candidate) > limit:
+            break
+        text = candidate
+    return text
 
 
 # --- job runs ----------------------------------------------------------------------------------------------------

@@ -199,3 +199,26 @@ def test_lineage_never_breaks_the_job_when_storing_fails(bigquery, sheet, monkey
     code, out = run_job(*OCTOBER)
     assert code == 0, out
     assert JobRun.objects.get().status == "succeeded" and not LineageEvent.objects.exists()
+
+
+def test_a_retry_of_many_deliveries_audits_every_id_and_leaves_delivered_ones_alone():
+    from django.contrib.auth import get_user_model
+
+    from audit.models import AuditEvent
+    from lineage.models import LineageEvent
+    from lineage.services import lineage_outbox_retry
+
+    event = LineageEvent.objects.create(event_type="COMPLETE", event_time=timezone.now(), payload={})
+    LineageOutbox.objects.bulk_create(
+        LineageOutbox(event=event, status=LineageOutbox.Status.FAILED, next_attempt_at=timezone.now())
+        for _ in range(120)
+    )
+    rows = list(LineageOutbox.objects.order_by("pk"))
+    LineageOutbox.objects.filter(pk=rows[0].pk).update(status=LineageOutbox.Status.DELIVERED)  # delivered meanwhile
+    admin = get_user_model().objects.create_superuser("ops", "ops@example.com", "x")
+    assert lineage_outbox_retry(rows=rows, actor=admin) == 119
+    assert LineageOutbox.objects.get(pk=rows[0].pk).status == LineageOutbox.Status.DELIVERED
+    audited = list(AuditEvent.objects.filter(action="lineage.delivery_retried").order_by("seq"))
+    assert [e.data["count"] for e in audited] == [100, 19]  # one event per 100 ids: each list kept whole
+    assert [pk for e in audited for pk in e.data["ids"]] == [r.pk for r in rows[1:]]
+    assert all(len(e.object_id) <= 255 for e in audited) and audited[0].object_id.startswith(f"{rows[1].pk},")
