@@ -7,6 +7,8 @@
   (``UPPER(col::text) LIKE UPPER('%term%')``): PostgreSQL only (pg_trgm), nothing on SQLite.
 """
 
+import warnings
+
 from django.db import migrations, models
 
 SEARCHED = ("looker_id", "title", "owner_email", "owner_name", "folder_name")
@@ -29,12 +31,33 @@ def list_indexes(apps, schema_editor):
         f'CREATE INDEX IF NOT EXISTS "{ORDER_INDEX}" ON "cleanup_lookerdashboard" ("last_activity_at", "looker_id") '
         'INCLUDE ("id")'
     )
-    schema_editor.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+    if not _trigram_available(schema_editor):
+        return
     for column in SEARCHED:
         schema_editor.execute(
             f'CREATE INDEX IF NOT EXISTS "{_name(column)}" ON "cleanup_lookerdashboard" '
             f'USING gin (UPPER("{column}") gin_trgm_ops)'
         )
+
+
+def _trigram_available(schema_editor) -> bool:
+    """pg_trgm installed, or installed now. Creating an extension needs the CREATE privilege on the database, which
+    a managed database's application role may lack: then the list's search works without its indexes (a scan),
+    with a warning saying how to add them, instead of a migration that cannot pass."""
+    from django.db import DatabaseError, transaction
+
+    try:
+        with transaction.atomic(using=schema_editor.connection.alias):  # a savepoint: a refusal leaves it usable
+            schema_editor.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+    except DatabaseError as exc:
+        warnings.warn(
+            f"pg_trgm could not be installed ({exc}); the dashboard list's search indexes are not created. "
+            "Ask a database owner for `CREATE EXTENSION pg_trgm;`, then run `manage.py dashboard_search_indexes`.",
+            RuntimeWarning,
+            stacklevel=1,
+        )
+        return False
+    return True
 
 
 def drop_list_indexes(apps, schema_editor):

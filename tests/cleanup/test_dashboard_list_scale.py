@@ -100,3 +100,57 @@ def test_the_owner_filter_caches_its_top_owners_per_database(admin_client):
     cache.set(f"{OwnerFilter.CACHE_KEY}:another-deployment", [("someone@elsewhere.example", 99)])
     assert "someone@elsewhere.example" not in admin_client.get(URL).content.decode()
     cache.clear()
+
+
+@pytest.mark.postgres
+def test_without_pg_trgm_the_migration_warns_and_the_command_adds_the_indexes_later(require_postgres):
+    """A role that may not install pg_trgm (a managed database): the migration leaves the search indexes out with a
+    warning, the transaction stays usable (a real refusal from PostgreSQL, inside a savepoint), and
+    ``dashboard_search_indexes`` creates them once the extension is there."""
+    from importlib import import_module
+
+    from django.core.management import call_command
+
+    migration = import_module("cleanup.migrations.0002_dashboard_list_indexes")
+    names = [migration._name(c) for c in migration.SEARCHED]
+
+    def indexes() -> set[str]:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT indexname FROM pg_indexes WHERE tablename = 'cleanup_lookerdashboard'")
+            return {row[0] for row in cursor.fetchall()}
+
+    with connection.cursor() as cursor:
+        for name in names:
+            cursor.execute(f'DROP INDEX IF EXISTS "{name}"')
+
+    class Refused:
+        """The schema editor as a role without CREATE sees it: PostgreSQL refuses the extension."""
+
+        def __init__(self, editor):
+            self.editor, self.connection = editor, editor.connection
+
+        def execute(self, sql, params=()):
+            if "CREATE EXTENSION" in sql:
+                sql = "CREATE EXTENSION IF NOT EXISTS dataops_no_such_extension"  # a real error from the server
+            return self.editor.execute(sql, params)
+
+    with connection.schema_editor() as editor, pytest.warns(RuntimeWarning, match="dashboard_search_indexes"):
+        migration.list_indexes(None, Refused(editor))
+    assert not set(names) & indexes()
+    assert LookerDashboard.objects.count() >= 0  # the connection is still usable after the refusal
+    call_command("dashboard_search_indexes")
+    assert set(names) <= indexes()
+
+
+def test_the_search_index_command_is_idempotent_and_says_sqlite_has_none():
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    if connection.vendor == "postgresql":  # the indexes are there already: a second run changes nothing
+        out = StringIO()
+        call_command("dashboard_search_indexes", stdout=out)
+        assert "cleanup_dash_title_trgm" in out.getvalue()
+        return
+    with pytest.raises(CommandError, match="only PostgreSQL"):
+        call_command("dashboard_search_indexes")
