@@ -249,7 +249,7 @@ def _query_validated(query: SalesQuery, data: dict) -> list[str]:
     that sends no classified column unmasked to the sheet): 400 naming the field. Returns the fields changed."""
     from django.core.exceptions import ValidationError as ModelValidationError
 
-    changed = sorted(k for k, v in data.items() if query.pk is None or getattr(query, k) != v)
+    changed = sorted(k for k, v in data.items() if getattr(query, k) != v)  # a new query: against its defaults
     for name, value in data.items():
         setattr(query, name, value)
     try:
