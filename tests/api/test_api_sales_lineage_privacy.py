@@ -238,6 +238,8 @@ def test_compliance_evidence_as_json_or_csv_audited_as_in_the_admin(client, role
     assert event.data == {"report": "sox", "format": "json", "rows": len(body["rows"]), "chain_ok": True,
                           "chain_seq": event.data["chain_seq"]}  # fmt: skip
 
+    access = client.get(url("access") + "?format=json", **auth)
+    assert access.status_code == 200 and access.json()["report"] == "access" and access.json()["headers"][2] == "reader"
     gdpr = client.get(url("gdpr") + "?format=csv", **_auth(role_user("Data Protection", "dora"), "read"))
     assert gdpr.status_code == 200 and gdpr["Content-Type"].startswith("text/csv")
     assert gdpr["Content-Disposition"].startswith('attachment; filename="evidence-gdpr-')
