@@ -87,6 +87,9 @@ class StrictFilterBackend(filters.DjangoFilterBackend):
         unknown = sorted(set(request.query_params) - allowed)
         if unknown:
             raise ValidationError({name: "unknown query parameter" for name in unknown})
+        if "\x00" in request.query_params.get("search", ""):
+            # DRF's SearchFilter would answer a bare list (["Null characters are not allowed."]): name the field.
+            raise ValidationError({"search": "null characters are not allowed"})
         return super().filter_queryset(request, queryset, view)
 
 

@@ -1,6 +1,6 @@
 """``/api/v1/`` for the Looker cleanup beyond the inventory list and restore (``cleanup.api``): a dashboard's detail,
-its backups, pinning and unpinning it, the cleanup plan's preview and confirmed run, and (read-only, as the admin
-shows them) each run's cleanup actions and the restores.
+its backups, pinning and unpinning it, every pin (holding or expired, as the admin's pin list), the cleanup plan's
+preview and confirmed run, and (read-only, as the admin shows them) each run's cleanup actions and the restores.
 
 Each view calls what the admin calls: pins go through ``cleanup.services.dashboard_pin_save``/``_delete`` (audited
 as ``cleanup.dashboardpin_created``/``_deleted``), the preview is the trigger page's ``job_confirmation`` (the same
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from django.urls import path
 from django.utils import timezone
+from django_filters import rest_framework as filters
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import generics, serializers, status
 from rest_framework.exceptions import PermissionDenied, ValidationError
@@ -29,7 +30,7 @@ from cleanup.models import (
 from orchestration.api import JobRunOutput
 from orchestration.models import JobRun
 
-from .common import NewestFirstCursor
+from .common import NewestFirstCursor, StrictBooleanFilter, StrictFilterSet
 from .resources import PERMS, Conflict, _conflict
 
 CLEANUP_JOB = "looker_cleanup"
@@ -191,6 +192,33 @@ class DashboardPinView(_ByLookerId, generics.GenericAPIView):
         for pin in pins:
             dashboard_pin_delete(pin=pin, actor=request.user)
         return Response({"removed": len(pins)})
+
+
+class PinFilter(StrictFilterSet):
+    """The admin's pin list: active (still holding) or expired, by dashboard (its Looker id) and by who pinned."""
+
+    active = StrictBooleanFilter(method="filter_active", help_text="true: still holding; false: expired")
+    dashboard = filters.CharFilter(field_name="dashboard__looker_id", help_text="the dashboard's Looker id")
+    created_by = filters.CharFilter(field_name="created_by__username", help_text="who pinned it (username)")
+
+    class Meta:
+        model = DashboardPin
+        fields: list[str] = []
+
+    def filter_active(self, queryset, name, value):
+        now = timezone.now()
+        return queryset.filter(expires_at__gt=now) if value else queryset.filter(expires_at__lte=now)
+
+
+class DashboardPinList(generics.ListAPIView):
+    """Every pin, holding or expired, latest expiry first (the admin's pin list): search by dashboard or reason."""
+
+    queryset = DashboardPin.objects.select_related("dashboard", "created_by").order_by("-expires_at", "-pk")
+    serializer_class = PinOutput
+    permission_classes = PERMS
+    filterset_class = PinFilter
+    search_fields = ["dashboard__looker_id", "dashboard__title", "reason"]
+    ordering_fields = ["expires_at", "created_at"]
 
 
 # --- the cleanup plan: preview, then run exactly that plan ------------------------------------------------------
@@ -430,6 +458,7 @@ urlpatterns = [
     path("dashboard-backups/<int:pk>/", DashboardBackupDetail.as_view(), name="api-dashboardbackup-detail"),
     path("cleanup/preview/", CleanupPlanPreview.as_view(), name="api-cleanup-preview"),
     path("cleanup/run/", CleanupRun.as_view(), name="api-cleanup-run"),
+    path("pins/", DashboardPinList.as_view(), name="api-dashboardpin-list"),
     path("protected-folders/", ProtectedFolderList.as_view(), name="api-protectedfolder-list"),
     path("protected-folders/<int:pk>/", ProtectedFolderDetail.as_view(), name="api-protectedfolder-detail"),
 ]

@@ -1,7 +1,8 @@
 """``/api/v1/`` for sales beyond the lists (``api.resources``): a query's dry-run cost estimate (the admin trigger
 form's live estimate: ``sales.services.sales_cost_estimate``, stating BigQuery's 10 MiB minimum bill), a report's
 charts' data (``sales.charts``, what the admin draws) and publish state, and asking to publish a report over its
-failed quality gate (``sales.services.sales_report_override_request``: two Data Stewards approve)."""
+failed quality gate (``sales.services.sales_report_override_request``: two Data Stewards approve); and a sales
+query's create, edit and delete, through the admin's audited ``sales_query_save``/``sales_query_delete``."""
 
 from __future__ import annotations
 
@@ -231,53 +232,110 @@ class SalesReportOverride(generics.GenericAPIView):
         return Response(ApprovalOutput(approval).data, status=status.HTTP_202_ACCEPTED)
 
 
-# --- a sales query: detail and edit (the admin's change form: its validation, then the audited save) ------------
+# --- a sales query: create, detail, edit, delete (the admin's add/change/delete: its validation, then the audited
+# save or delete; the admin asks no approval for them, so neither does the API) -----------------------------------
 
 
 class SalesQueryEdit(serializers.ModelSerializer):
-    """The fields the admin's change form edits (``source_file``, ``updated_*`` are read-only there too)."""
+    """The fields the admin's form edits (``source_file``, ``updated_*`` are read-only there too)."""
 
     class Meta:
         model = SalesQuery
         fields = ["name", "title", "description", "sql", "active"]
 
 
-class SalesQueryDetail(generics.RetrieveUpdateAPIView):
+def _query_validated(query: SalesQuery, data: dict) -> list[str]:
+    """Apply ``data`` to ``query`` and run the model's own validation (the admin form's: a slug name, unique; SQL
+    that sends no classified column unmasked to the sheet): 400 naming the field. Returns the fields changed."""
+    from django.core.exceptions import ValidationError as ModelValidationError
+
+    changed = sorted(k for k, v in data.items() if getattr(query, k) != v)  # a new query: against its defaults
+    for name, value in data.items():
+        setattr(query, name, value)
+    try:
+        query.full_clean(exclude=["updated_by"])
+    except ModelValidationError as exc:
+        raise ValidationError(exc.message_dict) from exc
+    return changed
+
+
+def _query_output(pk: int) -> dict:
+    return SalesQueryOutput(SalesQuery.objects.select_related("updated_by").get(pk=pk)).data
+
+
+class SalesQueryCreate(generics.GenericAPIView):
+    """Define a sales query (Platform Admins, ``sales.add_salesquery``), as the admin's add form: 400 naming the
+    field for a bad or taken name, a missing title or SQL, or SQL that would send a classified column unmasked to
+    the sheet; then ``sales_query_save`` records ``sales.query_created`` with the SQL's hash. 201 with the query."""
+
+    queryset = SalesQuery.objects.all()
+    permission_classes = PERMS
+    required_perms = {"POST": ("sales.add_salesquery",)}
+    serializer_class = SalesQueryEdit
+
+    @extend_schema(request=SalesQueryEdit, responses={201: SalesQueryOutput})
+    def post(self, request):
+        from sales.services import sales_query_save
+
+        data = SalesQueryEdit(data=request.data)
+        data.is_valid(raise_exception=True)
+        query = SalesQuery()
+        changed = _query_validated(query, dict(data.validated_data))
+        sales_query_save(query=query, actor=request.user, created=True, changed_fields=changed)
+        return Response(_query_output(query.pk), status=status.HTTP_201_CREATED)
+
+
+class SalesQueryDetail(generics.RetrieveUpdateDestroyAPIView):
     """One sales query. PATCH edits it (Platform Admins, ``sales.change_salesquery``): the model's own validation
     (a slug name, unique; SQL that sends no classified column unmasked to the sheet) answers 400 naming the field,
     then ``sales_query_save`` records ``sales.query_changed`` with the SQL's hash before and after and who shaped it
-    (an approval of a costly run of it then refuses that person)."""
+    (an approval of a costly run of it then refuses that person). DELETE (``sales.delete_salesquery``) deletes a
+    query that never ran through ``sales_query_delete`` (``sales.query_deleted``); one with runs answers 409 (its
+    runs keep it, as in the admin)."""
 
     queryset = SalesQuery.objects.select_related("updated_by")
     permission_classes = PERMS
-    required_perms = {"PATCH": ("sales.change_salesquery",)}
-    http_method_names = ["get", "patch", "head", "options"]
+    required_perms = {"PATCH": ("sales.change_salesquery",), "DELETE": ("sales.delete_salesquery",)}
+    http_method_names = ["get", "patch", "delete", "head", "options"]
 
     def get_serializer_class(self):
         return SalesQueryEdit if self.request and self.request.method == "PATCH" else SalesQueryOutput
 
     @extend_schema(request=SalesQueryEdit, responses={200: SalesQueryOutput})
     def patch(self, request, pk: int):
-        from django.core.exceptions import ValidationError as ModelValidationError
-
         from sales.services import sales_query_save
 
         query = self.get_object()
         data = SalesQueryEdit(query, data=request.data, partial=True)
         data.is_valid(raise_exception=True)
-        changed = sorted(k for k, v in data.validated_data.items() if getattr(query, k) != v)
-        for name, value in data.validated_data.items():
-            setattr(query, name, value)
-        try:
-            query.full_clean(exclude=["updated_by"])
-        except ModelValidationError as exc:
-            raise ValidationError(exc.message_dict) from exc
+        changed = _query_validated(query, dict(data.validated_data))
         sales_query_save(query=query, actor=request.user, created=False, changed_fields=changed)
-        query = SalesQuery.objects.select_related("updated_by").get(pk=query.pk)
-        return Response(SalesQueryOutput(query).data)
+        return Response(_query_output(query.pk))
+
+    @extend_schema(
+        request=None,
+        responses={
+            204: OpenApiResponse(description="deleted (audited as sales.query_deleted)"),
+            409: OpenApiResponse(Conflict, description="the query has runs, which keep it: why"),
+        },
+    )
+    def delete(self, request, pk: int):
+        from django.db.models import ProtectedError
+
+        from sales.services import sales_query_delete
+
+        query = self.get_object()
+        try:
+            sales_query_delete(query=query, actor=request.user)
+        except ProtectedError:
+            runs = query.runs.count()
+            return _conflict(f"sales query {query.name!r} has {runs} run(s), which keep it: deactivate it instead")
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 urlpatterns = [
+    # POST here, not on sales-queries/ (api.resources' list, mounted first): see SalesQueryCreate.
+    path("sales-queries/new/", SalesQueryCreate.as_view(), name="api-salesquery-create"),
     path("sales-queries/<int:pk>/", SalesQueryDetail.as_view(), name="api-salesquery-detail"),
     path("sales-queries/<int:pk>/estimate/", SalesQueryEstimate.as_view(), name="api-salesquery-estimate"),
     path("reports/<int:pk>/charts/", SalesReportCharts.as_view(), name="api-salesreport-charts"),

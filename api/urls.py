@@ -34,6 +34,7 @@ API_MODULES = [
     "api.sales",  # a sales query's cost estimate; a report's charts' data, publish state and override request
     "monitoring.api",  # incidents (acknowledge, fix, verify and resume) and SLAs
     "privacy.api",  # data-subject requests (find, erase or pseudonymise)
+    "sheetsync.api",  # the sync's spreadsheets; a sync target's test (reads the source and sheet, writes nothing)
 ]
 # The first API's paths, kept as aliases.
 LEGACY_MODULES = ["orchestration.api", "cleanup.api"]

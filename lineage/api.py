@@ -1,10 +1,13 @@
-"""REST API: a dataset's lineage graph, the same data the admin draws."""
+"""REST API: a dataset's lineage graph, the same data the admin draws; the datasets and the events as received (read-
+only, as the admin shows them); the delivery outbox and its retry."""
 
 from __future__ import annotations
 
 from datetime import date
 
+from django.db.models import Prefetch
 from django.urls import path
+from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import generics, permissions, serializers
@@ -12,11 +15,11 @@ from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from api.common import DjangoModelPermission
+from api.common import DjangoModelPermission, NewestFirstCursor, StrictFilterSet
 from api.schema import ApiError
 from dataops_site.lazy import lazy_function
 
-from .models import LineageOutbox
+from .models import LineageDataset, LineageEvent, LineageIO, LineageOutbox
 from .selectors import MAX_DEPTH, lineage_dataset_find, lineage_graph
 
 # openlineage's client loads on the first retry, not at start-up (issue 15), as in the admin.
@@ -146,8 +149,96 @@ class LineageOutboxRetry(generics.GenericAPIView):
         return Response({"due": lineage_outbox_retry(rows=rows, actor=request.user)})
 
 
+# --- datasets and events as received (issue 10): the admin's read-only lists ------------------------------------
+
+
+class LineageDatasetOutput(serializers.ModelSerializer):
+    class Meta:
+        model = LineageDataset
+        fields = ["id", "namespace", "name", "first_seen_at"]
+
+
+class LineageDatasetList(generics.ListAPIView):
+    """The datasets lineage has seen, by namespace then name; ``?search=`` looks in both (the admin's list). The
+    graph of one is ``lineage/graph/?namespace=&name=``."""
+
+    queryset = LineageDataset.objects.order_by("namespace", "name", "pk")
+    serializer_class = LineageDatasetOutput
+    permission_classes = [permissions.IsAuthenticated, DjangoModelPermission]
+    filterset_fields = ["namespace", "name"]
+    search_fields = ["name", "namespace"]
+
+
+class LineageDatasetDetail(generics.RetrieveAPIView):
+    queryset = LineageDataset.objects.all()
+    serializer_class = LineageDatasetOutput
+    permission_classes = [permissions.IsAuthenticated, DjangoModelPermission]
+
+
+class LineageEventOutput(serializers.ModelSerializer):
+    class Meta:
+        model = LineageEvent
+        fields = ["id", "event_type", "event_time", "run_id", "job_namespace", "job_name", "parent_run_id",
+                  "parent_job_name", "job_run", "actor", "received_at"]  # fmt: skip
+
+
+class LineageIOOutput(serializers.ModelSerializer):
+    namespace = serializers.CharField(source="dataset.namespace")
+    name = serializers.CharField(source="dataset.name")
+
+    class Meta:
+        model = LineageIO
+        fields = ["dataset", "namespace", "name", "direction"]
+
+
+class LineageEventDetailOutput(LineageEventOutput):
+    payload = serializers.JSONField(help_text="the OpenLineage run event as emitted")
+    datasets = LineageIOOutput(source="io", many=True, read_only=True, help_text="what it read (input) and wrote")
+
+    class Meta(LineageEventOutput.Meta):
+        fields = [*LineageEventOutput.Meta.fields, "payload", "datasets"]
+
+
+class LineageEventFilter(StrictFilterSet):
+    job = filters.CharFilter(field_name="job_name", help_text="the job's name")
+    run = filters.CharFilter(field_name="run_id", help_text="the OpenLineage run id")
+    event_time_after = filters.IsoDateTimeFilter(field_name="event_time", lookup_expr="gte")
+    event_time_before = filters.IsoDateTimeFilter(field_name="event_time", lookup_expr="lt")
+
+    class Meta:
+        model = LineageEvent
+        fields = ["event_type", "job_namespace", "job_run", "actor"]
+
+
+class EventTimeCursor(NewestFirstCursor):
+    ordering = ("-event_time", "-pk")
+
+
+class LineageEventList(generics.ListAPIView):
+    """OpenLineage events as received, newest first in cursor pages; filter by job, run, event type, job run, actor
+    or time (``event_time_after`` inclusive, ``event_time_before`` exclusive). The detail has the raw event."""
+
+    queryset = LineageEvent.objects.defer("payload")
+    serializer_class = LineageEventOutput
+    permission_classes = [permissions.IsAuthenticated, DjangoModelPermission]
+    filterset_class = LineageEventFilter
+    pagination_class = EventTimeCursor
+
+
+class LineageEventDetail(generics.RetrieveAPIView):
+    queryset = LineageEvent.objects.prefetch_related(
+        Prefetch("io", queryset=LineageIO.objects.select_related("dataset").order_by("direction", "pk"))
+    )
+    serializer_class = LineageEventDetailOutput
+    permission_classes = [permissions.IsAuthenticated, DjangoModelPermission]
+
+
 urlpatterns = [
     path("lineage/graph/", LineageGraphView.as_view(), name="api-lineage-graph"),
+    path("lineage-datasets/", LineageDatasetList.as_view(), name="api-lineagedataset-list"),
+    path("lineage-datasets/<int:pk>/", LineageDatasetDetail.as_view(), name="api-lineagedataset-detail"),
+    path("lineage-events/", LineageEventList.as_view(), name="api-lineageevent-list"),
+    path("lineage-events/<int:pk>/", LineageEventDetail.as_view(), name="api-lineageevent-detail"),
     path("lineage-outbox/", LineageOutboxList.as_view(), name="api-lineageoutbox-list"),
     path("lineage-outbox/retry/", LineageOutboxRetry.as_view(), name="api-lineageoutbox-retry"),
 ]

@@ -10,14 +10,11 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
 from django.http import HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
-from audit.services import audit_log
-
-from .evidence import REPORTS, evidence_build, evidence_csv
+from .evidence import REPORTS, evidence_csv, evidence_export
 from .models import SubjectRequest
 from .subjects import PLACES, SubjectRequestError, identifier_parse, subject_erase, subject_search
 
@@ -104,16 +101,7 @@ class SubjectRequestAdmin(admin.ModelAdmin):
                 status=400,
                 content_type="text/plain",
             )
-        evidence = evidence_build(report)
-        with transaction.atomic():
-            audit_log(
-                action="privacy.evidence_exported",
-                object_type="privacy.evidence",
-                object_id=report,
-                actor=request.user,
-                data={"report": report, "format": fmt, "rows": len(evidence.rows), "chain_ok": evidence.chain.ok,
-                      "chain_seq": evidence.chain.head_seq},
-            )  # fmt: skip
+        evidence = evidence_export(report=report, fmt=fmt, actor=request.user)
         if fmt == "csv":
             response = HttpResponse(evidence_csv(evidence), content_type="text/csv; charset=utf-8")
             stamp = evidence.generated_at.strftime("%Y%m%dT%H%M%S")

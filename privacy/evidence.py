@@ -234,3 +234,23 @@ def evidence_csv(evidence: Evidence) -> str:
         # A cell starting with = + - @ would run as a formula in a spreadsheet: quote it (CSV injection).
         writer.writerow([f"'{c}" if isinstance(c, str) and c[:1] in "=+-@" else c for c in row])
     return out.getvalue()
+
+
+def evidence_export(*, report: str, fmt: str, actor: Any) -> Evidence:
+    """Build one report for ``actor`` and record that they exported it (``privacy.evidence_exported``, with the
+    chain's state): the admin's evidence page and the API call this, so both leave the same trail."""
+    from django.db import transaction
+
+    from audit.services import audit_log
+
+    evidence = evidence_build(report)
+    with transaction.atomic():
+        audit_log(
+            action="privacy.evidence_exported",
+            object_type="privacy.evidence",
+            object_id=report,
+            actor=actor,
+            data={"report": report, "format": fmt, "rows": len(evidence.rows), "chain_ok": evidence.chain.ok,
+                  "chain_seq": evidence.chain.head_seq},
+        )  # fmt: skip
+    return evidence

@@ -585,3 +585,61 @@ def api_probes() -> dict[str, list[Probe]]:  # noqa: F811 - extends the declarat
               kwargs=target, ok=(204,), label="delete"),
     ]  # fmt: skip
     return probes
+
+
+# Issue 10, the rest of sales, pins, lineage, compliance evidence and the sync's spreadsheets through /api/v1/: create
+# and delete a sales query (the admin's add/delete permissions and audited services), every dashboard pin, lineage
+# datasets and events (read-only), the compliance evidence (JSON or CSV; each export audited), the spreadsheets and a
+# sync target's test (reads the source and the sheet, writes nothing).
+_api_probes_before_apisales = api_probes
+
+
+def _file_target(objects: dict[str, Any]) -> dict[str, Any]:
+    """A target reading a file that is not there: its test answers 200 with the source's error, and never reaches
+    BigQuery or Sheets (the walk's own target reads BigQuery, whose emulator a test must not start)."""
+    if "walk.file_synctarget" not in objects:
+        from sheetsync.models import SyncTarget
+
+        objects["walk.file_synctarget"] = SyncTarget.objects.create(
+            name="walk-file-target", spreadsheet_id="walk-sheet", range="Sheet1!A1", key_columns="id",
+            source_kind=SyncTarget.SourceKind.FILE, source_file="/nonexistent/walk.csv",
+        )  # fmt: skip
+    return {"pk": objects["walk.file_synctarget"].pk}
+
+
+def api_probes() -> dict[str, list[Probe]]:  # noqa: F811 - extends the declarations above
+    probes = _api_probes_before_apisales()
+    v_query, v_target = ("sales.view_salesquery",), ("sheetsync.view_synctarget",)
+    ran = lambda objects: {"pk": objects["sales.queryrun"].query_id}  # noqa: E731 - a query with a run
+    return {
+        **probes,
+        "api-salesquery-create": [
+            Probe(method="POST", needs=[v_query, ("sales.add_salesquery",)], ok=(201,), label="create",
+                  data={"name": "walk-created", "title": "Walk", "sql": "SELECT 1 AS n"}),
+        ],
+        # The walk's query with a run: allowed -> 409 (its runs keep it); the walk's own query stays for the others.
+        "api-salesquery-detail": [
+            *probes["api-salesquery-detail"],
+            Probe(method="DELETE", needs=[v_query, ("sales.delete_salesquery",)], kwargs=ran, ok=(409,),
+                  label="delete (a query with runs)"),
+        ],
+        "api-dashboardpin-list": [Probe(needs=[("cleanup.view_dashboardpin",)])],
+        "api-lineagedataset-list": [Probe(needs=[("lineage.view_lineagedataset",)])],
+        "api-lineagedataset-detail": [
+            Probe(needs=[("lineage.view_lineagedataset",)], kwargs=_obj("lineage.lineagedataset"))
+        ],
+        "api-lineageevent-list": [Probe(needs=[("lineage.view_lineageevent",)])],
+        "api-lineageevent-detail": [Probe(needs=[("lineage.view_lineageevent",)], kwargs=_obj("lineage.lineageevent"))],
+        "api-compliance-evidence": [
+            Probe(needs=[("privacy.view_evidence",)], kwargs=lambda objects, r=report: {"report": r}, label=report)
+            for report in ("gdpr", "sox", "access")
+        ],
+        "api-syncspreadsheet-list": [Probe(needs=[("sheetsync.view_syncspreadsheet",)])],
+        "api-syncspreadsheet-detail": [
+            Probe(needs=[("sheetsync.view_syncspreadsheet",)], kwargs=_obj("sheetsync.syncspreadsheet"))
+        ],
+        "api-synctarget-test": [
+            Probe(method="POST", needs=[v_target, ("sheetsync.sync_synctarget",)], kwargs=_file_target,
+                  label="test (writes nothing)")
+        ],
+    }  # fmt: skip
