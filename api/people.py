@@ -208,8 +208,9 @@ urlpatterns = [
 
 class AccessLogFilter(StrictFilterSet):
     ip_address = IPAddressFilter()
-    attempt_after = filters.IsoDateTimeFilter(field_name="attempt_time", lookup_expr="gte",
-                                              help_text="at or after (ISO 8601)")
+    attempt_after = filters.IsoDateTimeFilter(
+        field_name="attempt_time", lookup_expr="gte", help_text="at or after (ISO 8601)"
+    )
     attempt_before = filters.IsoDateTimeFilter(field_name="attempt_time", lookup_expr="lt",
                                                help_text="before (ISO 8601)")  # fmt: skip
 

@@ -314,11 +314,11 @@ AIRFLOW_ERRORS = {
 }
 
 
-def _airflow_error(exc: Exception) -> Response:
+def _airflow_error(exc: Exception, *, about_a_dag: bool = True) -> Response:
     """What an Airflow failure answers: 404 for a DAG it does not know, 503 unreachable, 502 any other error."""
     from connectors.errors import ConnectorNotFound, ConnectorTransientError
 
-    if isinstance(exc, ConnectorNotFound):
+    if isinstance(exc, ConnectorNotFound) and about_a_dag:
         return Response({"detail": str(exc)}, status=status.HTTP_404_NOT_FOUND)
     code = status.HTTP_503_SERVICE_UNAVAILABLE if isinstance(exc, ConnectorTransientError) else 502
     return Response({"detail": str(exc)}, status=code)
@@ -382,14 +382,19 @@ class AirflowDagList(APIView):
                 for dag in sorted(client.dags_list(tags=["dataops"]), key=lambda d: d.dag_id)
             ]  # fmt: skip
         except ConnectorError as exc:
-            return _airflow_error(exc)
+            return _airflow_error(exc, about_a_dag=False)  # a listing Airflow cannot find is its error: 502
         body = {"dags": dags, "airflow_url": settings.AIRFLOW_UI_URL or settings.AIRFLOW_API_URL}
         return Response(DagListOutput(body).data)
 
 
 class DagChangeInput(serializers.Serializer):
-    reason = serializers.CharField(required=False, default="", allow_blank=True, max_length=2000,
-                                   help_text="needed for a destructive DAG: the second Platform Admin reads it")  # fmt: skip
+    reason = serializers.CharField(
+        required=False,
+        default="",
+        allow_blank=True,
+        max_length=2000,
+        help_text="needed for a destructive DAG: the second Platform Admin reads it",
+    )
 
 
 class DagChangeOutput(serializers.Serializer):
@@ -458,6 +463,9 @@ urlpatterns = [
     path("jobs/<str:job>/estimate/", JobEstimate.as_view(), name="api-job-estimate"),
     path("airflow/dags/", AirflowDagList.as_view(), name="api-airflow-dag-list"),
     path("airflow/dags/<str:dag_id>/pause/", AirflowDagChange.as_view(operation="pause"), name="api-airflow-dag-pause"),
-    path("airflow/dags/<str:dag_id>/unpause/", AirflowDagChange.as_view(operation="unpause"),
-         name="api-airflow-dag-unpause"),
+    path(
+        "airflow/dags/<str:dag_id>/unpause/",
+        AirflowDagChange.as_view(operation="unpause"),
+        name="api-airflow-dag-unpause",
+    ),
 ]

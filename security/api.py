@@ -173,7 +173,9 @@ class RevealGrantDetail(generics.RetrieveAPIView):
 
 
 class RevealInput(serializers.Serializer):
-    reason = serializers.CharField(max_length=2000, help_text="why you need the values in clear (at least 5 characters)")
+    reason = serializers.CharField(
+        max_length=2000, help_text="why you need the values in clear (at least 5 characters)"
+    )
 
     def validate_reason(self, value: str) -> str:
         if len(value.strip()) < 5:
@@ -232,6 +234,9 @@ urlpatterns = [
     path("reveal-grants/", RevealGrantList.as_view(), name="api-revealgrant-list"),
     path("reveal-grants/<int:pk>/", RevealGrantDetail.as_view(), name="api-revealgrant-detail"),
     # The records the admin lets one reveal (security.admin_mixins.ClassifiedAdminMixin): quarantined rows.
-    path("quarantined-rows/<int:pk>/reveal/", _reveal_view("quality.quarantinedrow").as_view(),
-         name="api-quarantinedrow-reveal"),
+    path(
+        "quarantined-rows/<int:pk>/reveal/",
+        _reveal_view("quality.quarantinedrow").as_view(),
+        name="api-quarantinedrow-reveal",
+    ),
 ]

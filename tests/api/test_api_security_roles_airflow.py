@@ -14,8 +14,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from approvals.models import ApprovalRequest, DestinationWriter
-from orchestration.approvals import DAG_CHANGE_ACTION
 from audit.models import AuditEvent
+from orchestration.approvals import DAG_CHANGE_ACTION
 from security.models import RevealGrant
 from tests.rolewalk.objects import build
 from tests.tokens import api_token_for
