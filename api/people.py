@@ -4,10 +4,11 @@ second Platform Admin's approval); and retrying a job run whose trigger failed (
 
 from __future__ import annotations
 
-from axes.models import AccessAttempt
+from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.urls import path
+from django_filters import rest_framework as filters
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.exceptions import PermissionDenied, ValidationError
@@ -18,6 +19,7 @@ from approvals.services import ApprovalError
 from orchestration.api import JobRunOutput
 from orchestration.models import JobRun
 
+from .common import IPAddressFilter, StrictFilterSet
 from .resources import PERMS, Conflict, _conflict
 
 User = get_user_model()
@@ -195,4 +197,128 @@ urlpatterns = [
     path("job-runs/<int:pk>/retry/", JobRunRetry.as_view(), name="api-jobrun-retry"),
     path("login-lockouts/", LockoutList.as_view(), name="api-lockout-list"),
     path("login-lockouts/<int:pk>/", LockoutDetail.as_view(), name="api-lockout-detail"),
+]
+
+
+# --- login security (django-axes' access logs, read-only) and the roles (groups, read-only) -----------------------
+# As in the admin (accounts/admin.py): the access logs are read-only for whoever may view them (Platform Admins:
+# axes.view_accesslog, axes.view_accessfailurelog); groups are read-only here, roles always (accounts/roles.py is
+# their one source; only a superuser edits other groups, in the admin).
+
+
+class AccessLogFilter(StrictFilterSet):
+    ip_address = IPAddressFilter()
+    attempt_after = filters.IsoDateTimeFilter(
+        field_name="attempt_time", lookup_expr="gte", help_text="at or after (ISO 8601)"
+    )
+    attempt_before = filters.IsoDateTimeFilter(field_name="attempt_time", lookup_expr="lt",
+                                               help_text="before (ISO 8601)")  # fmt: skip
+
+    class Meta:
+        model = AccessLog
+        fields = ["username", "ip_address"]
+
+
+class AccessFailureLogFilter(AccessLogFilter):
+    class Meta:
+        model = AccessFailureLog
+        fields = ["username", "ip_address", "locked_out"]
+
+
+class AccessLogOutput(serializers.ModelSerializer):
+    class Meta:
+        model = AccessLog
+        fields = ["id", "username", "ip_address", "user_agent", "http_accept", "path_info", "attempt_time",
+                  "logout_time"]  # fmt: skip
+
+
+class AccessFailureLogOutput(serializers.ModelSerializer):
+    class Meta:
+        model = AccessFailureLog
+        fields = ["id", "username", "ip_address", "user_agent", "http_accept", "path_info", "attempt_time",
+                  "locked_out"]  # fmt: skip
+
+
+class AccessLogList(generics.ListAPIView):
+    """Successful logins and their logouts (the admin's access logs), newest first; read-only."""
+
+    serializer_class = AccessLogOutput
+    permission_classes = PERMS  # axes.view_accesslog
+    filterset_class = AccessLogFilter
+    search_fields = ["ip_address", "username", "user_agent", "path_info"]
+    queryset = AccessLog.objects.order_by("-attempt_time", "-pk")
+
+
+class AccessLogDetail(generics.RetrieveAPIView):
+    serializer_class = AccessLogOutput
+    permission_classes = PERMS
+    queryset = AccessLog.objects.all()
+
+
+class AccessFailureLogList(generics.ListAPIView):
+    """Every failed login (the admin's access failure logs), newest first; read-only."""
+
+    serializer_class = AccessFailureLogOutput
+    permission_classes = PERMS  # axes.view_accessfailurelog
+    filterset_class = AccessFailureLogFilter
+    search_fields = ["ip_address", "username", "user_agent", "path_info"]
+    queryset = AccessFailureLog.objects.order_by("-attempt_time", "-pk")
+
+
+class AccessFailureLogDetail(generics.RetrieveAPIView):
+    serializer_class = AccessFailureLogOutput
+    permission_classes = PERMS
+    queryset = AccessFailureLog.objects.all()
+
+
+class GroupOutput(serializers.ModelSerializer):
+    is_role = serializers.SerializerMethodField(help_text="a role of accounts/roles.py (never changed here)")
+    permissions = serializers.SerializerMethodField(help_text="app_label.codename, sorted")
+    member_count = serializers.IntegerField(read_only=True)
+
+    class Meta:
+        model = Group
+        fields = ["id", "name", "is_role", "permissions", "member_count"]
+
+    def get_is_role(self, group) -> bool:
+        return group.name in ROLE_PERMISSIONS
+
+    def get_permissions(self, group) -> list[str]:
+        return sorted(f"{p.content_type.app_label}.{p.codename}" for p in group.permissions.all())
+
+
+def _groups():
+    from django.db.models import Count
+
+    return (
+        Group.objects.annotate(member_count=Count("user", distinct=True))
+        .prefetch_related("permissions__content_type")
+        .order_by("name", "pk")
+    )
+
+
+class GroupList(generics.ListAPIView):
+    """The roles (and any other group) with their permissions and how many users hold each; read-only, as the
+    admin shows roles (accounts/roles.py is their one source)."""
+
+    serializer_class = GroupOutput
+    permission_classes = PERMS  # auth.view_group
+    filterset_fields = ["name"]
+    search_fields = ["name"]
+    queryset = _groups()
+
+
+class GroupDetail(generics.RetrieveAPIView):
+    serializer_class = GroupOutput
+    permission_classes = PERMS
+    queryset = _groups()
+
+
+urlpatterns += [
+    path("login-access-logs/", AccessLogList.as_view(), name="api-accesslog-list"),
+    path("login-access-logs/<int:pk>/", AccessLogDetail.as_view(), name="api-accesslog-detail"),
+    path("login-failures/", AccessFailureLogList.as_view(), name="api-accessfailurelog-list"),
+    path("login-failures/<int:pk>/", AccessFailureLogDetail.as_view(), name="api-accessfailurelog-detail"),
+    path("roles/", GroupList.as_view(), name="api-group-list"),
+    path("roles/<int:pk>/", GroupDetail.as_view(), name="api-group-detail"),
 ]

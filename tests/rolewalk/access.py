@@ -643,3 +643,46 @@ def api_probes() -> dict[str, list[Probe]]:  # noqa: F811 - extends the declarat
                   label="test (writes nothing)")
         ],
     }  # fmt: skip
+
+
+# Issue 10, the rest of login security, roles, reveals, destination writers and Airflow through /api/v1/: django-axes'
+# access logs (read-only), the groups (read-only: roles come from accounts/roles.py), the reveal grants and revealing
+# a quarantined row's values (security.reveal_value, audited), the destinations' writers (read-only, as in the
+# admin), a job's cost estimate, and Airflow's DAGs with pause/unpause. The walk runs without Airflow
+# (AIRFLOW_API_URL unset): allowed -> 503 saying Airflow is not configured; refused -> 403 first.
+_api_probes_before_security_roles_airflow = api_probes
+
+
+def api_probes() -> dict[str, list[Probe]]:  # noqa: F811 - extends the declarations above
+    v_log, v_fail, v_group = ("axes.view_accesslog",), ("axes.view_accessfailurelog",), ("auth.view_group",)
+    v_grant, v_writer = ("security.view_revealgrant",), ("approvals.view_destinationwriter",)
+    airflow = ("orchestration.manage_airflow",)
+    return {
+        **_api_probes_before_security_roles_airflow(),
+        "api-accesslog-list": [Probe(needs=[v_log])],
+        "api-accesslog-detail": [Probe(needs=[v_log], kwargs=_obj("axes.accesslog"))],
+        "api-accessfailurelog-list": [Probe(needs=[v_fail])],
+        "api-accessfailurelog-detail": [Probe(needs=[v_fail], kwargs=_obj("axes.accessfailurelog"))],
+        "api-group-list": [Probe(needs=[v_group])],
+        "api-group-detail": [Probe(needs=[v_group], kwargs=_obj("auth.group"))],
+        "api-revealgrant-list": [Probe(needs=[v_grant])],
+        "api-revealgrant-detail": [Probe(needs=[v_grant], kwargs=_obj("security.revealgrant"))],
+        "api-quarantinedrow-reveal": [
+            Probe(method="POST", needs=[("quality.view_quarantinedrow",), ("security.reveal_value",)],
+                  kwargs=_obj("quality.quarantinedrow"), data={"reason": "walk reveal"}, ok=(201,))
+        ],
+        "api-destinationwriter-list": [Probe(needs=[v_writer])],
+        "api-destinationwriter-detail": [Probe(needs=[v_writer], kwargs=_obj("approvals.destinationwriter"))],
+        # Without start and end: allowed -> 400 naming them (BigQuery is not called).
+        "api-job-estimate": [
+            Probe(needs=[("orchestration.trigger_jobrun",), ("sales.run_salesquery",)],
+                  kwargs=lambda objects: {"job": "sales_report"}, ok=(400,))
+        ],
+        "api-airflow-dag-list": [Probe(needs=[airflow], ok=(503,))],
+        "api-airflow-dag-pause": [
+            Probe(method="POST", needs=[airflow], kwargs=lambda objects: {"dag_id": "sheets_sync"}, ok=(503,))
+        ],
+        "api-airflow-dag-unpause": [
+            Probe(method="POST", needs=[airflow], kwargs=lambda objects: {"dag_id": "sheets_sync"}, ok=(503,))
+        ],
+    }  # fmt: skip
