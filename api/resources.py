@@ -624,16 +624,6 @@ class SalesQueryOutput(serializers.ModelSerializer):
         fields = ["id", "name", "title", "description", "sql", "source_file", "active", "updated_at", "updated_by"]
 
 
-class SalesQueryList(generics.ListAPIView):
-    """The sales queries a report runs."""
-
-    queryset = SalesQuery.objects.select_related("updated_by").order_by("name")
-    serializer_class = SalesQueryOutput
-    permission_classes = PERMS
-    filterset_fields = ["active", "name"]
-    search_fields = ["name", "title"]
-
-
 class QueryRunOutput(serializers.ModelSerializer):
     query = serializers.SlugRelatedField(slug_field="name", read_only=True)
     actor = serializers.StringRelatedField(allow_null=True)
@@ -710,7 +700,6 @@ urlpatterns = [
     path("audit-events/", AuditEventList.as_view(), name="api-auditevent-list"),
     path("audit-events/export/", AuditEventExport.as_view(), name="api-auditevent-export"),
     path("audit-events/chain/", AuditChainStatus.as_view(), name="api-auditevent-chain"),
-    path("sales-queries/", SalesQueryList.as_view(), name="api-salesquery-list"),
     path("query-runs/", QueryRunList.as_view(), name="api-queryrun-list"),
     path("reports/", SalesReportList.as_view(), name="api-salesreport-list"),
     path("reports/<int:pk>/", SalesReportDetail.as_view(), name="api-salesreport-detail"),

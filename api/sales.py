@@ -263,15 +263,20 @@ def _query_output(pk: int) -> dict:
     return SalesQueryOutput(SalesQuery.objects.select_related("updated_by").get(pk=pk)).data
 
 
-class SalesQueryCreate(generics.GenericAPIView):
-    """Define a sales query (Platform Admins, ``sales.add_salesquery``), as the admin's add form: 400 naming the
-    field for a bad or taken name, a missing title or SQL, or SQL that would send a classified column unmasked to
-    the sheet; then ``sales_query_save`` records ``sales.query_created`` with the SQL's hash. 201 with the query."""
+class SalesQueryListCreate(generics.ListCreateAPIView):
+    """The sales queries a report runs. POST defines one (Platform Admins, ``sales.add_salesquery``), as the
+    admin's add form: 400 naming the field for a bad or taken name, a missing title or SQL, or SQL that would send
+    a classified column unmasked to the sheet; then ``sales_query_save`` records ``sales.query_created`` with the
+    SQL's hash. 201 with the query."""
 
-    queryset = SalesQuery.objects.all()
+    queryset = SalesQuery.objects.select_related("updated_by").order_by("name")
     permission_classes = PERMS
     required_perms = {"POST": ("sales.add_salesquery",)}
-    serializer_class = SalesQueryEdit
+    filterset_fields = ["active", "name"]
+    search_fields = ["name", "title"]
+
+    def get_serializer_class(self):
+        return SalesQueryEdit if self.request and self.request.method == "POST" else SalesQueryOutput
 
     @extend_schema(request=SalesQueryEdit, responses={201: SalesQueryOutput})
     def post(self, request):
@@ -334,8 +339,7 @@ class SalesQueryDetail(generics.RetrieveUpdateDestroyAPIView):
 
 
 urlpatterns = [
-    # POST here, not on sales-queries/ (api.resources' list, mounted first): see SalesQueryCreate.
-    path("sales-queries/new/", SalesQueryCreate.as_view(), name="api-salesquery-create"),
+    path("sales-queries/", SalesQueryListCreate.as_view(), name="api-salesquery-list"),
     path("sales-queries/<int:pk>/", SalesQueryDetail.as_view(), name="api-salesquery-detail"),
     path("sales-queries/<int:pk>/estimate/", SalesQueryEstimate.as_view(), name="api-salesquery-estimate"),
     path("reports/<int:pk>/charts/", SalesReportCharts.as_view(), name="api-salesreport-charts"),

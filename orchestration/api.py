@@ -1,7 +1,8 @@
 """REST API for job runs: list, read, and trigger (POST); a job's cost estimate (the trigger form's live estimate);
 Airflow's DAGs (the admin's Airflow page: their state and recent runs, pause and unpause, where a destructive DAG
-asks a second Platform Admin through an approval request). Airflow unreachable or not configured answers 503, an
-error Airflow answered 502 (or 404 for a DAG it does not know), each with ``{"detail": ...}``: never a 500."""
+asks a second Platform Admin through an approval request). A deployment without Airflow (jobs through Celery)
+answers 409, Airflow unreachable 503, an error Airflow answered 502 (or 404 for a DAG it does not know), each with
+``{"detail": ...}``: never a 500."""
 
 from __future__ import annotations
 
@@ -309,8 +310,9 @@ class ManageAirflow(permissions.BasePermission):
 
 
 AIRFLOW_ERRORS = {
+    409: OpenApiResponse(ApiError, description="this deployment runs its jobs through Celery: no AIRFLOW_API_URL"),
     502: OpenApiResponse(ApiError, description="Airflow answered with an error: what it said"),
-    503: OpenApiResponse(ApiError, description="Airflow is not configured (AIRFLOW_API_URL) or unreachable: why"),
+    503: OpenApiResponse(ApiError, description="Airflow is unreachable (down, or its address is wrong): why"),
 }
 
 
@@ -373,7 +375,7 @@ class AirflowDagList(APIView):
 
         client = _airflow_client()
         if client is None:
-            return Response({"detail": NOT_CONFIGURED}, status=status.HTTP_503_SERVICE_UNAVAILABLE)
+            return Response({"detail": NOT_CONFIGURED}, status=status.HTTP_409_CONFLICT)
         destructive = destructive_dags()
         try:
             dags = [
@@ -432,7 +434,7 @@ class AirflowDagChange(APIView):
         data = DagChangeInput(data=request.data)
         data.is_valid(raise_exception=True)
         if _airflow_client() is None:
-            return Response({"detail": NOT_CONFIGURED}, status=status.HTTP_503_SERVICE_UNAVAILABLE)
+            return Response({"detail": NOT_CONFIGURED}, status=status.HTTP_409_CONFLICT)
         body = {"dag_id": dag_id, "operation": self.operation}
         if dag_id in destructive_dags():
             # Pausing stops a cleanup people rely on; unpausing lets deletions run: four eyes, as in the admin.

@@ -61,7 +61,7 @@ def classified_columns_in_sql(sql: str, *, min_level: str = "confidential") -> l
     floor = level_rank(min_level)
     try:
         tree = sqlglot.parse_one(sql, read="bigquery")
-    except sqlglot.errors.ParseError:
+    except sqlglot.errors.SqlglotError:  # ParseError, and TokenError for text that does not even tokenize
         tree = None
     found: dict[tuple[str, str], ClassifiedColumn] = {}
 

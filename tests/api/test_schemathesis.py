@@ -26,19 +26,8 @@ from tests.rolewalk.objects import build
 from tests.tokens import api_token_for
 
 EXAMPLES = 3
-
-
-@schemathesis.check
-def no_undocumented_server_error(ctx, response, case):
-    """schemathesis' not_a_server_error, except for a 5xx the operation documents: an outside system it fronts being
-    down or not configured (Airflow: 502/503 with {"detail": ...}), whose body the schema checks like any other."""
-    if str(response.status_code) in case.operation.definition.raw.get("responses", {}):
-        return None
-    return not_a_server_error(ctx, response, case)
-
-
 CHECKS = [
-    no_undocumented_server_error,
+    not_a_server_error,
     status_code_conformance,
     content_type_conformance,
     response_headers_conformance,

@@ -613,7 +613,8 @@ def api_probes() -> dict[str, list[Probe]]:  # noqa: F811 - extends the declarat
     ran = lambda objects: {"pk": objects["sales.queryrun"].query_id}  # noqa: E731 - a query with a run
     return {
         **probes,
-        "api-salesquery-create": [
+        "api-salesquery-list": [
+            *probes["api-salesquery-list"],
             Probe(method="POST", needs=[v_query, ("sales.add_salesquery",)], ok=(201,), label="create",
                   data={"name": "walk-created", "title": "Walk", "sql": "SELECT 1 AS n"}),
         ],
@@ -649,7 +650,7 @@ def api_probes() -> dict[str, list[Probe]]:  # noqa: F811 - extends the declarat
 # access logs (read-only), the groups (read-only: roles come from accounts/roles.py), the reveal grants and revealing
 # a quarantined row's values (security.reveal_value, audited), the destinations' writers (read-only, as in the
 # admin), a job's cost estimate, and Airflow's DAGs with pause/unpause. The walk runs without Airflow
-# (AIRFLOW_API_URL unset): allowed -> 503 saying Airflow is not configured; refused -> 403 first.
+# (AIRFLOW_API_URL unset): allowed -> 409 saying Airflow is not configured; refused -> 403 first.
 _api_probes_before_security_roles_airflow = api_probes
 
 
@@ -678,11 +679,11 @@ def api_probes() -> dict[str, list[Probe]]:  # noqa: F811 - extends the declarat
             Probe(needs=[("orchestration.trigger_jobrun",), ("sales.run_salesquery",)],
                   kwargs=lambda objects: {"job": "sales_report"}, ok=(400,))
         ],
-        "api-airflow-dag-list": [Probe(needs=[airflow], ok=(503,))],
+        "api-airflow-dag-list": [Probe(needs=[airflow], ok=(409,))],
         "api-airflow-dag-pause": [
-            Probe(method="POST", needs=[airflow], kwargs=lambda objects: {"dag_id": "sheets_sync"}, ok=(503,))
+            Probe(method="POST", needs=[airflow], kwargs=lambda objects: {"dag_id": "sheets_sync"}, ok=(409,))
         ],
         "api-airflow-dag-unpause": [
-            Probe(method="POST", needs=[airflow], kwargs=lambda objects: {"dag_id": "sheets_sync"}, ok=(503,))
+            Probe(method="POST", needs=[airflow], kwargs=lambda objects: {"dag_id": "sheets_sync"}, ok=(409,))
         ],
     }  # fmt: skip

@@ -29,6 +29,10 @@ def test_columns_traced_through_aliases_stars_subqueries_and_masking():
     assert cols("SELECT customer_email FROM other.table") == []
     # unparseable: fail closed
     assert cols("SELECT customer_email FROM FROM sales.order_lines ((") == ["customer_email", "customer_id"]
+    # text that does not even tokenize (an unclosed quote): fail closed too, never an exception (schemathesis found
+    # a 500 on a sales query's create)
+    assert cols("SELECT `customer_email FROM sales.order_lines") == ["customer_email", "customer_id"]
+    assert cols("SELECT `x FROM elsewhere") == []
 
 
 def _target(sql: str, name: str = "customers") -> SyncTarget:
