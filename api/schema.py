@@ -38,7 +38,7 @@ class AutoSchema(SpectacularAutoSchema):
         has_params = "{" in self.path or self._is_list_view() or self.method != "GET"
         if has_params:
             codes.insert(0, "404")
-        if self.method != "GET" or self.get_filter_backends() or self._is_list_view():
+        if self.method != "GET" or self._strict_params() or self.get_filter_backends() or self._is_list_view():
             codes.insert(0, "400")
         for code in codes:
             if code in responses:
@@ -48,6 +48,14 @@ class AutoSchema(SpectacularAutoSchema):
             response["description"] = ERROR_DESCRIPTIONS[code]
             responses[code] = response
         return dict(sorted(responses.items()))
+
+    def _strict_params(self) -> bool:
+        """A view that looks its object up through the strict filter backend (``get_object`` filters the queryset)
+        answers 400 for a query parameter it does not have, detail views included (drf-spectacular lists filter
+        backends for list views only)."""
+        from .common import StrictFilterBackend
+
+        return any(issubclass(b, StrictFilterBackend) for b in getattr(self.view, "filter_backends", None) or ())
 
 
 def only_v1(endpoints):

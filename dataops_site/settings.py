@@ -603,3 +603,5 @@ SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update(
         "LineageOutboxStatusEnum": "lineage.models.LineageOutbox.Status",
     }
 )
+# Issue 10, monitoring's notifications through /api/v1/ (their "status" is not the other lists' statuses).
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]["NotificationStatusEnum"] = "monitoring.models.Notification.Status"

@@ -132,6 +132,8 @@ class Sla(models.Model):
             raise ValidationError({"day_of_month": "a monthly deadline needs a day between 1 and 28"})
         if self.kind in (SlaKind.LATENCY, SlaKind.FRESHNESS) and not self.within_minutes:
             raise ValidationError({"within_minutes": "say within how many minutes"})
+        if self.objective_percent is not None and not 0 < self.objective_percent <= 100:
+            raise ValidationError({"objective_percent": "a share of checks: more than 0, at most 100"})
 
 
 class SlaCheck(models.Model):

@@ -13,6 +13,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Count, Max, Min, Q, Sum
 from django.utils import timezone
 
@@ -506,3 +507,20 @@ def incidents_recent(*, limit: int = 10) -> list[Incident]:
     open_ones = list(Incident.objects.filter(status__in=UNRESOLVED).order_by("-detected_at")[:limit])
     closed = list(Incident.objects.filter(status=IncidentStatus.RESOLVED).order_by("-resolved_at")[:limit])
     return open_ones + closed
+
+
+def feedback_target(*, label: str, object_id: str) -> Any | None:
+    """The report or review ``label`` (``app_label.model``, one of ``FEEDBACK_MODELS``) ``object_id`` names, or None
+    when there is no such kind of object or no such object (an id that is not a number included: not a 500)."""
+    from django.apps import apps
+
+    from .services import FEEDBACK_MODELS
+
+    if label not in FEEDBACK_MODELS:
+        return None
+    model = apps.get_model(label)
+    try:
+        pk = model._meta.pk.to_python(object_id)
+    except (TypeError, ValueError, DjangoValidationError):
+        return None
+    return model.objects.filter(pk=pk).first()

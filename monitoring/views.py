@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hmac
 
-from django.apps import apps
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -16,6 +15,7 @@ from django.views.decorators.http import require_POST
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from .metrics import metrics_render
+from .selectors import feedback_target
 from .services import FEEDBACK_MODELS, feedback_record
 
 
@@ -51,8 +51,7 @@ def feedback(request: HttpRequest, label: str, object_id: str) -> HttpResponse:
         raise Http404("no feedback on this kind of object")
     if not request.user.has_perm("monitoring.add_feedback"):
         raise PermissionDenied("you may not give feedback")
-    model = apps.get_model(label)
-    target = model.objects.filter(pk=object_id).first()
+    target = feedback_target(label=label, object_id=object_id)
     if target is None:
         raise Http404("no such object")
     useful = request.POST.get("useful") == "yes"

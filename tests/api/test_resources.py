@@ -45,6 +45,15 @@ LISTS = {
     "api-subjectrequest-list": "privacy.SubjectRequest",
     "api-lineageoutbox-list": "lineage.LineageOutbox",
     "api-lockout-list": "axes.AccessAttempt",
+    # The rest of the monitoring admin (tests/api/test_monitoring_api_more.py).
+    "api-slacheck-list": "monitoring.SlaCheck",
+    "api-escalationstep-list": "monitoring.EscalationStep",
+    "api-notification-list": "monitoring.Notification",
+    "api-runrecord-list": "monitoring.RunRecord",
+    "api-apiusage-list": "monitoring.ApiUsage",
+    "api-hostsample-list": "monitoring.HostSample",
+    "api-feedback-list": "monitoring.Feedback",
+    "api-performancereport-list": "monitoring.PerformanceReport",
 }
 # The query counts of every list (found from the URL patterns) are measured in test_query_counts.py.
 
