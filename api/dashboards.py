@@ -221,6 +221,41 @@ class DashboardPinList(generics.ListAPIView):
     ordering_fields = ["expires_at", "created_at"]
 
 
+class PinEdit(PinInput):
+    reason = serializers.CharField(max_length=500, required=False)
+    expires_at = serializers.DateTimeField(required=False, help_text="in the future")
+
+
+class DashboardPinDetail(generics.RetrieveUpdateDestroyAPIView):
+    """One pin. PATCH changes its reason or expiry (``cleanup.change_dashboardpin``; ``dashboardpin_changed``),
+    DELETE removes it (``cleanup.delete_dashboardpin``; ``dashboardpin_deleted``): the admin's pin service."""
+
+    queryset = DashboardPin.objects.select_related("dashboard", "created_by")
+    permission_classes = PERMS
+    required_perms = {"PATCH": ("cleanup.change_dashboardpin",), "DELETE": ("cleanup.delete_dashboardpin",)}
+    http_method_names = ["get", "patch", "delete", "head", "options"]
+
+    def get_serializer_class(self):
+        return PinEdit if self.request and self.request.method == "PATCH" else PinOutput
+
+    @extend_schema(request=PinEdit, responses={200: PinOutput})
+    def patch(self, request, *args, **kwargs):
+        from cleanup.services import dashboard_pin_save
+
+        pin = self.get_object()
+        data = PinEdit(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        for name, value in data.validated_data.items():
+            setattr(pin, name, value)
+        dashboard_pin_save(pin=pin, actor=request.user, created=False)
+        return Response(PinOutput(pin).data)
+
+    def perform_destroy(self, instance):
+        from cleanup.services import dashboard_pin_delete
+
+        dashboard_pin_delete(pin=instance, actor=self.request.user)
+
+
 # --- the cleanup plan: preview, then run exactly that plan ------------------------------------------------------
 
 
@@ -459,6 +494,7 @@ urlpatterns = [
     path("cleanup/preview/", CleanupPlanPreview.as_view(), name="api-cleanup-preview"),
     path("cleanup/run/", CleanupRun.as_view(), name="api-cleanup-run"),
     path("pins/", DashboardPinList.as_view(), name="api-dashboardpin-list"),
+    path("pins/<int:pk>/", DashboardPinDetail.as_view(), name="api-dashboardpin-detail"),
     path("protected-folders/", ProtectedFolderList.as_view(), name="api-protectedfolder-list"),
     path("protected-folders/<int:pk>/", ProtectedFolderDetail.as_view(), name="api-protectedfolder-detail"),
 ]

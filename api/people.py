@@ -1,6 +1,7 @@
-"""``/api/v1/`` for Platform Admins: users with their roles, and asking for a user's roles (through
-``accounts.services.user_roles_request``: revocations and Viewer apply at once, a grant above Viewer waits for a
-second Platform Admin's approval); and retrying a job run whose trigger failed (the admin's action)."""
+"""``/api/v1/`` for Platform Admins: users (create, edit, delete, as the admin's forms) with their roles, and
+asking for a user's roles (through ``accounts.services.user_roles_request``: revocations and Viewer apply at once,
+a grant above Viewer waits for a second Platform Admin's approval); and retrying a job run whose trigger failed
+(the admin's action)."""
 
 from __future__ import annotations
 
@@ -52,16 +53,111 @@ class UserList(generics.ListAPIView):
     queryset = User.objects.all()  # for the permission check (auth.view_user)
 
 
-class UserDetail(generics.RetrieveAPIView):
-    """One user and their roles (a superuser is out of reach, as in the admin: 404)."""
+class UserInput(serializers.ModelSerializer):
+    """What the admin's user forms edit (roles have their own endpoint, ``users/{id}/roles/``, with its approvals;
+    the superuser flag and per-user permissions stay in the admin, for superusers). ``password``: checked by the
+    site's password validators; left out on create, the account has no password login until one is set."""
 
-    serializer_class = UserOutput
+    password = serializers.CharField(required=False, write_only=True, trim_whitespace=False, max_length=128,
+                                     style={"input_type": "password"})  # fmt: skip
+
+    class Meta:
+        model = User
+        fields = ["username", "email", "first_name", "last_name", "is_active", "is_staff", "password"]
+
+    def validate(self, attrs):
+        from django.contrib.auth.password_validation import validate_password
+        from django.core.exceptions import ValidationError as DjangoValidationError
+
+        if "password" in attrs:
+            candidate = User(**{k: v for k, v in attrs.items() if k != "password"})
+            if self.instance is not None:
+                candidate.pk = self.instance.pk
+                for name in ("username", "email", "first_name", "last_name"):
+                    if name not in attrs:
+                        setattr(candidate, name, getattr(self.instance, name))
+            try:
+                validate_password(attrs["password"], user=candidate)
+            except DjangoValidationError as exc:
+                raise ValidationError({"password": list(exc.messages)}) from exc
+        return attrs
+
+
+def _users(request):
+    users = User.objects.prefetch_related("groups")
+    return users if request.user.is_superuser else users.filter(is_superuser=False)
+
+
+class UserListCreate(UserList, generics.CreateAPIView):
+    """Users (superusers are out of reach, as in the admin) and the roles they hold. POST creates one, as the
+    admin's add form (``auth.add_user``; ``accounts.user_created``, then ``user_password_changed`` if a password is
+    given): 400 naming the field (a taken or invalid username, a password the validators refuse). 201, no roles:
+    ask for them with ``POST users/{id}/roles/``."""
+
+    required_perms = {"POST": ("auth.add_user",)}
+
+    def get_serializer_class(self):
+        return UserInput if self.request and self.request.method == "POST" else UserOutput
+
+    @extend_schema(request=UserInput, responses={201: UserOutput})
+    def post(self, request, *args, **kwargs):
+        from django.db import transaction
+
+        from accounts.services import user_create, user_password_set
+
+        data = UserInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        fields = dict(data.validated_data)
+        password = fields.pop("password", None)
+        with transaction.atomic():  # the user and their password, or neither
+            user = User(**fields)
+            user.set_unusable_password()
+            user_create(user=user, actor=request.user)
+            if password is not None:
+                user_password_set(user=user, password=password, actor=request.user)
+        return Response(UserOutput(_users(request).get(pk=user.pk)).data, status=status.HTTP_201_CREATED)
+
+
+class UserDetail(generics.RetrieveUpdateDestroyAPIView):
+    """One user and their roles (a superuser is out of reach, as in the admin: 404). PATCH edits what the admin's
+    change form edits (``auth.change_user``; one audit event per kind of change: profile, activation, flags,
+    password); DELETE deletes the account (``auth.delete_user``; ``accounts.user_deleted`` with the roles it held;
+    its audit events stay)."""
+
     permission_classes = PERMS
     queryset = User.objects.all()
+    required_perms = {"PATCH": ("auth.change_user",), "DELETE": ("auth.delete_user",)}
+    http_method_names = ["get", "patch", "delete", "head", "options"]
 
     def get_queryset(self):
-        users = User.objects.prefetch_related("groups")
-        return users if self.request.user.is_superuser else users.filter(is_superuser=False)
+        return _users(self.request)
+
+    def get_serializer_class(self):
+        return UserInput if self.request and self.request.method == "PATCH" else UserOutput
+
+    @extend_schema(request=UserInput, responses={200: UserOutput})
+    def patch(self, request, *args, **kwargs):
+        from django.db import transaction
+
+        from accounts.services import user_password_set, user_update
+
+        user = self.get_object()
+        data = UserInput(user, data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        fields = dict(data.validated_data)
+        password = fields.pop("password", None)
+        with transaction.atomic():
+            for name, value in fields.items():
+                setattr(user, name, value)
+            user_update(user=user, actor=request.user, fields=list(fields))
+            if password is not None:
+                user_password_set(user=user, password=password, actor=request.user)
+        return Response(UserOutput(self.get_queryset().get(pk=user.pk)).data)
+
+    def perform_destroy(self, instance):
+        from accounts.services import user_delete
+
+        user_delete(user=instance, actor=self.request.user)
 
 
 class RolesInput(serializers.Serializer):
@@ -191,7 +287,7 @@ class LockoutDetail(generics.RetrieveDestroyAPIView):
 
 
 urlpatterns = [
-    path("users/", UserList.as_view(), name="api-user-list"),
+    path("users/", UserListCreate.as_view(), name="api-user-list"),
     path("users/<int:pk>/", UserDetail.as_view(), name="api-user-detail"),
     path("users/<int:pk>/roles/", UserRoles.as_view(), name="api-user-roles"),
     path("job-runs/<int:pk>/retry/", JobRunRetry.as_view(), name="api-jobrun-retry"),
@@ -297,21 +393,94 @@ def _groups():
     )
 
 
-class GroupList(generics.ListAPIView):
-    """The roles (and any other group) with their permissions and how many users hold each; read-only, as the
-    admin shows roles (accounts/roles.py is their one source)."""
+class GroupInput(serializers.Serializer):
+    name = serializers.CharField(max_length=150)
+    permissions = serializers.ListField(
+        child=serializers.CharField(), required=False, help_text="app_label.codename, e.g. cleanup.view_lookerdashboard"
+    )
 
-    serializer_class = GroupOutput
+    def validate_name(self, name: str) -> str:
+        if name in ROLE_PERMISSIONS:
+            raise ValidationError(f"{name} is a role: roles come from accounts/roles.py")
+        taken = Group.objects.filter(name=name)
+        if self.instance is not None:
+            taken = taken.exclude(pk=self.instance.pk)
+        if taken.exists():
+            raise ValidationError("a group with this name exists")
+        return name
+
+    def validate_permissions(self, names: list[str]) -> list:
+        from django.contrib.auth.models import Permission
+
+        wanted, unknown = [], []
+        for name in sorted(set(names)):
+            app_label, _, codename = name.partition(".")
+            found = Permission.objects.filter(content_type__app_label=app_label, codename=codename).first()
+            (wanted if found else unknown).append(found or name)
+        if unknown:
+            raise ValidationError(f"unknown permission(s): {', '.join(unknown)} (app_label.codename)")
+        return wanted
+
+
+def _role_refused(group: Group) -> None:
+    if group.name in ROLE_PERMISSIONS:
+        raise PermissionDenied(f"{group.name} is a role: its name and permissions come from accounts/roles.py")
+
+
+class GroupList(generics.ListCreateAPIView):
+    """The roles (and any other group) with their permissions and how many users hold each. Roles are read-only
+    (accounts/roles.py is their one source); POST creates another group as the admin does (``auth.add_group``:
+    superusers only, no role holds it; ``accounts.group_created`` and ``group_permissions_changed``)."""
+
     permission_classes = PERMS  # auth.view_group
+    required_perms = {"POST": ("auth.add_group",)}
     filterset_fields = ["name"]
     search_fields = ["name"]
     queryset = _groups()
 
+    def get_serializer_class(self):
+        return GroupInput if self.request and self.request.method == "POST" else GroupOutput
 
-class GroupDetail(generics.RetrieveAPIView):
-    serializer_class = GroupOutput
+    @extend_schema(request=GroupInput, responses={201: GroupOutput})
+    def post(self, request, *args, **kwargs):
+        from accounts.services import group_save
+
+        data = GroupInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        group = group_save(group=Group(name=data.validated_data["name"]), actor=request.user,
+                           permissions=data.validated_data.get("permissions", []))  # fmt: skip
+        return Response(GroupOutput(_groups().get(pk=group.pk)).data, status=status.HTTP_201_CREATED)
+
+
+class GroupDetail(generics.RetrieveUpdateDestroyAPIView):
+    """One group. A group that is not a role is renamed or given other permissions (PATCH, ``auth.change_group``)
+    or deleted (DELETE, ``auth.delete_group``), superusers only, audited; a role answers 403, as in the admin."""
+
     permission_classes = PERMS
+    required_perms = {"PATCH": ("auth.change_group",), "DELETE": ("auth.delete_group",)}
+    http_method_names = ["get", "patch", "delete", "head", "options"]
     queryset = _groups()
+
+    def get_serializer_class(self):
+        return GroupInput if self.request and self.request.method == "PATCH" else GroupOutput
+
+    @extend_schema(request=GroupInput, responses={200: GroupOutput})
+    def patch(self, request, *args, **kwargs):
+        from accounts.services import group_save
+
+        group = self.get_object()
+        _role_refused(group)
+        data = GroupInput(group, data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        group.name = data.validated_data.get("name", group.name)
+        group_save(group=group, actor=request.user, permissions=data.validated_data.get("permissions"))
+        return Response(GroupOutput(_groups().get(pk=group.pk)).data)
+
+    def perform_destroy(self, instance):
+        from accounts.services import group_delete
+
+        _role_refused(instance)
+        group_delete(group=instance, actor=self.request.user)
 
 
 urlpatterns += [

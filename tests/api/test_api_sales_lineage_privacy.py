@@ -303,3 +303,31 @@ def test_a_target_test_reads_the_source_and_sheet_and_writes_nothing(client, rol
     target.save(update_fields=["source_file"])
     broken = client.post(url, **write).json()
     assert broken["error"].startswith("the source could not be read") and broken["cells"] == 0
+
+
+def test_one_pin_is_changed_and_removed_through_the_admins_pin_service(client, role_user):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from cleanup.models import DashboardPin, LookerDashboard
+    from tests.rolewalk.objects import build
+
+    pin = DashboardPin.objects.create(dashboard=build(LookerDashboard), reason="board pack",
+                                      expires_at=timezone.now() + timedelta(days=10))  # fmt: skip
+    url = reverse("api-dashboardpin-detail", kwargs={"pk": pin.pk})
+    content, viewer = role_user("Content Admin", "cora"), role_user("Viewer")
+    assert client.get(url, **_auth(viewer)).json()["reason"] == "board pack"
+    assert _send(client, "PATCH", url, {"reason": "x"}, _auth(viewer)).status_code == 403
+    assert _send(client, "PATCH", url, {"reason": "x"}, _auth(content, "read")).status_code == 403
+    past = _send(client, "PATCH", url, {"expires_at": "2001-01-01T00:00:00Z"}, _auth(content))
+    assert past.status_code == 400 and set(past.json()) == {"expires_at"}
+    later = (timezone.now() + timedelta(days=40)).isoformat()
+    changed = _send(client, "PATCH", url, {"reason": "quarterly pack", "expires_at": later}, _auth(content))
+    assert changed.status_code == 200 and changed.json()["reason"] == "quarterly pack" and changed.json()["active"]
+    event = AuditEvent.objects.get(action="cleanup.dashboardpin_changed", object_id=str(pin.pk))
+    assert event.actor_label == "cora" and event.data["reason"] == "quarterly pack"
+    assert client.delete(url, **_auth(viewer)).status_code == 403
+    assert client.delete(url, **_auth(content)).status_code == 204
+    assert not DashboardPin.objects.filter(pk=pin.pk).exists()
+    assert AuditEvent.objects.filter(action="cleanup.dashboardpin_deleted", object_id=str(pin.pk)).exists()

@@ -578,13 +578,25 @@ _api_probes_before_target_delete = api_probes
 
 def api_probes() -> dict[str, list[Probe]]:  # noqa: F811 - extends the declarations above
     probes = _api_probes_before_target_delete()
-    target = _obj("sheetsync.synctarget")
     probes["api-synctarget-detail"] = [
         *probes["api-synctarget-detail"],
         Probe(method="DELETE", needs=[("sheetsync.view_synctarget",), ("sheetsync.delete_synctarget",)],
-              kwargs=target, ok=(204,), label="delete"),
+              kwargs=_fresh("sheetsync.synctarget"), ok=(204,), label="delete"),
     ]  # fmt: skip
     return probes
+
+
+def _fresh(label: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """A new row for each call: what a DELETE probe removes is never an object later probes of the walk use."""
+
+    def build_one(objects: dict[str, Any]) -> dict[str, Any]:
+        from django.apps import apps
+
+        from tests.rolewalk.objects import build
+
+        return {"pk": build(apps.get_model(label)).pk}
+
+    return build_one
 
 
 # Issue 10, the rest of sales, pins, lineage, compliance evidence and the sync's spreadsheets through /api/v1/: create
@@ -739,4 +751,60 @@ def api_probes() -> dict[str, list[Probe]]:  # noqa: F811 - extends the declarat
         ],
         "api-performancereport-list": [Probe(needs=[v_report])],
         "api-performancereport-detail": [Probe(needs=[v_report], kwargs=_obj("monitoring.performancereport"))],
+    }  # fmt: skip
+
+
+# Issue 10: users created, edited and deleted through /api/v1/ (the admin's user forms: Platform Admins), and groups
+# that are not roles (superusers only: no role holds auth.add/change/delete_group; roles stay read-only).
+_api_probes_before_user_writes = api_probes
+
+
+def api_probes() -> dict[str, list[Probe]]:  # noqa: F811 - extends the declarations above
+    probes = _api_probes_before_user_writes()
+    v_user, v_group = ("auth.view_user",), ("auth.view_group",)
+    user, group = _obj("auth.user"), _obj("auth.group")
+    return {
+        **probes,
+        "api-user-list": [
+            *probes["api-user-list"],
+            Probe(method="POST", needs=[v_user, ("auth.add_user",)], data={"username": "walk-new-user"}, ok=(201,),
+                  label="create"),
+        ],
+        "api-user-detail": [
+            *probes["api-user-detail"],
+            Probe(method="PATCH", needs=[v_user, ("auth.change_user",)], kwargs=user, data={"first_name": "Walk"},
+                  label="edit"),
+            Probe(method="DELETE", needs=[v_user, ("auth.delete_user",)], kwargs=_fresh("auth.user"), ok=(204,),
+                  label="delete"),
+        ],
+        "api-group-list": [
+            *probes["api-group-list"],
+            Probe(method="POST", needs=[v_group, ("auth.add_group",)], data={"name": "walk-new-group"}, ok=(201,),
+                  label="create"),
+        ],
+        "api-group-detail": [
+            *probes["api-group-detail"],
+            Probe(method="PATCH", needs=[v_group, ("auth.change_group",)], kwargs=group, data={"name": "walk-renamed"},
+                  label="rename"),
+            Probe(method="DELETE", needs=[v_group, ("auth.delete_group",)], kwargs=_fresh("auth.group"), ok=(204,),
+                  label="delete"),
+        ],
+    }  # fmt: skip
+
+
+# Issue 10: one pin's detail, change and delete through /api/v1/ (the admin's pin permissions and service).
+_api_probes_before_pin_detail = api_probes
+
+
+def api_probes() -> dict[str, list[Probe]]:  # noqa: F811 - extends the declarations above
+    v_pin = ("cleanup.view_dashboardpin",)
+    return {
+        **_api_probes_before_pin_detail(),
+        "api-dashboardpin-detail": [
+            Probe(needs=[v_pin], kwargs=_obj("cleanup.dashboardpin")),
+            Probe(method="PATCH", needs=[v_pin, ("cleanup.change_dashboardpin",)], kwargs=_obj("cleanup.dashboardpin"),
+                  data={"reason": "walk again"}, label="change"),
+            Probe(method="DELETE", needs=[v_pin, ("cleanup.delete_dashboardpin",)],
+                  kwargs=_fresh("cleanup.dashboardpin"), ok=(204,), label="delete"),
+        ],
     }  # fmt: skip
