@@ -22,9 +22,7 @@ __all__ = ["embedded_bigquery_client", "embedded_sheets_client"]
 def embedded_bigquery_client() -> BigQueryClient:
     """The BigQuery client; the embedded default first makes sure the local emulator runs."""
     if settings.BIGQUERY_EMULATOR_AUTOSTART:
-        from sandbox.runner import ensure_running
-
-        ensure_running(
+        _emulator_started(
             "bigquery",
             module="sandbox.bigquery",
             port=settings.BIGQUERY_EMULATOR_PORT,
@@ -38,9 +36,7 @@ def embedded_sheets_client(*, principal: str = "") -> SheetsClient:
     """The Sheets client (as ``principal``, one of ``SHEETS_PRINCIPALS``); the embedded default first makes sure the
     local emulator runs."""
     if settings.SHEETS_EMULATOR_AUTOSTART:
-        from sandbox.runner import ensure_running
-
-        ensure_running(
+        _emulator_started(
             "sheets",
             module="sandbox.sheets",
             port=settings.SHEETS_EMULATOR_PORT,
@@ -48,3 +44,15 @@ def embedded_sheets_client(*, principal: str = "") -> SheetsClient:
             log_path=Path(settings.VAR_DIR) / "sheets_emulator.log",
         )
     return sheets_client(principal=principal)
+
+
+def _emulator_started(name: str, **kwargs) -> None:
+    """The local emulator runs, or a ConnectorTransientError says why not: callers already handle an unreachable
+    service (a job retries or fails its run, the sync target's test shows the error), never a bare RuntimeError."""
+    from connectors.errors import ConnectorTransientError
+    from sandbox.runner import ensure_running
+
+    try:
+        ensure_running(name, **kwargs)
+    except RuntimeError as exc:
+        raise ConnectorTransientError(f"the local {name} emulator is not available: {exc}", system=name) from exc

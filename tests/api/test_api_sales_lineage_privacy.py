@@ -331,3 +331,23 @@ def test_one_pin_is_changed_and_removed_through_the_admins_pin_service(client, r
     assert client.delete(url, **_auth(content)).status_code == 204
     assert not DashboardPin.objects.filter(pk=pin.pk).exists()
     assert AuditEvent.objects.filter(action="cleanup.dashboardpin_deleted", object_id=str(pin.pk)).exists()
+
+
+def test_a_target_test_whose_emulator_cannot_start_answers_the_error_not_a_500(client, role_user, settings, monkeypatch):
+    import sandbox.runner
+    from sheetsync.models import SyncTarget
+
+    def no_emulator(name: str, **kwargs):
+        raise RuntimeError(f"the {name} emulator did not become healthy")
+
+    settings.BIGQUERY_EMULATOR_AUTOSTART = True
+    monkeypatch.setattr(sandbox.runner, "ensure_running", no_emulator)
+    target = SyncTarget.objects.create(name="bq-target", spreadsheet_id="s1", range="T!A1", source_kind="bigquery",
+                                       source_query="SELECT 1 AS id", key_columns="id")  # fmt: skip
+    answer = _send(client, "POST", reverse("api-synctarget-test", kwargs={"pk": target.pk}), {},
+                   _auth(role_user("Data Steward")))  # fmt: skip
+    assert answer.status_code == 200, answer.content
+    assert "bigquery emulator is not available" in answer.json()["error"]
+    client.force_login(role_user("Data Steward", "steward2"))  # the admin's test page: the same, not a 500
+    page = client.post(reverse("admin:sheetsync_synctarget_test", args=[target.pk]))
+    assert page.status_code == 200 and "emulator is not available" in page.content.decode()

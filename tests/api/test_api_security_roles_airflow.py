@@ -108,11 +108,12 @@ def test_roles_are_listed_with_their_permissions_and_members_read_only(client, r
     assert _ids(client.get(url, {"name": "Auditor"}, **_auth(auditor))) == [Group.objects.get(name="Auditor").pk]
     detail_url = reverse("api-group-detail", kwargs={"pk": viewer["id"]})
     assert client.get(detail_url, **_auth(auditor)).json() == viewer
-    # Roles come from accounts/roles.py: the API edits no group, not even for a Platform Admin with a write token.
+    # Roles come from accounts/roles.py; other groups are written by superusers only (no role holds
+    # auth.*_group but view): a Platform Admin with a write token is refused (tests/api/test_api_users_groups.py).
     admin = _auth(role_user("Platform Admin"))
-    assert client.patch(detail_url, {"name": "x"}, content_type="application/json", **admin).status_code == 405
-    assert client.delete(detail_url, **admin).status_code == 405
-    assert _post(client, url, {"name": "new"}, admin).status_code == 405
+    assert client.patch(detail_url, {"name": "x"}, content_type="application/json", **admin).status_code == 403
+    assert client.delete(detail_url, **admin).status_code == 403
+    assert _post(client, url, {"name": "new"}, admin).status_code == 403
     assert Group.objects.filter(name="Viewer").exists() and not Group.objects.filter(name__in=["x", "new"]).exists()
 
 
