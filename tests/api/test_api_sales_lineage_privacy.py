@@ -333,7 +333,9 @@ def test_one_pin_is_changed_and_removed_through_the_admins_pin_service(client, r
     assert AuditEvent.objects.filter(action="cleanup.dashboardpin_deleted", object_id=str(pin.pk)).exists()
 
 
-def test_a_target_test_whose_emulator_cannot_start_answers_the_error_not_a_500(client, role_user, settings, monkeypatch):
+def test_a_target_test_whose_emulator_cannot_start_answers_the_error_not_a_500(
+    client, role_user, settings, monkeypatch
+):
     import sandbox.runner
     from sheetsync.models import SyncTarget
 
