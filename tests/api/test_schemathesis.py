@@ -123,7 +123,7 @@ def external_services_fail_fast(settings):
 
 # Stateful runs: STATEFUL_EXAMPLES scenarios of at most STATEFUL_STEPS calls each, derandomized (the same calls on
 # every run, so CI is repeatable).
-STATEFUL_EXAMPLES = 50
+STATEFUL_EXAMPLES = 120
 STATEFUL_STEPS = 6
 
 
