@@ -1,16 +1,22 @@
 """Emitting OpenLineage events (job runs, their stages, governance actions), storing and delivering them.
 
-Every event goes through openlineage-python's client with the database transport (``DatabaseTransport``), which
-stores it raw and parsed. When the library's own configuration names another transport (OPENLINEAGE_URL,
-OPENLINEAGE_CONFIG / openlineage.yml, OPENLINEAGE__TRANSPORT__*: HTTP to Marquez, a file, the console), the event
-also waits in the outbox and ``lineage_outbox_deliver`` (Celery beat every LINEAGE_DELIVERY_INTERVAL_S, or
-``manage.py lineage_deliver``) sends it, retrying with backoff. Nothing here ever raises into a job: lineage is
-recorded in a savepoint and a failure is logged.
+Every event is stored raw and parsed in the database. When openlineage-python is configured at all (an
+``OPENLINEAGE*`` environment variable, or an openlineage.yml where the library looks), it goes through the
+library's client with the database transport (``DatabaseTransport``), so the configured filters, facets and tags
+apply; and when that configuration names another transport (OPENLINEAGE_URL, OPENLINEAGE_CONFIG / openlineage.yml,
+OPENLINEAGE__TRANSPORT__*: HTTP to Marquez, a file, the console), the event also waits in the outbox and
+``lineage_outbox_deliver`` (Celery beat every LINEAGE_DELIVERY_INTERVAL_S, or ``manage.py lineage_deliver``) sends
+it, retrying with backoff. Unconfigured (the default), the event is stored as that client would store it (its two
+default facets added here: ``tags`` with the client's version, ``sourceCodeLocation`` from a git checkout) without
+importing the client and its transports, 0.2 s of each job's start-up (issue 15; see ``lineage/__init__.py``).
+Nothing here ever raises into a job: lineage is recorded in a savepoint and a failure is logged.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
+import os
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -20,12 +26,11 @@ from dateutil import parser as date_parser
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
-from openlineage.client import OpenLineageClient
 from openlineage.client.event_v2 import InputDataset, Job, OutputDataset, Run, RunEvent, RunState
 from openlineage.client.facet_v2 import error_message_run, job_type_job, ownership_job, parent_run
+from openlineage.client.serde import Serde
 from openlineage.client.uuid import generate_static_uuid
 
-from . import transport as _transport  # noqa: F401  (registers the dataops_db transport type)
 from .facets import DataOpsRunFacet, GovernanceRunFacet
 from .models import LineageDataset, LineageEvent, LineageIO, LineageOutbox
 from .naming import DatasetName, airflow_namespace
@@ -38,18 +43,79 @@ GOVERNANCE_ACTIONS = ("soft_delete", "restore", "publish", "approval", "quaranti
 # --- the client ------------------------------------------------------------------------------------------------
 
 
-_CLIENT: OpenLineageClient | None = None
+_CLIENT: Any = None
 
 
-def _database_client() -> OpenLineageClient:
+def _database_client() -> Any:
     """One client per process: its transport is the database, its filters and facets the library's config."""
     global _CLIENT  # noqa: PLW0603
     if _CLIENT is None:
-        from .transport import DatabaseTransport
+        from openlineage.client import OpenLineageClient
+
+        from .transport import DatabaseTransport  # also registers the dataops_db transport type
 
         with _quiet_library():
             _CLIENT = OpenLineageClient(transport=DatabaseTransport())
     return _CLIENT
+
+
+def lineage_library_configured() -> bool:
+    """Whether openlineage-python's own configuration says anything, where the library looks for it: an
+    ``OPENLINEAGE*`` environment variable (OPENLINEAGE_URL, OPENLINEAGE_CONFIG, OPENLINEAGE_DISABLED,
+    OPENLINEAGE__...), or an openlineage.yml in the working directory or ~/.openlineage/."""
+    if any(name.startswith("OPENLINEAGE") for name in os.environ):
+        return True
+    places = (os.path.join(os.getcwd(), "openlineage.yml"), os.path.expanduser("~/.openlineage/openlineage.yml"))
+    return any(os.path.isfile(place) for place in places)
+
+
+def _as_the_client_emits(event: RunEvent) -> RunEvent:
+    """What the unconfigured client adds to every run event before its transport sees it (openlineage-python
+    1.54 ``OpenLineageClient.emit``: ``update_event_tags_facets`` and ``add_source_code_location_facet``; the
+    environment facets, dataset reducing and filters are configuration only). ``tests/lineage`` compares the two
+    on the same events, so a library upgrade that adds another default fails there, not silently."""
+    from openlineage.client.constants import __version__
+    from openlineage.client.facet_v2 import source_code_location_job, tags_run
+
+    tag = tags_run.TagsRunFacetFields("openlineage_client_version", __version__, "OPENLINEAGE_CLIENT")
+    event.run.facets = event.run.facets or {}
+    tags = event.run.facets.get("tags", tags_run.TagsRunFacet())
+    kept = [t for t in tags.tags or [] if t.key.lower() != tag.key]
+    tags.tags = [*kept, tag]
+    event.run.facets["tags"] = tags
+    scl = _source_code_location()
+    if scl is not None:
+        event.job.facets = event.job.facets or {}
+        event.job.facets.setdefault(
+            "sourceCodeLocation",
+            source_code_location_job.SourceCodeLocationJobFacet(type="git", repoUrl=scl["url"], **scl),
+        )
+    return event
+
+
+@functools.cache
+def _source_code_location() -> dict[str, Any] | None:
+    """The git checkout this process runs from, as the client reads it (once per process)."""
+    from openlineage.client.git import (
+        _find_git_dir,
+        get_ci_pr_number,
+        get_git_branch,
+        get_git_repo_url,
+        get_git_tag,
+        get_git_version,
+    )
+
+    url = version = branch = tag = None
+    try:
+        git_dir = _find_git_dir()
+        if git_dir:
+            url, version = get_git_repo_url(git_dir=git_dir), get_git_version(git_dir)
+            branch, tag = get_git_branch(git_dir), get_git_tag(git_dir)
+    except Exception:  # noqa: BLE001 - as the client: no facet rather than no event
+        logger.warning("could not read the git metadata for the sourceCodeLocation facet", exc_info=True)
+    if url is None:
+        return None
+    return {"url": url, "version": version, "branch": branch, "tag": tag, "pullRequestNumber": get_ci_pr_number()}
 
 
 @contextmanager
@@ -69,6 +135,12 @@ def lineage_external_transport() -> Any | None:
 
     None for: nothing configured (the library's console fallback), OPENLINEAGE_DISABLED, or ``dataops_db`` itself.
     """
+    if not lineage_library_configured():
+        return None
+    from openlineage.client import OpenLineageClient
+
+    from . import transport as _transport  # noqa: F401  (registers the dataops_db transport type)
+
     with _quiet_library():
         client = OpenLineageClient()
     transport = client.transport
@@ -83,7 +155,10 @@ def lineage_emit(event: RunEvent) -> bool:
     """Emit one event; True when it was stored. Never raises (a job must not fail because lineage did)."""
     try:
         with transaction.atomic():  # a savepoint inside a caller's transaction: a failure leaves it usable
-            _database_client().emit(event)
+            if lineage_library_configured():
+                _database_client().emit(event)
+            else:
+                lineage_event_store(payload=Serde.to_dict(_as_the_client_emits(event)))
     except Exception:  # noqa: BLE001 - lineage never fails or blocks the work it describes
         logger.exception("could not record the lineage event %s %s", event.eventType, event.job.name)
         return False

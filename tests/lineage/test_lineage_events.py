@@ -222,3 +222,55 @@ def test_a_retry_of_many_deliveries_audits_every_id_and_leaves_delivered_ones_al
     assert [e.data["count"] for e in audited] == [100, 19]  # one event per 100 ids: each list kept whole
     assert [pk for e in audited for pk in e.data["ids"]] == [r.pk for r in rows[1:]]
     assert all(len(e.object_id) <= 255 for e in audited) and audited[0].object_id.startswith(f"{rows[1].pk},")
+
+
+def test_unconfigured_events_are_stored_exactly_as_the_client_would_store_them(monkeypatch):
+    """Without openlineage-python's configuration, lineage.services stores events without its client (issue 15:
+    the client's import is a third of a small job); here both ways build the same payload from the same events,
+    including the client's default facets (its version tag, the git checkout), so an upgrade that adds another
+    default fails this test instead of changing the events silently."""
+    import copy
+    import os
+
+    from openlineage.client import OpenLineageClient
+    from openlineage.client.serde import Serde
+    from openlineage.client.transport.transport import Transport
+
+    from lineage import services
+    from lineage.facets import DataOpsRunFacet, StageRunFacet
+    from lineage.naming import DatasetName
+
+    for name in [k for k in os.environ if k.startswith("OPENLINEAGE")]:
+        monkeypatch.delenv(name)
+    assert not services.lineage_library_configured()
+    seen: list[dict] = []
+
+    class Capture(Transport):
+        kind = "capture"
+
+        def emit(self, event):
+            seen.append(Serde.to_dict(event))
+
+    events = [
+        services.RunEvent(
+            eventType=services.RunState.COMPLETE,
+            eventTime="2026-12-01T10:00:00+00:00",
+            run=services.Run(runId=str(generate_static_uuid(instant=datetime(2026, 12, 1, tzinfo=UTC), data=b"x")),
+                             facets={"dataops": DataOpsRunFacet(jobRunId=7, job="sales_report", trigger="api"),
+                                     "stage": StageRunFacet(stage="loading", outcome="succeeded", rowsIn=3)}),
+            job=services._job("sales_report", {"jobType": services.job_type_job.JobTypeJobFacet(
+                processingType="BATCH", integration="DATAOPS", jobType="JOB")}),
+            inputs=[services.dataset_input(DatasetName("bigquery", "proj.sales.order_lines"))],
+            outputs=[services.dataset_output(DatasetName("gsheets", "sheet-1/Report"))],
+        ),
+        services.RunEvent(eventType=services.RunState.START, eventTime="2026-12-01T09:00:00+00:00",
+                          run=services.Run(runId=str(generate_static_uuid(
+                              instant=datetime(2026, 12, 1, tzinfo=UTC), data=b"y"))),
+                          job=services._job("governance.restore"), inputs=[], outputs=[]),
+    ]  # fmt: skip
+    client = OpenLineageClient(transport=Capture())
+    for event in events:
+        client.emit(copy.deepcopy(event))
+        ours = Serde.to_dict(services._as_the_client_emits(copy.deepcopy(event)))
+        assert ours == seen[-1]
+        assert ours["run"]["facets"]["tags"]["tags"][0]["key"] == "openlineage_client_version"

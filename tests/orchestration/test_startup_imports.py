@@ -129,3 +129,23 @@ def test_lazy_function_imports_on_call_and_sees_a_patched_target(monkeypatch):
         lazy_function("nodots")
     with pytest.raises(AttributeError):
         lazy_function("monitoring.constants.no_such_function")()
+
+
+def test_a_job_runs_lineage_without_the_openlineage_client_and_its_transports(tmp_path):
+    """Unconfigured (no OPENLINEAGE* variable, no openlineage.yml), a job's START/COMPLETE events need only the
+    event classes: neither openlineage-python's client nor its transports (requests, httpx, asyncio) are imported.
+    Once the client is asked for, it loads whole and works."""
+    script = (
+        "for name in [k for k in os.environ if k.startswith('OPENLINEAGE')]:\n"
+        "    del os.environ[name]\n"
+        "import lineage.services\n"
+        "from lineage.extractors import job_lineage_declared\n"
+        "light = [m for m in ('openlineage.client.client', 'openlineage.client.transport', 'requests', 'httpx')"
+        " if m in sys.modules]\n"
+        "assert light == [], light\n"
+        "assert not lineage.services.lineage_library_configured()\n"
+        "from openlineage.client import OpenLineageClient, set_producer\n"
+        "assert OpenLineageClient.__module__ == 'openlineage.client.client' and callable(set_producer)\n"
+        "assert 'openlineage.client.transport' in sys.modules\n"
+    )
+    _modules_after(script, tmp_path)
