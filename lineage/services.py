@@ -6,15 +6,14 @@ library's client with the database transport (``DatabaseTransport``), so the con
 apply; and when that configuration names another transport (OPENLINEAGE_URL, OPENLINEAGE_CONFIG / openlineage.yml,
 OPENLINEAGE__TRANSPORT__*: HTTP to Marquez, a file, the console), the event also waits in the outbox and
 ``lineage_outbox_deliver`` (Celery beat every LINEAGE_DELIVERY_INTERVAL_S, or ``manage.py lineage_deliver``) sends
-it, retrying with backoff. Unconfigured (the default), the event is stored as that client would store it (its two
-default facets added here: ``tags`` with the client's version, ``sourceCodeLocation`` from a git checkout) without
-importing the client and its transports, 0.2 s of each job's start-up (issue 15; see ``lineage/__init__.py``).
+it, retrying with backoff. Unconfigured (the default), the event is stored as that client would store it (its one
+default facet added here: ``tags`` with the client's version) without importing the client and its transports,
+0.1-0.2 s of each job's start-up (issue 15; see ``lineage/__init__.py``).
 Nothing here ever raises into a job: lineage is recorded in a savepoint and a failure is logged.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 from collections.abc import Iterable, Iterator
@@ -71,51 +70,20 @@ def lineage_library_configured() -> bool:
 
 def _as_the_client_emits(event: RunEvent) -> RunEvent:
     """What the unconfigured client adds to every run event before its transport sees it (openlineage-python
-    1.54 ``OpenLineageClient.emit``: ``update_event_tags_facets`` and ``add_source_code_location_facet``; the
-    environment facets, dataset reducing and filters are configuration only). ``tests/lineage`` compares the two
-    on the same events, so a library upgrade that adds another default fails there, not silently."""
+    1.54 ``OpenLineageClient.emit``): the ``tags`` run facet with its version (``update_event_tags_facets``). Its
+    other additions are configuration only: environment facets, dataset reducing, filters, and the
+    ``sourceCodeLocation`` facet (``facets.source_code_location.disabled`` is true by default). ``tests/lineage``
+    compares the two on the same events inside a git checkout with a remote, so a library upgrade that adds or
+    enables another default fails there, not silently."""
     from openlineage.client.constants import __version__
-    from openlineage.client.facet_v2 import source_code_location_job, tags_run
+    from openlineage.client.facet_v2 import tags_run
 
     tag = tags_run.TagsRunFacetFields("openlineage_client_version", __version__, "OPENLINEAGE_CLIENT")
     event.run.facets = event.run.facets or {}
     tags = event.run.facets.get("tags", tags_run.TagsRunFacet())
-    kept = [t for t in tags.tags or [] if t.key.lower() != tag.key]
-    tags.tags = [*kept, tag]
+    tags.tags = [*(t for t in tags.tags or [] if t.key.lower() != tag.key), tag]
     event.run.facets["tags"] = tags
-    scl = _source_code_location()
-    if scl is not None:
-        event.job.facets = event.job.facets or {}
-        event.job.facets.setdefault(
-            "sourceCodeLocation",
-            source_code_location_job.SourceCodeLocationJobFacet(type="git", repoUrl=scl["url"], **scl),
-        )
     return event
-
-
-@functools.cache
-def _source_code_location() -> dict[str, Any] | None:
-    """The git checkout this process runs from, as the client reads it (once per process)."""
-    from openlineage.client.git import (
-        _find_git_dir,
-        get_ci_pr_number,
-        get_git_branch,
-        get_git_repo_url,
-        get_git_tag,
-        get_git_version,
-    )
-
-    url = version = branch = tag = None
-    try:
-        git_dir = _find_git_dir()
-        if git_dir:
-            url, version = get_git_repo_url(git_dir=git_dir), get_git_version(git_dir)
-            branch, tag = get_git_branch(git_dir), get_git_tag(git_dir)
-    except Exception:  # noqa: BLE001 - as the client: no facet rather than no event
-        logger.warning("could not read the git metadata for the sourceCodeLocation facet", exc_info=True)
-    if url is None:
-        return None
-    return {"url": url, "version": version, "branch": branch, "tag": tag, "pullRequestNumber": get_ci_pr_number()}
 
 
 @contextmanager

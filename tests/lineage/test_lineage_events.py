@@ -224,13 +224,25 @@ def test_a_retry_of_many_deliveries_audits_every_id_and_leaves_delivered_ones_al
     assert all(len(e.object_id) <= 255 for e in audited) and audited[0].object_id.startswith(f"{rows[1].pk},")
 
 
-def test_unconfigured_events_are_stored_exactly_as_the_client_would_store_them(monkeypatch):
+def test_unconfigured_events_are_stored_exactly_as_the_client_would_store_them(monkeypatch, tmp_path):
     """Without openlineage-python's configuration, lineage.services stores events without its client (issue 15:
-    the client's import is a third of a small job); here both ways build the same payload from the same events,
-    including the client's default facets (its version tag, the git checkout), so an upgrade that adds another
-    default fails this test instead of changing the events silently."""
+    the client's import is a sixth of a small job); here both ways build the same payload from the same events,
+    including the client's defaults, so an upgrade that adds or enables another default fails this test instead
+    of changing the events silently. Run inside a git checkout with a remote and a commit (what the client's
+    sourceCodeLocation facet would read if it were on), whatever the checkout the suite runs from."""
     import copy
     import os
+    import subprocess
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True)
+
+    git("init", "-q", "-b", "main")
+    git("remote", "add", "origin", "https://example.com/dataops.git")
+    (tmp_path / "f").write_text("x")
+    git("add", "f")
+    git("-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-q", "-m", "x")
+    monkeypatch.chdir(tmp_path)
 
     from openlineage.client import OpenLineageClient
     from openlineage.client.serde import Serde
