@@ -6,14 +6,30 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from django import forms
+from django.core.exceptions import ValidationError as ModelValidationError
 from django.db import models
 from django_filters import rest_framework as filters
-from rest_framework import pagination, permissions
+from rest_framework import pagination, permissions, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.filters import OrderingFilter
+from rest_framework.response import Response
 
 # Query parameters every list understands besides its filters.
 COMMON_PARAMS = frozenset({"format", "page", "cursor", "page_size"})
+
+
+def conflict(message: str) -> Response:
+    """409 with ``{"detail": message}``: what every endpoint answers when a service refuses as things stand."""
+    return Response({"detail": message}, status=status.HTTP_409_CONFLICT)
+
+
+def model_validate(instance: models.Model, **options) -> None:
+    """The model's own validation (``full_clean(**options)``: fields, ``clean()``, uniqueness), as the admin's form
+    runs it, answering 400 naming each field at fault."""
+    try:
+        instance.full_clean(**options)
+    except ModelValidationError as exc:
+        raise ValidationError(exc.message_dict) from exc
 
 
 class DjangoModelPermission(permissions.BasePermission):

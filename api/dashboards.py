@@ -30,8 +30,8 @@ from cleanup.models import (
 from orchestration.api import JobRunOutput
 from orchestration.models import JobRun
 
-from .common import NewestFirstCursor, StrictBooleanFilter, StrictFilterSet
-from .resources import PERMS, Conflict, _conflict
+from .common import NewestFirstCursor, StrictBooleanFilter, StrictFilterSet, conflict
+from .resources import PERMS, Conflict
 
 CLEANUP_JOB = "looker_cleanup"
 
@@ -188,7 +188,7 @@ class DashboardPinView(_ByLookerId, generics.GenericAPIView):
         dashboard = self.get_object()
         pins = list(dashboard.pins.filter(expires_at__gt=timezone.now()).order_by("pk"))
         if not pins:
-            return _conflict(f"dashboard {dashboard.looker_id} is not pinned")
+            return conflict(f"dashboard {dashboard.looker_id} is not pinned")
         for pin in pins:
             dashboard_pin_delete(pin=pin, actor=request.user)
         return Response({"removed": len(pins)})
@@ -306,7 +306,7 @@ def _cleanup_preview(request, raw_params):
     try:
         preview = job_confirmation(spec.name)(params=spec.params_parse(params))
     except (JobError, JobFailed) as exc:
-        return spec, params, _conflict(str(exc))
+        return spec, params, conflict(str(exc))
     return spec, params, preview
 
 

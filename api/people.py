@@ -20,8 +20,8 @@ from approvals.services import ApprovalError
 from orchestration.api import JobRunOutput
 from orchestration.models import JobRun
 
-from .common import IPAddressFilter, StrictFilterSet
-from .resources import PERMS, Conflict, _conflict
+from .common import IPAddressFilter, StrictFilterSet, conflict
+from .resources import PERMS, Conflict
 
 User = get_user_model()
 
@@ -234,7 +234,7 @@ class JobRunRetry(generics.GenericAPIView):
 
         run = self.get_object()
         if run.status != JobRun.Status.FAILED_TO_TRIGGER:
-            return _conflict(f"run #{run.pk} is {run.status}: only a failed trigger is retried")
+            return conflict(f"run #{run.pk} is {run.status}: only a failed trigger is retried")
         spec = job_get(run.job)
         if not request.user.has_perm(spec.permission):
             raise PermissionDenied(f"you may not run {spec.name}")

@@ -13,7 +13,6 @@ import csv
 import io
 import json
 
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError
 from django.http import StreamingHttpResponse
 from django.urls import path
@@ -35,7 +34,7 @@ from sales.models import QueryRun, SalesQuery, SalesReport
 from security.api import MaskedSerializerMixin
 from sheetsync.models import SyncEvent, SyncOutcome, SyncTarget
 
-from .common import DjangoModelPermission, NewestFirstCursor, StrictFilterSet
+from .common import DjangoModelPermission, NewestFirstCursor, StrictFilterSet, conflict, model_validate
 from .schema import ApiError
 
 PERMS = [permissions.IsAuthenticated, DjangoModelPermission]
@@ -43,10 +42,6 @@ PERMS = [permissions.IsAuthenticated, DjangoModelPermission]
 
 class Conflict(ApiError):
     """409: the action is refused as things stand (already decided, four-eyes rule, nothing to do)."""
-
-
-def _conflict(message: str) -> Response:
-    return Response({"detail": message}, status=status.HTTP_409_CONFLICT)
 
 
 # --- approvals ------------------------------------------------------------------------------------------------
@@ -94,7 +89,7 @@ def _decide(request, approval: ApprovalRequest, reject: bool, reason: str = "") 
         else:
             decided = approval_approve(request_id=approval.pk, actor=request.user)
     except ApprovalError as exc:
-        return _conflict(str(exc))
+        return conflict(str(exc))
     return Response(ApprovalOutput(decided).data)
 
 
@@ -339,10 +334,7 @@ class SyncTargetInput(serializers.ModelSerializer):
         instance = self.instance or SyncTarget()
         for field, value in attrs.items():
             setattr(instance, field, value)
-        try:
-            instance.full_clean(validate_constraints=True)
-        except DjangoValidationError as exc:
-            raise ValidationError(exc.message_dict) from exc
+        model_validate(instance, validate_constraints=True)
         return attrs
 
 

@@ -16,7 +16,8 @@ from rest_framework.settings import api_settings
 
 from sales.models import SalesQuery, SalesReport
 
-from .resources import PERMS, ApprovalOutput, Conflict, SalesQueryOutput, _conflict
+from .common import conflict, model_validate
+from .resources import PERMS, ApprovalOutput, Conflict, SalesQueryOutput
 from .throttles import CostlyReadThrottle
 
 SALES_JOB = "sales_report"
@@ -81,13 +82,13 @@ class SalesQueryEstimate(generics.GenericAPIView):
         try:
             params, problems = api_params_validate(spec, raw)
         except ConnectorError as exc:
-            return _conflict(f"could not check the parameters against BigQuery: {exc}")
+            return conflict(f"could not check the parameters against BigQuery: {exc}")
         if problems:
             raise ValidationError(problems)
         try:
             estimate = import_string(spec.estimator)(params=spec.params_parse(params))
         except (JobError, JobFailed, ConnectorError) as exc:
-            return _conflict(str(exc))
+            return conflict(str(exc))
         return Response(EstimateOutput({"text": estimate.text(), **estimate.as_dict()}).data)
 
 
@@ -228,7 +229,7 @@ class SalesReportOverride(generics.GenericAPIView):
                 report_id=report.pk, actor=request.user, reason=data.validated_data["reason"]
             )
         except ApprovalError as exc:
-            return _conflict(str(exc))
+            return conflict(str(exc))
         return Response(ApprovalOutput(approval).data, status=status.HTTP_202_ACCEPTED)
 
 
@@ -247,15 +248,10 @@ class SalesQueryEdit(serializers.ModelSerializer):
 def _query_validated(query: SalesQuery, data: dict) -> list[str]:
     """Apply ``data`` to ``query`` and run the model's own validation (the admin form's: a slug name, unique; SQL
     that sends no classified column unmasked to the sheet): 400 naming the field. Returns the fields changed."""
-    from django.core.exceptions import ValidationError as ModelValidationError
-
     changed = sorted(k for k, v in data.items() if getattr(query, k) != v)  # a new query: against its defaults
     for name, value in data.items():
         setattr(query, name, value)
-    try:
-        query.full_clean(exclude=["updated_by"])
-    except ModelValidationError as exc:
-        raise ValidationError(exc.message_dict) from exc
+    model_validate(query, exclude=["updated_by"])
     return changed
 
 
@@ -334,7 +330,7 @@ class SalesQueryDetail(generics.RetrieveUpdateDestroyAPIView):
             sales_query_delete(query=query, actor=request.user)
         except ProtectedError:
             runs = query.runs.count()
-            return _conflict(f"sales query {query.name!r} has {runs} run(s), which keep it: deactivate it instead")
+            return conflict(f"sales query {query.name!r} has {runs} run(s), which keep it: deactivate it instead")
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

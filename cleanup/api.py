@@ -14,7 +14,7 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from api.common import StrictBooleanFilter, StrictFilterSet
+from api.common import StrictBooleanFilter, StrictFilterSet, conflict
 from api.schema import ApiError
 from orchestration.api import DjangoViewPermission
 
@@ -116,7 +116,7 @@ class DashboardRestoreView(APIView):
         dashboard = generics.get_object_or_404(LookerDashboard, looker_id=looker_id)
         result = cleanup_restore_request(dashboards=[dashboard], actor=request.user)
         if result.refused:
-            return Response({"detail": result.refused[0][1]}, status=status.HTTP_409_CONFLICT)
+            return conflict(result.refused[0][1])
         restore = result.requested[0]
         restore.refresh_from_db()
         return Response(RestoreOutput(restore).data, status=status.HTTP_202_ACCEPTED)

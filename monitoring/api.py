@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import copy
 
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError
 from django.urls import path
 from django_filters import rest_framework as filters
@@ -26,7 +25,7 @@ from rest_framework import generics, permissions, serializers, status
 from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.response import Response
 
-from api.common import DjangoModelPermission, NewestFirstCursor, StrictFilterSet
+from api.common import DjangoModelPermission, NewestFirstCursor, StrictFilterSet, conflict, model_validate
 from api.schema import ApiError
 from orchestration.registry import JobError
 
@@ -156,7 +155,7 @@ class IncidentNoteAction(_IncidentAction):
         try:
             incident = self.service(incident=incident, actor=request.user, note=data.validated_data["note"])
         except IncidentError as exc:
-            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+            return conflict(str(exc))
         return self._done(incident)
 
 
@@ -175,9 +174,9 @@ class IncidentResume(_IncidentAction):
         try:
             incident = incident_verify_and_resume(incident=incident, actor=request.user)
         except IncidentError as exc:
-            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+            return conflict(str(exc))
         except JobError as exc:
-            return Response({"detail": f"could not rerun: {exc}"}, status=status.HTTP_409_CONFLICT)
+            return conflict(f"could not rerun: {exc}")
         return self._done(incident)
 
 
@@ -185,14 +184,6 @@ class IncidentResume(_IncidentAction):
 
 # The database's integer ranges, stated (SQLite would take any 64-bit value that PostgreSQL's columns refuse).
 SMALLINT_MAX, INT_MAX = 32767, 2147483647
-
-
-def _full_clean(instance, *, unique: bool = True) -> None:
-    """The model's validation (fields, ``clean()``, uniqueness), as the admin's form runs it: 400 naming the field."""
-    try:
-        instance.full_clean(validate_unique=unique, validate_constraints=unique)
-    except DjangoValidationError as exc:
-        raise ValidationError(exc.message_dict) from exc
 
 
 def _merged(serializer: serializers.ModelSerializer, attrs: dict):
@@ -226,7 +217,7 @@ class SlaInput(serializers.ModelSerializer):
         fields = SLA_WRITABLE
 
     def validate(self, attrs):
-        _full_clean(_merged(self, attrs))
+        model_validate(_merged(self, attrs))
         return attrs
 
 
@@ -308,7 +299,8 @@ class EscalationStepSerializer(serializers.ModelSerializer):
 
     def validate(self, attrs):
         step = _merged(self, attrs)
-        _full_clean(step, unique=False)  # the one rule of uniqueness is checked here, naming the field
+        # The one rule of uniqueness is checked below, naming the field.
+        model_validate(step, validate_unique=False, validate_constraints=False)
         if EscalationStep.objects.filter(job=step.job, level=step.level).exclude(pk=step.pk).exists():
             raise ValidationError({"level": _level_taken(step)})
         return attrs

@@ -23,6 +23,7 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
+from api.common import conflict
 from api.schema import ApiError
 from api.throttles import CostlyReadThrottle
 
@@ -291,7 +292,7 @@ class JobEstimate(APIView):
         except (JobError, JobFailed) as exc:
             raise ValidationError({"non_field_errors": [str(exc)]}) from exc
         except ConnectorError as exc:
-            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+            return conflict(str(exc))
         body = {"job": spec.name, "text": estimate.text(), "estimate": estimate.as_dict(), "data": data,
                 "data_error": data_error}  # fmt: skip
         return Response(JobEstimateOutput(body).data)
@@ -375,7 +376,7 @@ class AirflowDagList(APIView):
 
         client = _airflow_client()
         if client is None:
-            return Response({"detail": NOT_CONFIGURED}, status=status.HTTP_409_CONFLICT)
+            return conflict(NOT_CONFIGURED)
         destructive = destructive_dags()
         try:
             dags = [
@@ -434,7 +435,7 @@ class AirflowDagChange(APIView):
         data = DagChangeInput(data=request.data)
         data.is_valid(raise_exception=True)
         if _airflow_client() is None:
-            return Response({"detail": NOT_CONFIGURED}, status=status.HTTP_409_CONFLICT)
+            return conflict(NOT_CONFIGURED)
         body = {"dag_id": dag_id, "operation": self.operation}
         if dag_id in destructive_dags():
             # Pausing stops a cleanup people rely on; unpausing lets deletions run: four eyes, as in the admin.

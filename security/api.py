@@ -24,7 +24,7 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from api.common import DjangoModelPermission, StrictBooleanFilter, StrictFilterSet
+from api.common import DjangoModelPermission, StrictBooleanFilter, StrictFilterSet, conflict
 from api.schema import ApiError
 
 from .access import VIA_API, VIA_EXPORT, needs_access_record, record_access
@@ -216,7 +216,7 @@ class RevealView(generics.GenericAPIView):
             grant = value_reveal(user=request.user, dataset_or_model=self.classified_model, object_ref=str(obj.pk),
                                  reason=data.validated_data["reason"])  # fmt: skip
         except RevealRefused as exc:
-            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+            return conflict(str(exc))
         return Response(RevealGrantOutput(grant).data, status=status.HTTP_201_CREATED)
 
 
